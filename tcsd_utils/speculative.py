@@ -1,0 +1,346 @@
+"""Speculative sampling and plain autoregressive decoding, with their statistics.
+
+Implements Algorithm 1 of Leviathan et al. 2023 ("Fast Inference from Transformers via
+Speculative Decoding", arXiv 2211.17192), equivalently Chen et al. 2023 (arXiv
+2302.01318), the decoder whose temperature dependence Ouyang et al. 2024 (arXiv
+2410.10141) study. Variable names match the papers (and transformers'
+``_speculative_sampling``): ``p`` target and ``q`` draft distributions after temperature,
+``k`` draft tokens per step (Leviathan's gamma), ``n`` the number accepted.
+
+One step: the draft proposes ``x_1..x_k ~ q`` one at a time; the target scores all of them
+in one forward pass, giving ``p_1..p_{k+1}``; ``x_i`` is accepted with probability
+``min(1, p_i(x_i) / q_i(x_i))``; at the first rejection a token is drawn from
+``norm(max(0, p_i - q_i))`` and the step ends; when all ``k`` pass, a bonus token is drawn
+from ``p_{k+1}``. The output has exactly the target's distribution at ``tau``, whatever the
+draft (tests/test_speculative.py checks this against enumerated distributions).
+
+Both models keep KV caches, cropped on rejection and never recomputed from the prompt.
+Models are called only through a runner (``start``/``extend``/``rollback``), so plain
+decoding uses the same forward and cache code as speculative decoding (fair timings), and
+an encoder-decoder pair can plug in with a runner of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, Sequence
+
+import torch
+
+from .temperature import check_tau, probs, sample
+
+__all__ = ["Runner", "CausalLMRunner", "DecodeStats", "DecodeResult", "verify",
+           "speculative_generate", "autoregressive_generate"]
+
+
+class Runner(Protocol):
+    """How the decoding loop calls a model. ``length`` is the number of cached tokens."""
+
+    device: torch.device
+    length: int
+    context_length: int
+
+    def start(self, prompt_ids: Sequence[int]) -> list[int]:
+        """Reset the cache for a prompt; return the decoder sequence to continue."""
+
+    def extend(self, ids: torch.Tensor) -> torch.Tensor:
+        """Feed ``ids`` (n,), return the logits (n, vocab) after each of them."""
+
+    def rollback(self, length: int) -> None:
+        """Crop the cache to its first ``length`` tokens."""
+
+
+class CausalLMRunner:
+    """A decoder-only Hugging Face model behind the `Runner` interface, with a DynamicCache."""
+
+    def __init__(self, model):
+        from .models import context_length
+
+        self.model = model
+        self.device = model.device
+        self.context_length = context_length(model)
+        self.cache = None
+        self.length = 0
+
+    def start(self, prompt_ids):
+        from transformers import DynamicCache
+
+        self.cache = DynamicCache(config=self.model.config)
+        self.length = 0
+        return list(prompt_ids)
+
+    @torch.inference_mode()
+    def extend(self, ids):
+        out = self.model(input_ids=ids.view(1, -1), cache=self.cache, use_cache=True)
+        self.length += ids.numel()
+        return out.logits[0]  # (n, vocab)
+
+    def rollback(self, length):
+        if length < self.length:
+            self.cache.crop(length - self.length)  # a negative count removes that many tokens
+            self.length = length
+
+
+def as_runner(model_or_runner) -> Runner:
+    """A runner for a model; a runner is returned as it is."""
+    if hasattr(model_or_runner, "extend") and hasattr(model_or_runner, "rollback"):
+        return model_or_runner
+    return CausalLMRunner(model_or_runner)
+
+
+@dataclass
+class DecodeStats:
+    """What one decoding call did. Times are seconds of wall clock.
+
+    ``alpha`` is the empirical acceptance rate ``accepted / drafted``;
+    ``mean_accepted_length`` is the number of tokens committed per verification step
+    (accepted drafts plus the one token from the target), which Leviathan et al. predict
+    as ``(1 - alpha^(k+1)) / (1 - alpha)``.
+    """
+
+    new_tokens: int = 0
+    steps: int = 0
+    target_forwards: int = 0
+    draft_forwards: int = 0
+    drafted: int = 0
+    accepted: int = 0
+    time_target: float = 0.0
+    time_draft: float = 0.0
+    time_total: float = 0.0
+    accepted_per_step: list = field(default_factory=list)
+
+    @property
+    def alpha(self) -> float:
+        return self.accepted / self.drafted if self.drafted else math.nan
+
+    @property
+    def mean_accepted_length(self) -> float:
+        return self.new_tokens / self.steps if self.steps else math.nan
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.new_tokens / self.time_total if self.time_total > 0 else math.nan
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("accepted_per_step")
+        d.update(alpha=self.alpha, mean_accepted_length=self.mean_accepted_length,
+                 tokens_per_s=self.tokens_per_s)
+        return d
+
+
+@dataclass
+class DecodeResult:
+    tokens: list  # the new token ids, prompt excluded
+    stats: DecodeStats
+
+
+class _Clock:
+    """Wall-clock timing; on CUDA it synchronises first so a split between models is true."""
+
+    def __init__(self, device):
+        self.cuda = torch.device(device).type == "cuda"
+
+    def __call__(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+
+def _check_inputs(prompt_ids, max_new_tokens, runners):
+    if prompt_ids is None or len(prompt_ids) == 0:
+        raise ValueError("empty prompt: prompt_ids must hold at least one token")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+    for name, r in runners:
+        if len(prompt_ids) + max_new_tokens > r.context_length:
+            raise ValueError(
+                f"prompt of {len(prompt_ids)} tokens plus max_new_tokens={max_new_tokens} exceeds "
+                f"the {name} model's context of {r.context_length} tokens")
+
+
+def _eos_set(eos_token_id, model_or_runner) -> set:
+    if eos_token_id is None:
+        cfg = getattr(getattr(model_or_runner, "model", model_or_runner), "generation_config", None)
+        eos_token_id = getattr(cfg, "eos_token_id", None)
+    if eos_token_id is None:
+        return set()
+    return {int(eos_token_id)} if isinstance(eos_token_id, int) else {int(e) for e in eos_token_id}
+
+
+def _make_generator(device, generator, seed):
+    if generator is None and seed is not None:
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+    return generator
+
+
+def _commit(seq, new, eos, max_len) -> bool:
+    """Append ``new`` to ``seq`` up to and including the first EOS; True if decoding stops."""
+    for t in new:
+        seq.append(t)
+        if t in eos or len(seq) >= max_len:
+            return True
+    return False
+
+
+def verify(p: torch.Tensor, q: torch.Tensor, x: torch.Tensor,
+           generator: torch.Generator | None = None) -> tuple[int, int]:
+    """The acceptance rule: how a draft is verified (Leviathan et al. 2023, Algorithm 1).
+
+    Args:
+        p: target distributions, shape ``(k + 1, vocab)``; row i scores position i.
+        q: draft distributions the draft tokens were sampled from, shape ``(k, vocab)``.
+        x: the draft tokens, shape ``(k,)``; ``k`` may be 0.
+        generator: random source.
+
+    Returns:
+        ``(n, token)``: the number of draft tokens accepted (a prefix of ``x``) and the
+        token that follows them: drawn from ``norm(max(0, p_n - q_n))`` after a rejection,
+        or the bonus token from ``p_{k+1}`` when all ``k`` are accepted.
+    """
+    k = x.shape[0]
+    if k:
+        idx = torch.arange(k, device=p.device)
+        p_x, q_x = p[idx, x], q[idx, x]
+        r = torch.rand(k, generator=generator, device=p.device)
+        # accept x_i when r_i < p_i(x_i) / q_i(x_i), written without the division
+        n = int((r * q_x < p_x).cumprod(0).sum())
+    else:
+        n = 0
+    if n < k:  # rejected at position n: draw from norm(max(0, p - q))
+        p_prime = torch.clamp(p[n] - q[n], min=0)
+        # Not in Algorithm 1, but needed for correct behaviour: if p == q to the last bit
+        # the residual is all zeros; rejection then had probability 0, so keep p.
+        total = p_prime.sum()
+        p_prime = p_prime / total if total > 0 else p[n]
+    else:  # all accepted (or nothing drafted): the bonus token from p_{k+1}
+        p_prime = p[n]
+    return n, int(sample(p_prime, generator))
+
+
+def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_tokens: int = 64,
+                         k: int = 4, tau: float = 0.0, draft_tau: float | None = None,
+                         seed: int | None = None, generator: torch.Generator | None = None,
+                         eos_token_id=None) -> DecodeResult:
+    """Speculative sampling (Leviathan et al. 2023, Algorithm 1) at batch size 1.
+
+    Args:
+        target: the target model (p), or a `Runner`.
+        draft: the draft model (q), or a `Runner`; same vocabulary as the target.
+        prompt_ids: the prompt's token ids (already chat-formatted), at least one.
+        max_new_tokens: the most tokens to generate (>= 1).
+        k: draft tokens proposed per step (>= 1).
+        tau: decoding temperature of the target; 0 is greedy.
+        draft_tau: temperature the draft samples at; defaults to ``tau``.
+        seed: seeds a fresh `torch.Generator` on the target's device (ignored if
+            ``generator`` is given).
+        generator: the random source for every draw.
+        eos_token_id: id or ids that end generation; ``None`` reads the target's
+            generation config; ``[]`` never stops early.
+
+    Returns:
+        `DecodeResult` with the new tokens and their `DecodeStats`.
+
+    Raises:
+        ValueError: empty prompt, ``max_new_tokens < 1``, ``k < 1``, an invalid ``tau`` or
+            ``draft_tau``, or a prompt that does not fit either model's context.
+    """
+    tau = check_tau(tau)
+    draft_tau = tau if draft_tau is None else check_tau(draft_tau, "draft_tau")
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k (draft tokens per step) must be an integer >= 1, got {k!r}")
+    t_run, d_run = as_runner(target), as_runner(draft)
+    _check_inputs(prompt_ids, max_new_tokens, [("target", t_run), ("draft", d_run)])
+    device, eos = t_run.device, _eos_set(eos_token_id, target)
+    g = _make_generator(device, generator, seed)
+    clock, stats = _Clock(device), DecodeStats()
+
+    t0 = clock()
+    seq = t_run.start(prompt_ids)
+    d_seq = d_run.start(prompt_ids)
+    assert d_seq == seq, "draft and target runners must share the decoder sequence"
+    n_prompt, max_len = len(seq), len(seq) + max_new_tokens
+    if len(seq) > 1:  # prefill everything but the last token, which the first step feeds
+        prefix = torch.tensor(seq[:-1], device=device)
+        t_run.extend(prefix)
+        d_run.extend(prefix.to(d_run.device))
+        stats.target_forwards += 1
+        stats.draft_forwards += 1
+    stats.time_target = stats.time_draft = 0.0  # prefill counts in time_total only
+    done = False
+    while not done:
+        k_eff = min(k, max_len - len(seq) - 1)  # never propose past max_new_tokens
+        # -- draft: x_1..x_k ~ q, one at a time, each fed back for the next --------------
+        ta = clock()
+        feed = torch.tensor(seq[d_run.length:], device=d_run.device)
+        xs, qs = [], []
+        for _ in range(k_eff):
+            q_i = probs(d_run.extend(feed)[-1], draft_tau)  # (vocab,)
+            x_i = sample(q_i, g)
+            qs.append(q_i)
+            xs.append(x_i)
+            feed = x_i.view(1)
+            stats.draft_forwards += 1
+        tb = clock()
+        stats.time_draft += tb - ta
+        # -- target: one forward over [last token, x_1..x_k] gives p_1..p_{k+1} ----------
+        x = torch.stack(xs).to(device) if xs else torch.empty(0, dtype=torch.long, device=device)
+        logits = t_run.extend(torch.cat([torch.tensor(seq[-1:], device=device), x]))
+        p = probs(logits[-(k_eff + 1):], tau)  # (k+1, vocab)
+        stats.target_forwards += 1
+        tc = clock()
+        stats.time_target += tc - tb
+        q = torch.stack(qs).to(device) if qs else p[:0]
+        n, new_token = verify(p, q, x, g)
+        stats.time_target += clock() - tc  # verification and resampling count as target time
+        stats.steps += 1
+        stats.drafted += k_eff
+        stats.accepted += n
+        stats.accepted_per_step.append(n)
+        # -- crop both caches to the accepted prefix and commit ---------------------------
+        t_run.rollback(len(seq) + n)
+        d_run.rollback(min(d_run.length, len(seq) + n))
+        done = _commit(seq, x[:n].tolist() + [new_token], eos, max_len)
+    stats.time_total = clock() - t0
+    stats.new_tokens = len(seq) - n_prompt
+    return DecodeResult(seq[n_prompt:], stats)
+
+
+def autoregressive_generate(target, prompt_ids: Sequence[int], max_new_tokens: int = 64,
+                            tau: float = 0.0, seed: int | None = None,
+                            generator: torch.Generator | None = None,
+                            eos_token_id=None) -> DecodeResult:
+    """Plain decoding of the target, one token per forward, with the same runner and cache.
+
+    Args and Raises: as `speculative_generate`, without the draft.
+
+    Returns:
+        `DecodeResult`; its stats have ``drafted == 0`` and ``steps == new_tokens``.
+    """
+    tau = check_tau(tau)
+    t_run = as_runner(target)
+    _check_inputs(prompt_ids, max_new_tokens, [("target", t_run)])
+    device, eos = t_run.device, _eos_set(eos_token_id, target)
+    g = _make_generator(device, generator, seed)
+    clock, stats = _Clock(device), DecodeStats()
+    t0 = clock()
+    seq = t_run.start(prompt_ids)
+    n_prompt, max_len = len(seq), len(seq) + max_new_tokens
+    if len(seq) > 1:  # prefill as speculative_generate does, so timings compare fairly
+        t_run.extend(torch.tensor(seq[:-1], device=device))
+        stats.target_forwards += 1
+    feed = torch.tensor(seq[-1:], device=device)
+    done = False
+    while not done:
+        ta = clock()
+        token = int(sample(probs(t_run.extend(feed)[-1], tau), g))
+        stats.target_forwards += 1
+        stats.steps += 1
+        stats.time_target += clock() - ta
+        feed = torch.tensor([token], device=device)
+        done = _commit(seq, [token], eos, max_len)
+    stats.time_total = clock() - t0
+    stats.new_tokens = len(seq) - n_prompt
+    return DecodeResult(seq[n_prompt:], stats)

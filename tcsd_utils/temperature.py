@@ -1,0 +1,150 @@
+"""What a sampling temperature means, in one place.
+
+Every part of tcsd that turns logits into a distribution goes through `probs` here: the
+speculative sampler, plain decoding, knowledge distillation and the evaluation. The
+definition follows the paper (Ouyang et al. 2024, arXiv 2410.10141, Sec. 2) and the
+transformers `TemperatureLogitsWarper`:
+
+- ``tau == 0`` is greedy decoding: the distribution is one-hot on the argmax (ties go to
+  the lowest token id, as ``torch.argmax`` does);
+- ``tau > 0`` is ``softmax(logits / tau)``, computed in float32 whatever the model dtype;
+- values above 1 are legal (the U-curve of the paper goes to 2.0 and beyond);
+- a negative, NaN or infinite ``tau`` raises ``ValueError``.
+
+Symbols follow DESIGN.md: ``p`` is the target distribution, ``q`` the draft's, both after
+temperature. The divergences between them live here too: total variation distance (TVD),
+KL in both directions, entropy, and the overlap ``sum_x min(p(x), q(x)) = 1 - TVD(p, q)``,
+which is the probability that speculative sampling accepts a draft token (Leviathan et
+al. 2023, Sec. 3.1, "alpha = E[beta]").
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import torch
+
+__all__ = [
+    "check_tau",
+    "probs",
+    "log_probs",
+    "sample",
+    "entropy",
+    "tvd",
+    "kl",
+    "overlap",
+    "top_k_mass",
+]
+
+
+def check_tau(tau, name: str = "tau") -> float:
+    """Validate a temperature and return it as a float.
+
+    Args:
+        tau: the temperature; any real number >= 0 (0 means greedy).
+        name: what to call it in the error message (for example ``"draft_tau"``).
+
+    Returns:
+        ``float(tau)``.
+
+    Raises:
+        ValueError: if ``tau`` is not a real number, is negative, NaN or infinite.
+    """
+    if isinstance(tau, bool) or not isinstance(tau, (Real, torch.Tensor)):
+        raise ValueError(f"{name} must be a real number >= 0, got {tau!r}")
+    if isinstance(tau, torch.Tensor):
+        if tau.numel() != 1:
+            raise ValueError(f"{name} must be a single number, got a tensor of shape {tuple(tau.shape)}")
+        tau = tau.item()
+    tau = float(tau)
+    if math.isnan(tau) or math.isinf(tau):
+        raise ValueError(f"{name} must be finite, got {tau}")
+    if tau < 0:
+        raise ValueError(f"{name} must be >= 0 (0 means greedy), got {tau}")
+    return tau
+
+
+def probs(logits: torch.Tensor, tau) -> torch.Tensor:
+    """The distribution a temperature makes of logits.
+
+    Args:
+        logits: `torch.Tensor` of shape ``(..., vocab)``, any float dtype.
+        tau: temperature (see the module docstring).
+
+    Returns:
+        float32 `torch.Tensor` of shape ``(..., vocab)`` summing to 1 on the last axis:
+        one-hot on the argmax for ``tau == 0``, ``softmax(logits / tau)`` otherwise.
+    """
+    tau = check_tau(tau)
+    logits = logits.float()
+    if tau == 0.0:
+        one_hot = torch.zeros_like(logits)
+        return one_hot.scatter_(-1, logits.argmax(dim=-1, keepdim=True), 1.0)
+    return torch.softmax(logits / tau, dim=-1)
+
+
+def log_probs(logits: torch.Tensor, tau) -> torch.Tensor:
+    """``log(probs(logits, tau))`` computed stably; ``-inf`` off the argmax when ``tau == 0``.
+
+    Args:
+        logits: `torch.Tensor` of shape ``(..., vocab)``.
+        tau: temperature.
+
+    Returns:
+        float32 `torch.Tensor` of shape ``(..., vocab)``.
+    """
+    tau = check_tau(tau)
+    if tau == 0.0:
+        return torch.log(probs(logits, 0.0))
+    return torch.log_softmax(logits.float() / tau, dim=-1)
+
+
+def sample(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw one token id from each row of a distribution.
+
+    Args:
+        p: `torch.Tensor` of shape ``(..., vocab)``, rows summing to 1.
+        generator: optional `torch.Generator` on ``p``'s device, for reproducible draws.
+
+    Returns:
+        `torch.LongTensor` of shape ``(...)``.
+    """
+    flat = p.reshape(-1, p.shape[-1])
+    out = torch.multinomial(flat, 1, generator=generator)
+    return out.reshape(p.shape[:-1])
+
+
+def _xlogy(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.special.xlogy(x, y)
+
+
+def entropy(p: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy in nats over the last axis; 0 for a one-hot distribution."""
+    return -_xlogy(p, p).sum(-1)
+
+
+def tvd(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Total variation distance ``0.5 * sum |p - q|`` over the last axis."""
+    return 0.5 * (p - q).abs().sum(-1)
+
+
+def kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``KL(p || q) = sum p log(p / q)`` over the last axis (``inf`` where q = 0 < p)."""
+    return (_xlogy(p, p) - _xlogy(p, q)).sum(-1)
+
+
+def overlap(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``sum_x min(p(x), q(x))``: the chance that a draft token sampled from q is accepted.
+
+    Equals ``1 - tvd(p, q)``. Averaged over positions of target samples it is the
+    expected acceptance rate alpha (Leviathan et al. 2023, Definition 3.1).
+    """
+    return torch.minimum(p, q).sum(-1)
+
+
+def top_k_mass(p: torch.Tensor, k: int) -> torch.Tensor:
+    """Probability mass of the ``k`` most likely tokens, over the last axis."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return p.topk(min(k, p.shape[-1]), dim=-1).values.sum(-1)
