@@ -162,9 +162,12 @@ def _check_inputs(prompt_ids, max_new_tokens, runners):
 
 
 def _eos_set(eos_token_id, model_or_runner) -> set:
-    if eos_token_id is None:
-        cfg = getattr(getattr(model_or_runner, "model", model_or_runner), "generation_config", None)
-        eos_token_id = getattr(cfg, "eos_token_id", None)
+    if eos_token_id is None:  # the generation config, else the model config (GGUF models)
+        model = getattr(model_or_runner, "model", model_or_runner)
+        for cfg in (getattr(model, "generation_config", None), getattr(model, "config", None)):
+            eos_token_id = getattr(cfg, "eos_token_id", None)
+            if eos_token_id is not None:
+                break
     if eos_token_id is None:
         return set()
     return {int(eos_token_id)} if isinstance(eos_token_id, int) else {int(e) for e in eos_token_id}

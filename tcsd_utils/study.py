@@ -1,0 +1,164 @@
+"""The study: profiles, where outputs go, the papermill runner and the ``tcsd`` command.
+
+The study re-measures the claims of Ouyang et al. 2024 (arXiv 2410.10141) by executing
+the numbered notebooks in order with papermill. A profile is the one config a run
+composes (STYLE.md item 5): each notebook owns its defaults in its ``parameters`` cell
+(those defaults are the smoke profile, which nbval re-executes), and a profile overrides
+some of them.
+
+Profiles (DESIGN.md):
+    smoke  CI and the committed notebook outputs: minutes on a 2-core CPU;
+    cpu    the default full study on a laptop-class CPU;
+    gpu    the paper's 0.1 grid on the embedded pair, on a GPU;
+    paper  the paper's own models from the Hub, on a GPU, with the network.
+
+Every run writes under ``outputs/<profile>/``: executed notebooks in ``notebooks/`` and
+figures in ``figures/``. Files are written atomically (``atomic_path``) so a killed run
+never leaves a half-written file that a later run trusts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
+           "write_json", "run_notebooks", "main"]
+
+NOTEBOOKS = ["01_temperature_and_distributions"]
+
+# Overrides of the notebooks' own defaults (their parameters cells hold the smoke values).
+PROFILES: dict[str, dict] = {
+    "smoke": {},
+    "cpu": {"N_PROMPTS": 16, "MAX_NEW_TOKENS": 64,
+            "TAUS": [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]},
+    "gpu": {"N_PROMPTS": 64, "MAX_NEW_TOKENS": 128,
+            "TAUS": [round(0.1 * i, 1) for i in range(11)] + [1.25, 1.5, 1.75, 2.0]},
+    "paper": {"TARGET": "meta-llama/Llama-2-13b-chat-hf", "DRAFT": "JackFram/llama-68m",
+              "N_PROMPTS": 64, "MAX_NEW_TOKENS": 128,
+              "TAUS": [round(0.1 * i, 1) for i in range(11)] + [1.25, 1.5, 1.75, 2.0]},
+}
+
+
+def repo_root() -> Path:
+    """The project folder (the one holding ``tcsd_utils/``)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def output_dir(profile: str = "smoke", root: str | os.PathLike | None = None) -> Path:
+    """``outputs/<profile>/`` (created). ``$TCSD_OUTPUTS`` or ``root`` moves ``outputs/``."""
+    base = Path(root or os.environ.get("TCSD_OUTPUTS") or repo_root() / "outputs")
+    path = base / profile
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def figure_dir(profile: str = "smoke", root=None) -> Path:
+    """``outputs/<profile>/figures/`` (created)."""
+    path = output_dir(profile, root) / "figures"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary sibling of ``path``; rename it onto ``path`` only on success.
+
+    Works for files and folders: whatever the body writes at the yielded path appears at
+    ``path`` in one rename, or not at all.
+    """
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        if path.is_dir() and tmp.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def write_json(obj, path) -> Path:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    return Path(path)
+
+
+def _parameters(profile: str) -> dict:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
+    return {"PROFILE": profile, **PROFILES[profile]}
+
+
+def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None,
+                  kernel_name: str = "python3") -> list[Path]:
+    """Execute the notebooks in order with papermill into ``outputs/<profile>/notebooks/``.
+
+    Args:
+        profile: a key of `PROFILES`.
+        only: notebook name prefixes to run (for example ``["01"]``); all when ``None``.
+        root: folder for ``outputs/`` (default: the project's).
+        kernel_name: Jupyter kernel to run them in.
+
+    Returns:
+        Paths of the executed notebooks.
+    """
+    import papermill as pm
+
+    params = _parameters(profile)
+    out = output_dir(profile, root) / "notebooks"
+    out.mkdir(parents=True, exist_ok=True)
+    names = [n for n in NOTEBOOKS if not only or any(n.startswith(o) for o in only)]
+    if not names:
+        raise ValueError(f"no notebook matches {only}; notebooks are {NOTEBOOKS}")
+    src = repo_root() / "notebooks"
+    done = []
+    for i, name in enumerate(names, 1):
+        print(f"[{i}/{len(names)}] {name} (profile {profile})", flush=True)
+        t0 = time.perf_counter()
+        target = out / f"{name}.ipynb"
+        with atomic_path(target) as tmp:
+            pm.execute_notebook(str(src / f"{name}.ipynb"), str(tmp), parameters=params,
+                                kernel_name=kernel_name, cwd=str(src), progress_bar=True,
+                                request_save_on_cell_execute=False)
+        print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
+        done.append(target)
+    write_json({"profile": profile, "parameters": params, "notebooks": [str(p) for p in done]},
+               output_dir(profile, root) / "study.json")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``tcsd`` command."""
+    parser = argparse.ArgumentParser(prog="tcsd", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    study = sub.add_parser("study", help="execute the notebooks into outputs/<profile>/")
+    study.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
+    study.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
+    sub.add_parser("profiles", help="print the profiles and their parameters")
+    args = parser.parse_args(argv)
+    if args.command == "profiles":
+        print(json.dumps(PROFILES, indent=2))
+        return 0
+    os.environ.setdefault("HF_HUB_OFFLINE", "0" if args.profile == "paper" else "1")
+    t0 = time.perf_counter()
+    paths = run_notebooks(args.profile, args.only)
+    print(f"study ({args.profile}) finished in {time.perf_counter() - t0:.0f} s: "
+          f"{len(paths)} notebooks, outputs in {output_dir(args.profile)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

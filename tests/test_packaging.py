@@ -1,0 +1,51 @@
+"""The two ways to the environment (pip via pyproject.toml, conda via environment.yml) agree."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[<>=!~ \[;]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject_specs() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        specs += extra
+    return {_name(s): s.replace(" ", "") for s in specs}
+
+
+def _environment_specs() -> dict[str, str]:
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
+    pip = [line.strip()[2:] for line in lines[start + 1:] if line.strip().startswith("- ")]
+    return {_name(s): s.replace(" ", "") for s in pip}
+
+
+def test_environment_yml_lists_the_same_dependencies():
+    py, env = _pyproject_specs(), _environment_specs()
+    assert set(py) == set(env), (set(py) ^ set(env))
+    for name, spec in py.items():
+        if name != "torch":  # environment.yml pins the CPU build the Makefile installs
+            assert env[name] == spec, (name, env[name], spec)
+
+
+def test_makefile_pins_the_same_torch_and_target_package():
+    makefile = (ROOT / "Makefile").read_text()
+    env = (ROOT / "environment.yml").read_text()
+    torch_pin = re.search(r"TORCH_SPEC \?= (\S+)", makefile).group(1)
+    smollm2_pin = re.search(r"SMOLLM2_SPEC \?= (\S+)", makefile).group(1)
+    assert f"- {torch_pin}" in env
+    assert smollm2_pin in env
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "make test" in (ROOT / "README.md").read_text()
+    assert "make study" in (ROOT / "README.md").read_text()
