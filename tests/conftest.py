@@ -10,6 +10,9 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Tiny models are all overhead: one thread avoids OpenMP spin-waiting, which made the
+# sampling tests 20x slower when another process shared the two cores.
+torch.set_num_threads(1)
 
 WORDS = ["<unk>", "<s>", "</s>", "<pad>", "a", "b", "c", "d", "e", "f", "g", "h",
          "hello", "world", "user", "assistant"]
