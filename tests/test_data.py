@@ -1,0 +1,220 @@
+"""The offline prompt sets, their loader and chat-template encoding. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tcsd_utils import data as D
+
+ROOT = Path(__file__).resolve().parent.parent
+STEP = re.compile(r"(\d+(?: [-+*/] \d+)+) = (\d+)")
+
+
+def _raw(name):
+    with open(ROOT / "data" / f"{name}.jsonl", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+@pytest.mark.parametrize("name", ["instructions", "math"])
+def test_sets_are_large_and_unique(name):
+    recs = D.load_prompts(name, seed=None)
+    assert len(recs) >= 300
+    assert recs == _raw(name)  # seed=None keeps file order
+    ids = [r["id"] for r in recs]
+    prompts = [r["prompt"] for r in recs]
+    assert len(set(ids)) == len(ids)
+    assert len(set(prompts)) == len(prompts)
+    assert all(isinstance(p, str) and len(p.strip()) > 15 for p in prompts)
+    prefix = "inst-" if name == "instructions" else "math-"
+    assert ids == [f"{prefix}{i:04d}" for i in range(1, len(ids) + 1)]
+
+
+def test_instruction_task_variety():
+    recs = D.load_prompts("instructions")
+    tasks = {r["task"] for r in recs}
+    assert len(tasks) >= 6
+    assert {"explain", "list", "rewrite", "classify", "advise", "write", "summarise"} <= tasks
+    # no task dominates: the largest is under a sixth of the set
+    assert max(sum(r["task"] == t for r in recs) for t in tasks) < len(recs) / 6
+    assert len({r["prompt"].split()[0] for r in recs}) >= 30  # varied openings
+
+
+def test_math_answers_recompute():
+    recs = D.load_prompts("math")
+    for r in recs:
+        assert isinstance(r["answer"], int) and not isinstance(r["answer"], bool)
+        assert r["answer"] >= 0
+        body, final = r["solution"].rsplit("\n#### ", 1)
+        assert int(final) == r["answer"]
+        steps = STEP.findall(body)
+        assert 2 <= len(steps) <= 5, r
+        for expr, value in steps:
+            assert eval(expr, {"__builtins__": {}}, {}) == int(value), (r["id"], expr, value)
+        assert int(steps[-1][1]) == r["answer"]  # the last step is the answer
+        assert r["prompt"].rstrip().endswith("?")
+    # many templates, varied numbers
+    openings = {" ".join(r["prompt"].split()[1:3]) for r in recs}
+    assert len(openings) >= 12
+    assert len({r["answer"] for r in recs}) >= 100
+
+
+def test_load_prompts_seeded_shuffle():
+    a = D.load_prompts("instructions", n=50, seed=1)
+    assert a == D.load_prompts("instructions", n=50, seed=1)
+    b = D.load_prompts("instructions", n=50, seed=2)
+    assert [r["id"] for r in a] != [r["id"] for r in b]
+    full = D.load_prompts("instructions", seed=1)
+    assert a == full[:50]  # the first n of the same shuffle
+    assert sorted(r["id"] for r in full) == sorted(r["id"] for r in _raw("instructions"))
+    a[0]["prompt"] = "changed"  # callers get copies
+    assert D.load_prompts("instructions", n=1, seed=1)[0]["prompt"] != "changed"
+
+
+@pytest.mark.parametrize("name", ["instructions", "math"])
+def test_split_disjoint_stable(name):
+    every = {r["id"] for r in D.load_prompts(name)}
+    train = {r["id"] for r in D.load_prompts(name, split="train", seed=3)}
+    test = {r["id"] for r in D.load_prompts(name, split="test", seed=9)}
+    assert not train & test
+    assert train | test == every
+    assert 0.1 < len(test) / len(every) < 0.3
+    # independent of seed and n
+    assert {r["id"] for r in D.load_prompts(name, split="test", seed=0)} == test
+    few = {r["id"] for r in D.load_prompts(name, n=10, split="test", seed=5)}
+    assert few <= test and len(few) == 10
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="instructions.*math"):
+        D.load_prompts("nope")
+    with pytest.raises(ValueError, match="only"):
+        D.load_prompts("math", n=100_000)
+    with pytest.raises(ValueError):
+        D.load_prompts("math", n=0)
+    with pytest.raises(ValueError):
+        D.load_prompts("math", n=-3)
+    with pytest.raises(ValueError, match="split"):
+        D.load_prompts("math", split="validation")
+
+
+def test_data_dir_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("TCSD_DATA_DIR", str(tmp_path))
+    assert D.data_dir() == tmp_path
+    with pytest.raises(FileNotFoundError, match="instructions.jsonl"):
+        D.load_prompts("instructions")
+    (tmp_path / "math.jsonl").write_text("\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="empty.*math.jsonl"):
+        D.load_prompts("math")
+    (tmp_path / "math.jsonl").write_text(
+        '{"id": "m1", "prompt": "What is 2 + 2?", "answer": 4}\n', encoding="utf-8")
+    assert D.load_prompts("math") == [{"id": "m1", "prompt": "What is 2 + 2?", "answer": 4}]
+
+
+@pytest.mark.parametrize("name,offline", [("alpaca", "instructions"), ("gsm8k", "math")])
+def test_hub_sets_offline_raise_clear_error(name, offline, monkeypatch):
+    import datasets
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("no network in tests")
+
+    monkeypatch.setattr(datasets, "load_dataset", refuse)
+    D._load_hub.cache_clear()
+    with pytest.raises(RuntimeError) as info:
+        D.load_prompts(name, n=5)
+    msg = str(info.value)
+    assert ("alpaca" if name == "alpaca" else "gsm8k") in msg
+    assert "network" in msg and "Hub" in msg and repr(offline) in msg
+    assert isinstance(info.value.__cause__, ConnectionError)
+
+
+def test_hub_sets_parse(monkeypatch):
+    import datasets
+
+    rows = {
+        "tatsu-lab/alpaca": [{"instruction": "Name a colour.", "input": "", "output": "Red"},
+                             {"instruction": "Translate this.", "input": "Bonjour", "output": "Hi"}],
+        "openai/gsm8k": [{"question": "What is 1000 + 234?", "answer": "1000+234=1234\n#### 1,234"}],
+    }
+    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config, split: rows[hub_id])
+    D._load_hub.cache_clear()
+    try:
+        alpaca = D.load_prompts("alpaca", seed=None)
+        assert [r["prompt"] for r in alpaca] == ["Name a colour.", "Translate this.\n\nBonjour"]
+        (g,) = D.load_prompts("gsm8k")
+        assert g["answer"] == 1234 and g["prompt"] == "What is 1000 + 234?"
+    finally:
+        D._load_hub.cache_clear()
+
+
+def _tokenizer(words, template=True):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["<unk>", "<s>", "</s>", "<pad>", "user", "assistant",
+                                          "system", *words])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>",
+                                   eos_token="</s>", pad_token="<pad>")
+    if template:
+        fast.chat_template = ("{% for m in messages %}<s> {{ m['role'] }} {{ m['content'] }} </s> "
+                              "{% endfor %}{% if add_generation_prompt %}<s> assistant {% endif %}")
+    return fast
+
+
+def _contains(seq, sub):
+    return any(seq[i:i + len(sub)] == sub for i in range(len(seq) - len(sub) + 1))
+
+
+def test_chat_ids_with_tiny_tokenizer():
+    tok = _tokenizer(["why", "is", "the", "sky", "blue", "be", "brief"])
+    prompt = "why is the sky blue"
+    body = tok.encode(prompt, add_special_tokens=False)
+    ids = D.chat_ids(tok, prompt)
+    assert isinstance(ids, list) and all(type(t) is int for t in ids)
+    assert _contains(ids, body)
+    v = tok.get_vocab()
+    assert ids[:2] == [v["<s>"], v["user"]]
+    assert ids[-2:] == [v["<s>"], v["assistant"]]  # the generation prompt
+    with_sys = D.chat_ids(tok, prompt, system="be brief")
+    assert _contains(with_sys, tok.encode("be brief", add_special_tokens=False))
+    assert _contains(with_sys, body) and len(with_sys) > len(ids)
+    for bad in ["", "   \n\t"]:
+        with pytest.raises(ValueError, match="empty prompt"):
+            D.chat_ids(tok, bad)
+    assert D.encode_prompts(tok, [{"id": "x", "prompt": prompt}, prompt]) == [ids, ids]
+
+
+def test_chat_ids_without_template_falls_back_to_encode():
+    tok = _tokenizer(["hello", "world"], template=False)
+    assert D.chat_ids(tok, "hello world") == tok.encode("hello world")
+
+
+@pytest.mark.parametrize("kind", ["list", "dict", "batch", "tensor"])
+def test_chat_ids_accepts_every_return_type(kind):
+    import torch
+
+    class Fake:
+        chat_template = "x"
+
+        def apply_chat_template(self, messages, add_generation_prompt, tokenize):
+            assert add_generation_prompt and tokenize and messages[-1]["role"] == "user"
+            ids = [5, 6, 7]
+            return {"list": ids, "dict": {"input_ids": ids, "attention_mask": [1, 1, 1]},
+                    "batch": [ids], "tensor": torch.tensor([ids])}[kind]
+
+    assert D.chat_ids(Fake(), "hi") == [5, 6, 7]
+
+
+def test_generator_reproduces_committed_files(tmp_path):
+    script = ROOT / "scripts" / "make_prompts.py"
+    subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True,
+                   capture_output=True)
+    for name in ["instructions.jsonl", "math.jsonl"]:
+        assert (tmp_path / name).read_bytes() == (ROOT / "data" / name).read_bytes(), name
