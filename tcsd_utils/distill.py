@@ -1,0 +1,421 @@
+"""Knowledge distillation of the draft at a temperature: teacher data, offline and online KD.
+
+The paper's remedy (Ouyang et al. 2024, arXiv 2410.10141, Sec. 3-5) for slow speculative
+decoding at high temperature is to distil the draft from the target at the temperature it
+will be used at. Two paradigms, as the paper compares them:
+
+- offline KD, SeqKD (Kim and Rush 2016, arXiv 1606.07947): cross-entropy of the draft on
+  teacher samples drawn from the target at ``tau_kd``, answer tokens only;
+- online KD, token-level: the draft's tempered distribution ``q`` is fitted to the target's
+  ``p`` at every position of sequences generated during training. Following DistillSpec
+  (Zhou et al. 2023, arXiv 2310.08461, Sec. 4: on-policy data works best) and Online
+  Speculative Decoding (Liu et al. 2023, arXiv 2310.07177: the draft's own proposals), the
+  sequences are sampled from the draft itself at ``tau_kd``; the target's distributions are
+  computed on them during training, never stored. Forward KL by default; reverse KL, JSD and
+  TVD are selectable (DistillSpec Table 1).
+
+Both take their temperature from `tcsd_utils.temperature`, the one definition in the
+project. The data-centric recipe (the paper's Sec. 5.3) composes the training data from
+samples at several temperatures with chosen weights (`mix`). The "no KD" draft is trained
+as a plain language model on general text that the target never wrote (`general_corpus`):
+the part JackFram/llama-68m, pretrained on web text, plays in the paper.
+
+Training saves a resumable checkpoint every few steps and the finished draft with
+``save_pretrained`` beside its config and loss curve; a finished draft is never trained
+again (`train_draft`).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import random
+import sysconfig
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .study import atomic_path, write_json
+from .temperature import check_tau, log_probs, probs
+
+__all__ = ["KDConfig", "general_corpus", "teacher_data", "mix", "divergence", "train_draft",
+           "load_draft", "is_finished"]
+
+DIVERGENCES = ("fkl", "rkl", "jsd", "tvd")
+
+
+@dataclass
+class KDConfig:
+    """One draft's training. Each field has its default here (STYLE.md item 5)."""
+
+    mode: str = "offline"          # "lm" (no-KD pretraining), "offline" (SeqKD), "online"
+    tau_kd: float = 1.0            # KD temperature; 0 = target's argmax (one-hot p)
+    divergence: str = "fkl"        # online only: fkl | rkl | jsd | tvd
+    steps: int = 200               # optimiser steps
+    batch_size: int = 16           # sequences per step
+    lr: float = 1e-3               # AdamW peak learning rate, cosine decay after warm-up
+    warmup: int = 20               # linear warm-up steps
+    max_new_tokens: int = 64       # online: tokens the draft samples per prompt
+    seq_len: int = 128             # lm: tokens per training chunk
+    mix_weights: dict = field(default_factory=dict)  # online: {tau: weight} for sampling taus
+    seed: int = 0
+    checkpoint_every: int = 25
+
+    def __post_init__(self):
+        if self.mode not in ("lm", "offline", "online"):
+            raise ValueError(f"mode must be 'lm', 'offline' or 'online', got {self.mode!r}")
+        if self.divergence not in DIVERGENCES:
+            raise ValueError(f"divergence must be one of {DIVERGENCES}, got {self.divergence!r}")
+        self.tau_kd = check_tau(self.tau_kd, "tau_kd")
+        self.mix_weights = {float(check_tau(t, "mix tau")): float(w) for t, w in self.mix_weights.items()}
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def general_corpus(max_chars: int = 3_000_000) -> list[str]:
+    """General English text found on any machine with Python: the standard library's docstrings.
+
+    Deterministic for a given Python version; no network. Used to pretrain the no-KD draft.
+    """
+    texts, total = [], 0
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
+        if any(part in {"test", "tests", "idle_test", "site-packages"} for part in path.parts):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and len(doc) >= 200:
+                    texts.append(doc)
+                    total += len(doc)
+        if total >= max_chars:
+            break
+    return texts
+
+
+def _cached(path: Path, config: dict):
+    """The dataset at ``path`` if it was made with ``config``, else None."""
+    from datasets import load_from_disk
+
+    cfg = path / "config.json"
+    if (path / "data").is_dir() and cfg.is_file() and json.loads(cfg.read_text()) == json.loads(
+            json.dumps(config, default=str)):
+        return load_from_disk(str(path / "data"))
+    return None
+
+
+@torch.inference_mode()
+def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: list[str], tau: float,
+                 path, max_new_tokens: int = 64, batch_size: int = 32, seed: int = 0):
+    """Sample the target's answers at ``tau`` and store them as a `datasets.Dataset` on disk.
+
+    Args:
+        target: the teacher.
+        tokenizer: its tokenizer (for padding).
+        prompt_ids: chat-formatted prompts, token ids.
+        prompt_names: an id per prompt (stored with each row).
+        tau: sampling temperature (0 = greedy).
+        path: folder for the dataset and its ``config.json``; reused when both match.
+        max_new_tokens, batch_size, seed: sampling settings.
+
+    Returns:
+        `datasets.Dataset` with columns ``prompt_id``, ``prompt_ids``, ``answer_ids``, ``tau``;
+        answers end at the first EOS (kept) or after ``max_new_tokens``.
+    """
+    from datasets import Dataset
+    from tqdm.auto import tqdm
+    from transformers import GenerationConfig
+
+    tau, path = check_tau(tau), Path(path)
+    if not prompt_ids:
+        raise ValueError("empty prompt set: no prompts to sample teacher data from")
+    config = {"kind": "teacher_data", "tau": tau, "seed": seed, "max_new_tokens": max_new_tokens,
+              "prompt_ids": list(prompt_names), "teacher": str(target.config._name_or_path)}
+    cached = _cached(path, config)
+    if cached is not None:
+        return cached
+    eos = target.config.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    gen = GenerationConfig(do_sample=tau > 0, temperature=tau if tau > 0 else None, top_k=0, top_p=1.0,
+                           max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos)
+    torch.manual_seed(seed)
+    rows = {"prompt_id": [], "prompt_ids": [], "answer_ids": [], "tau": []}
+    order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding
+    for start in tqdm(range(0, len(order), batch_size), desc=f"teacher samples tau={tau}", leave=False):
+        idx = order[start:start + batch_size]
+        width = max(len(prompt_ids[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, i in enumerate(idx):  # left padding
+            ids[r, width - len(prompt_ids[i]):] = torch.tensor(prompt_ids[i])
+            mask[r, width - len(prompt_ids[i]):] = 1
+        out = target.generate(input_ids=ids.to(target.device), attention_mask=mask.to(target.device),
+                              generation_config=gen)[:, width:].tolist()
+        for r, i in enumerate(idx):
+            answer = out[r]
+            if eos in answer:
+                answer = answer[: answer.index(eos) + 1]
+            rows["prompt_id"].append(prompt_names[i])
+            rows["prompt_ids"].append(list(prompt_ids[i]))
+            rows["answer_ids"].append(answer)
+            rows["tau"].append(tau)
+    data = Dataset.from_dict(rows)
+    with atomic_path(path) as tmp:
+        data.save_to_disk(str(tmp / "data"))
+        write_json(config, tmp / "config.json")
+    return _cached(path, config)
+
+
+def mix(datasets_by_tau: dict, weights: dict, n: int, seed: int = 0):
+    """Compose ``n`` rows from teacher data at several temperatures in the ratio ``weights``.
+
+    The data-centric recipe of the paper (Sec. 5.3). Counts are proportional to the
+    weights (largest remainder); rows are drawn without replacement while a set lasts.
+
+    Returns:
+        `datasets.Dataset` of ``n`` rows, shuffled.
+    """
+    from datasets import concatenate_datasets
+
+    if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError(f"mix weights must be non-negative with a positive sum, got {weights}")
+    missing = set(weights) - set(datasets_by_tau)
+    if missing:
+        raise ValueError(f"no teacher data for temperature(s) {sorted(missing)}")
+    total = sum(weights.values())
+    exact = {t: n * w / total for t, w in weights.items()}
+    counts = {t: int(math.floor(v)) for t, v in exact.items()}
+    for t in sorted(exact, key=lambda t: exact[t] - counts[t], reverse=True)[: n - sum(counts.values())]:
+        counts[t] += 1
+    rng, parts = random.Random(seed), []
+    for t, c in counts.items():
+        if c:
+            size = len(datasets_by_tau[t])
+            idx = rng.sample(range(size), c) if c <= size else [rng.randrange(size) for _ in range(c)]
+            parts.append(datasets_by_tau[t].select(idx))
+    return concatenate_datasets(parts).shuffle(seed=seed)
+
+
+# ---------------------------------------------------------------------------- losses
+
+
+def divergence(target_logits: torch.Tensor, draft_logits: torch.Tensor, tau: float,
+               kind: str = "fkl") -> torch.Tensor:
+    """Token-level divergence between the target's ``p`` and the draft's ``q`` at ``tau``.
+
+    Args:
+        target_logits, draft_logits: `torch.Tensor` of shape ``(n, vocab)``.
+        tau: KD temperature; both logits are tempered by `temperature.probs`. At tau == 0,
+            ``p`` is one-hot on the target's argmax and ``q`` is taken at tau = 1 (a
+            one-hot ``q`` has no gradient), so forward KL becomes cross-entropy on the argmax.
+        kind: ``fkl`` KL(p||q), ``rkl`` KL(q||p), ``jsd`` Jensen-Shannon, ``tvd``.
+
+    Returns:
+        `torch.Tensor` of shape ``(n,)``.
+    """
+    q_tau = tau if tau > 0 else 1.0
+    log_q = log_probs(draft_logits, q_tau)
+    p = probs(target_logits, tau).detach()
+    if kind == "fkl":
+        return (torch.special.xlogy(p, p) - p * log_q).sum(-1)
+    if kind == "rkl":
+        # Not in the definition, but needed at tau == 0: log p is -inf off the argmax; a
+        # floor of log(1e-6) keeps the loss finite and still pushes q onto the argmax.
+        log_p = torch.clamp(log_probs(target_logits, tau).detach(), min=math.log(1e-6))
+        return (log_q.exp() * (log_q - log_p)).sum(-1)
+    q = log_q.exp()
+    if kind == "tvd":
+        return 0.5 * (p - q).abs().sum(-1)
+    m = 0.5 * (p + q)
+    log_m = torch.log(m.clamp_min(1e-12))
+    return 0.5 * ((torch.special.xlogy(p, p) - p * log_m).sum(-1) + (q * (log_q - log_m)).sum(-1))
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def _head_logits(model, ids, mask, rows, cols):
+    """Logits at chosen positions only: the vocabulary projection dominates a small draft's
+    cost, so it is applied to the positions the loss uses (rows, cols), not to all."""
+    hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+    return model.get_output_embeddings()(hidden[rows, cols])  # (n, vocab)
+
+
+def _pack(pairs, pad, device):
+    """Right-padded (ids, mask) and the positions predicting each answer token."""
+    width = max(len(p) + len(a) for p, a in pairs)
+    ids = torch.full((len(pairs), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    rows, cols, labels = [], [], []
+    for r, (p, a) in enumerate(pairs):
+        seq = list(p) + list(a)
+        ids[r, :len(seq)] = torch.tensor(seq)
+        mask[r, :len(seq)] = 1
+        rows += [r] * len(a)
+        cols += range(len(p) - 1, len(p) - 1 + len(a))  # logits at i predict token i + 1
+        labels += list(a)
+    return (ids.to(device), mask.to(device), torch.tensor(rows, device=device),
+            torch.tensor(cols, device=device), torch.tensor(labels, device=device))
+
+
+def _lm_batch(stream, cfg, rng, device):
+    starts = [rng.randrange(len(stream) - cfg.seq_len - 1) for _ in range(cfg.batch_size)]
+    return [([stream[s]], stream[s + 1: s + cfg.seq_len + 1]) for s in starts]
+
+
+def sampling_tau(cfg: KDConfig, rng: random.Random) -> float:
+    """The temperature one online step samples its sequences at: ``tau_kd``, or drawn from
+    ``cfg.mix_weights`` (the data-centric recipe), one temperature per step."""
+    weights = cfg.mix_weights or {cfg.tau_kd: 1.0}
+    return rng.choices(list(weights), weights=list(weights.values()), k=1)[0]
+
+
+@torch.no_grad()
+def _draft_samples(draft, prompts, cfg, rng, pad, eos):
+    """Online KD data: the draft's own continuations of a batch of prompts (on-policy)."""
+    from transformers import GenerationConfig
+
+    batch = [prompts[rng.randrange(len(prompts))] for _ in range(cfg.batch_size)]
+    tau = sampling_tau(cfg, rng)
+    width = max(map(len, batch))
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for r, p in enumerate(batch):
+        ids[r, width - len(p):], mask[r, width - len(p):] = torch.tensor(p), 1
+    gen = GenerationConfig(do_sample=tau > 0, temperature=tau if tau > 0 else None, top_k=0, top_p=1.0,
+                           max_new_tokens=cfg.max_new_tokens, pad_token_id=pad, eos_token_id=eos)
+    draft.eval()
+    out = draft.generate(input_ids=ids.to(draft.device), attention_mask=mask.to(draft.device),
+                         generation_config=gen)[:, width:].tolist()
+    draft.train()
+    pairs = []
+    for p, a in zip(batch, out):
+        if eos in a:
+            a = a[: a.index(eos) + 1]
+        pairs.append((p, a or [eos]))
+    return pairs
+
+
+def _lr(cfg, step):
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def is_finished(out_dir, cfg: KDConfig | None = None) -> bool:
+    """True when ``out_dir`` holds a finished draft (made with ``cfg``, if given)."""
+    out_dir = Path(out_dir)
+    done = (out_dir / "config.json").is_file() and (out_dir / "model" / "config.json").is_file()
+    if done and cfg is not None:
+        done = json.loads((out_dir / "config.json").read_text())["kd"] == json.loads(json.dumps(asdict(cfg)))
+    return done
+
+
+def load_draft(out_dir, device=None, dtype=None):
+    """A finished draft from its folder (``out_dir/model``)."""
+    from .models import load_model
+
+    return load_model(str(Path(out_dir) / "model"), device, dtype)
+
+
+def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None, prompts=None,
+                texts=None, extra_config: dict | None = None, progress: bool = True):
+    """Train a draft, resumably, and save it with ``save_pretrained`` beside its config.
+
+    Args:
+        out_dir: the draft's folder: ``model/`` (safetensors and tokenizer), ``config.json``,
+            ``loss.json``, and ``checkpoint.pt`` while training.
+        cfg: `KDConfig`.
+        draft: the starting draft (a model; it is trained in float32 on its device).
+        tokenizer: the shared tokenizer (saved with the draft).
+        target: the teacher, for ``online``.
+        data: teacher samples (`teacher_data` or `mix`), for ``offline``.
+        prompts: chat-formatted prompt ids to sample from, for ``online``.
+        texts: general text, for ``lm``.
+        extra_config: recorded in ``config.json`` (for example where the data came from).
+
+    Returns:
+        The trained draft in eval mode. When ``out_dir`` already holds a draft finished
+        with the same ``cfg``, it is loaded and nothing is trained.
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    if is_finished(out_dir, cfg):
+        return load_draft(out_dir, draft.device, torch.float32)
+    need = {"lm": ("texts", texts), "offline": ("data", data), "online": ("prompts", prompts)}[cfg.mode]
+    if not need[1]:
+        raise ValueError(f"{cfg.mode} training needs a non-empty `{need[0]}`")
+    if cfg.mode == "online" and target is None:
+        raise ValueError("online KD needs the target")
+    device = draft.device
+    draft = draft.float().train()
+    opt = torch.optim.AdamW(draft.parameters(), lr=cfg.lr, weight_decay=0.01)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    eos = tokenizer.eos_token_id
+    step, history = 0, []
+    ckpt = out_dir / "checkpoint.pt"
+    if ckpt.is_file():  # resume
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        draft.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        step, history = state["step"], state["history"]
+    stream = None
+    if cfg.mode == "lm":
+        stream = [t for text in texts for t in tokenizer.encode(text, add_special_tokens=False) + [eos]]
+    t0 = time.perf_counter() - (history[-1]["time"] if history else 0.0)
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.mode} KD tau={cfg.tau_kd}" if cfg.mode != "lm"
+               else "no-KD pretraining", disable=not progress, leave=False)
+    while step < cfg.steps:
+        rng = random.Random(cfg.seed * 1_000_003 + step)  # batches depend on the step only
+        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        if cfg.mode == "lm":
+            pairs = _lm_batch(stream, cfg, rng, device)
+        elif cfg.mode == "offline":
+            rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
+            pairs = [(r["prompt_ids"], r["answer_ids"]) for r in rows]
+        else:
+            pairs = _draft_samples(draft, prompts, cfg, rng, pad, eos)
+        ids, mask, rows_i, cols, labels = _pack(pairs, pad, device)
+        logits = _head_logits(draft, ids, mask, rows_i, cols)
+        if cfg.mode == "online":
+            with torch.no_grad():
+                t_ids, t_mask = ids.to(target.device), mask.to(target.device)
+                t_logits = _head_logits(target, t_ids, t_mask, rows_i.to(target.device), cols.to(target.device))
+            loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence).mean()
+        else:
+            loss = F.cross_entropy(logits.float(), labels)
+        for group in opt.param_groups:
+            group["lr"] = _lr(cfg, step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(draft.parameters(), 1.0)
+        opt.step()
+        step += 1
+        history.append({"step": step, "loss": loss.item(), "lr": _lr(cfg, step - 1),
+                        "tokens": int(labels.numel()), "time": time.perf_counter() - t0})
+        bar.update(1)
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
+        if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+            with atomic_path(ckpt) as tmp:
+                torch.save({"model": draft.state_dict(), "optim": opt.state_dict(), "step": step,
+                            "history": history}, tmp)
+    bar.close()
+    draft.eval()
+    with atomic_path(out_dir / "model") as tmp:
+        draft.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    write_json(history, out_dir / "loss.json")
+    write_json({"kd": asdict(cfg), **(extra_config or {})}, out_dir / "config.json")  # written last
+    if ckpt.is_file():
+        ckpt.unlink()
+    return draft
