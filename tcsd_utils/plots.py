@@ -1,0 +1,277 @@
+"""Plotly figures of the study, one function per figure, each returning a `go.Figure`.
+
+Ouyang et al. 2024 ("Temperature-Centric Investigation of Speculative Decoding with
+Knowledge Distillation", arXiv 2410.10141) argue about how the decoding temperature
+``tau`` reshapes the target distribution ``p`` and the draft distribution ``q``, and so
+the acceptance rate ``alpha`` of speculative decoding (Leviathan et al. 2023, arXiv
+2211.17192: ``alpha = E[sum_x min(p(x), q(x))]``). The figures here show those pieces:
+
+- `next_token_distribution`: the top tokens of ``p`` at several ``tau``;
+- `temperature_effect`: entropy ``H(p)`` and top-k mass vs ``tau``;
+- `overlap_vs_tau`: expected ``alpha = sum min(p, q)`` vs ``tau``, one line per draft;
+- `acceptance_trace`: accepted draft tokens per verification step of one run.
+
+Titles and axes use the paper's symbols (τ, α, p, q; DESIGN.md). Every function only
+draws: the numbers come from `tcsd_utils.temperature` and the decoders. `save_figure`
+writes a figure as standalone HTML (plotly.js inlined, so it opens offline) and as PNG
+when ``kaleido`` is installed. `use_notebook_renderer` makes ``fig.show()`` emit only the
+plotly JSON MIME type, which JupyterLab renders and which keeps notebooks small.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = ["use_notebook_renderer", "mime_bundle", "token_label", "next_token_distribution",
+           "temperature_effect", "overlap_vs_tau", "acceptance_trace", "save_figure"]
+
+MIME = "application/vnd.plotly.v1+json"
+
+
+def use_notebook_renderer(renderer: str = "plotly_mimetype") -> None:
+    """Make ``fig.show()`` in a notebook emit ``renderer`` (default: plotly JSON only).
+
+    The default notebook renderer of plotly also embeds plotly.js (about 4 MB) in the
+    notebook; the JSON MIME type is a few kB per figure and JupyterLab draws it with the
+    ``jupyterlab-plotly`` extension that ships with plotly. Call it once, at the top of a
+    notebook; it changes plotly's process-wide default, nothing else.
+    """
+    import plotly.io as pio
+
+    pio.renderers.default = renderer
+
+
+def mime_bundle(fig: go.Figure) -> dict:
+    """The display data of a figure: the plotly JSON MIME type plus a text/plain line.
+
+    This is what ``fig.show()`` emits under `use_notebook_renderer`, built without a
+    running kernel (the widgets use it to fill an output area).
+    """
+    import plotly.io as pio
+
+    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
+    title = fig.layout.title.text or "figure"
+    bundle["text/plain"] = f"<plotly figure: {title}>"
+    return bundle
+
+
+def token_label(labels, token_id: int) -> str:
+    """A readable, one-line label of a token id.
+
+    Args:
+        labels: a tokenizer (anything with ``decode``), a sequence of strings indexed by
+            token id, a callable ``id -> str``, or ``None`` (the id itself).
+        token_id: the token id.
+
+    Returns:
+        The token's text with a space shown as ``␣`` and a newline as ``↵``.
+    """
+    token_id = int(token_id)
+    if labels is None:
+        text = f"#{token_id}"
+    elif hasattr(labels, "decode"):
+        text = labels.decode([token_id])
+    elif callable(labels):
+        text = labels(token_id)
+    else:
+        text = labels[token_id]
+    text = str(text).replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
+    return text if text else f"#{token_id}"
+
+
+def _unique_labels(labels, ids) -> list[str]:
+    """Labels of ``ids``; a label two ids share gets its id appended (bars must not merge)."""
+    texts = [token_label(labels, i) for i in ids]
+    return [f"{t} (#{i})" if texts.count(t) > 1 else t for t, i in zip(texts, ids)]
+
+
+def _tau_name(tau: float) -> str:
+    return f"τ = {float(tau):g}" + (" (greedy)" if float(tau) == 0.0 else "")
+
+
+def next_token_distribution(p_by_tau: Mapping[float, "object"], labels=None, top: int = 15,
+                            title: str | None = None) -> go.Figure:
+    """Grouped bars of the most likely next tokens under ``p`` at each temperature.
+
+    For ``tau > 0`` the ranking of tokens is the ranking of the logits, the same at every
+    ``tau``; only the heights change (flatter as ``tau`` grows, one-hot at ``tau = 0``).
+    Tokens are ranked by their summed probability over the given ``tau``.
+
+    Args:
+        p_by_tau: ``{tau: p}`` with ``p`` a `torch.Tensor` of shape ``(vocab,)`` (one
+            position of one prompt), for example ``probs(logits, tau)``.
+        labels: how to name tokens; see `token_label` (a tokenizer works).
+        top: how many tokens to show.
+        title: the figure title; a default names ``p`` and ``τ``.
+
+    Returns:
+        A `go.Figure` with one bar trace per ``tau``.
+    """
+    import torch
+
+    if not p_by_tau:
+        raise ValueError("p_by_tau is empty: give at least one {tau: p}")
+    taus = sorted(p_by_tau)
+    stacked = torch.stack([torch.as_tensor(p_by_tau[t]).float().reshape(-1) for t in taus])  # (n_tau, vocab)
+    ids = stacked.sum(0).topk(min(top, stacked.shape[1])).indices.tolist()
+    names = _unique_labels(labels, ids)
+    fig = go.Figure()
+    for t, row in zip(taus, stacked):
+        fig.add_trace(go.Bar(x=names, y=row[ids].tolist(), name=_tau_name(t),
+                             hovertemplate="%{x}: p = %{y:.3f}<extra>" + _tau_name(t) + "</extra>"))
+    fig.update_layout(title=title or f"Next-token distribution p: top {len(ids)} tokens at each τ",
+                      barmode="group", xaxis_title="token x", yaxis_title="p(x)",
+                      yaxis_range=[0, 1], legend_title_text="temperature")
+    return fig
+
+
+def _mean_and_spread(values) -> tuple[list[float], list[float] | None]:
+    """Mean over rows and standard deviation for a 2-D ``(n, n_tau)`` input; 1-D as is."""
+    import numpy as np
+
+    if hasattr(values, "detach"):  # a torch.Tensor, possibly on a GPU
+        values = values.detach().float().cpu().numpy()
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 1:
+        return arr.tolist(), None
+    if arr.ndim != 2:
+        raise ValueError(f"expected shape (n_tau,) or (n, n_tau), got {arr.shape}")
+    return arr.mean(0).tolist(), arr.std(0).tolist()
+
+
+def temperature_effect(taus: Sequence[float], entropies, top_mass, k: int = 10,
+                       title: str | None = None) -> go.Figure:
+    """Entropy ``H(p)`` and top-k mass of ``p`` against ``tau``, side by side.
+
+    Args:
+        taus: the temperatures, shape ``(n_tau,)``.
+        entropies: ``H(p)`` in nats, shape ``(n_tau,)``, or ``(n, n_tau)`` for ``n``
+            prompts (drawn as mean with a standard-deviation bar).
+        top_mass: probability of the ``k`` most likely tokens, same shape as ``entropies``.
+        k: the ``k`` of the top-k mass (for the labels).
+        title: the figure title.
+
+    Returns:
+        A `go.Figure` with two subplots and one line trace in each.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "entropy H(p) (nats)", f"top-{k} mass of p"))
+    for col, values, name in [(1, entropies, "H(p)"), (2, top_mass, f"top-{k} mass")]:
+        mean, spread = _mean_and_spread(values)
+        if len(mean) != len(taus):
+            raise ValueError(f"{name}: {len(mean)} values for {len(taus)} temperatures")
+        fig.add_trace(go.Scatter(
+            x=list(map(float, taus)), y=mean, mode="lines+markers", name=name,
+            error_y=dict(type="data", array=spread, visible=spread is not None)),
+            row=1, col=col)
+        fig.update_xaxes(title_text="τ", row=1, col=col)
+    fig.update_yaxes(title_text="H(p) [nats]", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text=f"Σ top-{k} p(x)", range=[0, 1.02], row=1, col=2)
+    fig.update_layout(title=title or "How τ reshapes the target distribution p", showlegend=False)
+    return fig
+
+
+def overlap_vs_tau(taus: Sequence[float], overlaps, label: str = "draft",
+                   title: str | None = None) -> go.Figure:
+    """Expected acceptance ``alpha = sum_x min(p(x), q(x))`` against ``tau``.
+
+    Args:
+        taus: the decoding temperatures, shape ``(n_tau,)``.
+        overlaps: the overlap at each ``tau`` (shape ``(n_tau,)`` or ``(n, n_tau)``), or
+            a dict ``{draft name: overlaps}`` for one line per draft.
+        label: the line's name when ``overlaps`` is not a dict.
+        title: the figure title.
+
+    Returns:
+        A `go.Figure` with one line trace per draft.
+    """
+    series = overlaps if isinstance(overlaps, Mapping) else {label: overlaps}
+    fig = go.Figure()
+    for name, values in series.items():
+        mean, spread = _mean_and_spread(values)
+        if len(mean) != len(taus):
+            raise ValueError(f"{name}: {len(mean)} values for {len(taus)} temperatures")
+        fig.add_trace(go.Scatter(x=list(map(float, taus)), y=mean, mode="lines+markers", name=name,
+                                 error_y=dict(type="data", array=spread, visible=spread is not None)))
+    fig.update_layout(title=title or "Expected acceptance α = Σ min(p, q) vs τ",
+                      xaxis_title="τ (decoding temperature of p and q)",
+                      yaxis_title="α = E[Σ min(p, q)]", yaxis_range=[0, 1.02],
+                      legend_title_text="draft")
+    return fig
+
+
+def acceptance_trace(accepted_per_step: Sequence[int], k: int, title: str | None = None) -> go.Figure:
+    """Accepted draft tokens ``n`` at each verification step of one speculative run.
+
+    Each step commits ``n + 1`` tokens (the accepted prefix and one token from ``p``);
+    ``n == k`` means the whole draft passed. A dashed line marks the mean of ``n``.
+
+    Args:
+        accepted_per_step: ``n`` per step (``DecodeStats.accepted_per_step``).
+        k: draft tokens proposed per step.
+        title: the figure title.
+
+    Returns:
+        A `go.Figure` with one bar trace.
+    """
+    n = [int(v) for v in accepted_per_step]
+    steps = list(range(1, len(n) + 1))
+    colors = ["#2ca02c" if v >= k else "#1f77b4" for v in n]
+    fig = go.Figure(go.Bar(x=steps, y=n, marker_color=colors, name="accepted n",
+                           hovertemplate="step %{x}: n = %{y}<extra></extra>"))
+    if n:
+        mean = sum(n) / len(n)
+        fig.add_hline(y=mean, line_dash="dash", annotation_text=f"mean n = {mean:.2f}",
+                      annotation_position="top left")
+    drafted = max(1, len(n) * k)
+    alpha = sum(n) / drafted if n else math.nan
+    fig.update_layout(title=title or f"Accepted draft tokens per step (k = {k}, α ≈ {alpha:.2f})",
+                      xaxis_title="verification step", yaxis_title="accepted n",
+                      yaxis_range=[0, k + 0.5], bargap=0.15, showlegend=False)
+    return fig
+
+
+def save_figure(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> Path:
+    """Write a figure as ``out_dir/<name>.html`` (and ``.png`` when kaleido is installed).
+
+    The HTML inlines plotly.js (about 4 MB) so that each file opens alone and offline.
+    The file is written under a temporary name and renamed, so a killed run never leaves
+    a half-written figure.
+
+    Args:
+        fig: the figure.
+        name: file stem, for example ``"01_overlap_vs_tau"`` (letters, digits, ``._-``).
+        out_dir: the folder (created), usually ``study.figure_dir(profile)``.
+
+    Returns:
+        The path of the HTML file.
+    """
+    if not re.fullmatch(r"[\w.-]+", name) or name.startswith("."):
+        raise ValueError(f"figure name must be a plain file stem (letters, digits, ._-), got {name!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.html"
+    tmp = out_dir / f".{name}.html.tmp-{os.getpid()}"
+    try:
+        fig.write_html(str(tmp), include_plotlyjs=True, full_html=True)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:
+        import kaleido  # noqa: F401  (optional: static images)
+    except ImportError:
+        return path
+    try:
+        fig.write_image(str(out_dir / f"{name}.png"))
+    except Exception as err:  # kaleido present but unusable (e.g. no Chrome): HTML suffices
+        warnings.warn(f"PNG of figure {name!r} not written: {err}", RuntimeWarning, stacklevel=2)
+    return path
