@@ -7,12 +7,17 @@ will be used at. Two paradigms, as the paper compares them:
 - offline KD, SeqKD (Kim and Rush 2016, arXiv 1606.07947): cross-entropy of the draft on
   teacher samples drawn from the target at ``tau_kd``, answer tokens only;
 - online KD, token-level: the draft's tempered distribution ``q`` is fitted to the target's
-  ``p`` at every position of sequences generated during training. Following DistillSpec
-  (Zhou et al. 2023, arXiv 2310.08461, Sec. 4: on-policy data works best) and Online
-  Speculative Decoding (Liu et al. 2023, arXiv 2310.07177: the draft's own proposals), the
-  sequences are sampled from the draft itself at ``tau_kd``; the target's distributions are
-  computed on them during training, never stored. Forward KL by default; reverse KL, JSD and
-  TVD are selectable (DistillSpec Table 1).
+  ``p`` at every position of sequences generated during training; the target's
+  distributions are computed during training, never stored. DistillSpec (Zhou et al. 2023,
+  arXiv 2310.08461) compares data sources and finds the best one depends on the draft's
+  quality; Online Speculative Decoding (Liu et al. 2023, arXiv 2310.07177) trains on what the
+  target produces while serving. Both sources are here (``KDConfig.source``): ``"target"``
+  (default) samples fresh sequences from the target at ``tau_kd`` and takes its logits from
+  that same generation; ``"draft"`` samples on-policy from the draft and scores them with
+  the target. Measured on the embedded pair: on-policy samples of the general no-KD draft
+  are degenerate ("The world of a world of ...") and taught it nothing (expected alpha at
+  tau 0 stayed at 0.075), hence the default. Forward KL by default; reverse KL, JSD and TVD
+  are selectable (DistillSpec Table 1).
 
 Both take their temperature from `tcsd_utils.temperature`, the one definition in the
 project. The data-centric recipe (the paper's Sec. 5.3) composes the training data from
@@ -59,7 +64,8 @@ class KDConfig:
     batch_size: int = 16           # sequences per step
     lr: float = 1e-3               # AdamW peak learning rate, cosine decay after warm-up
     warmup: int = 20               # linear warm-up steps
-    max_new_tokens: int = 64       # online: tokens the draft samples per prompt
+    max_new_tokens: int = 64       # online: tokens sampled per prompt during training
+    source: str = "target"         # online: who samples the sequences, "target" or "draft"
     seq_len: int = 128             # lm: tokens per training chunk
     mix_weights: dict = field(default_factory=dict)  # online: {tau: weight} for sampling taus
     seed: int = 0
@@ -68,6 +74,8 @@ class KDConfig:
     def __post_init__(self):
         if self.mode not in ("lm", "offline", "online"):
             raise ValueError(f"mode must be 'lm', 'offline' or 'online', got {self.mode!r}")
+        if self.source not in ("target", "draft"):
+            raise ValueError(f"source must be 'target' or 'draft', got {self.source!r}")
         if self.divergence not in DIVERGENCES:
             raise ValueError(f"divergence must be one of {DIVERGENCES}, got {self.divergence!r}")
         self.tau_kd = check_tau(self.tau_kd, "tau_kd")
@@ -101,6 +109,18 @@ def general_corpus(max_chars: int = 3_000_000) -> list[str]:
     return texts
 
 
+def _generation_config(tau: float, max_new_tokens: int, pad: int, eos: int):
+    """Batched sampling with `generate` at ``tau``: greedy at 0, else softmax(logits / tau)
+    with no top-k or top-p truncation, the definition of `temperature.probs`."""
+    from transformers import GenerationConfig
+
+    if tau == 0:
+        return GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad,
+                                eos_token_id=eos)
+    return GenerationConfig(do_sample=True, temperature=tau, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+                            pad_token_id=pad, eos_token_id=eos)
+
+
 def _cached(path: Path, config: dict):
     """The dataset at ``path`` if it was made with ``config``, else None."""
     from datasets import load_from_disk
@@ -132,7 +152,6 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
     """
     from datasets import Dataset
     from tqdm.auto import tqdm
-    from transformers import GenerationConfig
 
     tau, path = check_tau(tau), Path(path)
     if not prompt_ids:
@@ -144,19 +163,14 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
         return cached
     eos = target.config.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    gen = GenerationConfig(do_sample=tau > 0, temperature=tau if tau > 0 else None, top_k=0, top_p=1.0,
-                           max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos)
+    gen = _generation_config(tau, max_new_tokens, pad, eos)
     torch.manual_seed(seed)
     rows = {"prompt_id": [], "prompt_ids": [], "answer_ids": [], "tau": []}
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding
     for start in tqdm(range(0, len(order), batch_size), desc=f"teacher samples tau={tau}", leave=False):
         idx = order[start:start + batch_size]
-        width = max(len(prompt_ids[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for r, i in enumerate(idx):  # left padding
-            ids[r, width - len(prompt_ids[i]):] = torch.tensor(prompt_ids[i])
-            mask[r, width - len(prompt_ids[i]):] = 1
+        ids, mask = _left_pad([prompt_ids[i] for i in idx], pad)
+        width = ids.shape[1]
         out = target.generate(input_ids=ids.to(target.device), attention_mask=mask.to(target.device),
                               generation_config=gen)[:, width:].tolist()
         for r, i in enumerate(idx):
@@ -278,30 +292,43 @@ def sampling_tau(cfg: KDConfig, rng: random.Random) -> float:
     return rng.choices(list(weights), weights=list(weights.values()), k=1)[0]
 
 
-@torch.no_grad()
-def _draft_samples(draft, prompts, cfg, rng, pad, eos):
-    """Online KD data: the draft's own continuations of a batch of prompts (on-policy)."""
-    from transformers import GenerationConfig
-
-    batch = [prompts[rng.randrange(len(prompts))] for _ in range(cfg.batch_size)]
-    tau = sampling_tau(cfg, rng)
+def _left_pad(batch, pad):
+    """Left-padded ids and attention mask for `generate`: (batch, width) each."""
     width = max(map(len, batch))
     ids = torch.full((len(batch), width), pad, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for r, p in enumerate(batch):
-        ids[r, width - len(p):], mask[r, width - len(p):] = torch.tensor(p), 1
-    gen = GenerationConfig(do_sample=tau > 0, temperature=tau if tau > 0 else None, top_k=0, top_p=1.0,
-                           max_new_tokens=cfg.max_new_tokens, pad_token_id=pad, eos_token_id=eos)
-    draft.eval()
-    out = draft.generate(input_ids=ids.to(draft.device), attention_mask=mask.to(draft.device),
-                         generation_config=gen)[:, width:].tolist()
-    draft.train()
-    pairs = []
-    for p, a in zip(batch, out):
+        ids[r, width - len(p):], mask[r, width - len(p):] = torch.tensor(list(p)), 1
+    return ids, mask
+
+
+@torch.no_grad()
+def _online_samples(model, prompts, cfg, rng, pad, eos, with_logits=False):
+    """Online KD data: continuations of a batch of prompts, sampled during training.
+
+    ``model`` is the draft (on-policy, ``cfg.source == "draft"``) or the target
+    (``"target"``). With ``with_logits`` the target's raw logits at every answer position
+    come back too, in `_pack` order, so the target needs no second forward.
+    """
+    batch = [prompts[rng.randrange(len(prompts))] for _ in range(cfg.batch_size)]
+    tau = sampling_tau(cfg, rng)
+    ids, mask = _left_pad(batch, pad)
+    was_training = model.training
+    model.eval()
+    out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                         generation_config=_generation_config(tau, cfg.max_new_tokens, pad, eos),
+                         return_dict_in_generate=True, output_logits=with_logits)
+    model.train(was_training)
+    answers = out.sequences[:, ids.shape[1]:].tolist()
+    pairs, logits = [], []
+    for r, (p, a) in enumerate(zip(batch, answers)):
         if eos in a:
             a = a[: a.index(eos) + 1]
-        pairs.append((p, a or [eos]))
-    return pairs
+        a = a or [eos]
+        pairs.append((p, a))
+        if with_logits:
+            logits += [out.logits[j][r] for j in range(len(a))]  # logits[j]: (batch, vocab)
+    return pairs, (torch.stack(logits) if with_logits else None)
 
 
 def _lr(cfg, step):
@@ -384,13 +411,16 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
             rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
             pairs = [(r["prompt_ids"], r["answer_ids"]) for r in rows]
         else:
-            pairs = _draft_samples(draft, prompts, cfg, rng, pad, eos)
+            by_target = cfg.source == "target"
+            pairs, t_logits = _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos,
+                                              with_logits=by_target)
         ids, mask, rows_i, cols, labels = _pack(pairs, pad, device)
         logits = _head_logits(draft, ids, mask, rows_i, cols)
         if cfg.mode == "online":
-            with torch.no_grad():
-                t_ids, t_mask = ids.to(target.device), mask.to(target.device)
-                t_logits = _head_logits(target, t_ids, t_mask, rows_i.to(target.device), cols.to(target.device))
+            if t_logits is None:  # draft samples: score them with the target now
+                with torch.no_grad():
+                    t_logits = _head_logits(target, ids.to(target.device), mask.to(target.device),
+                                            rows_i.to(target.device), cols.to(target.device))
             loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence).mean()
         else:
             loss = F.cross_entropy(logits.float(), labels)

@@ -9,11 +9,12 @@ the acceptance rate ``alpha`` of speculative decoding (Leviathan et al. 2023, ar
 - `next_token_distribution`: the top tokens of ``p`` at several ``tau``;
 - `temperature_effect`: entropy ``H(p)`` and top-k mass vs ``tau``;
 - `overlap_vs_tau`: expected ``alpha = sum min(p, q)`` vs ``tau``, one line per draft;
-- `acceptance_trace`: accepted draft tokens per verification step of one run.
+- `acceptance_trace`: accepted draft tokens per verification step of one run;
+- `loss_curves`: the drafts' training losses; `alpha_bars`: alpha of each draft per tau.
 
 Titles and axes use the paper's symbols (τ, α, p, q; DESIGN.md). Every function only
 draws: the numbers come from `tcsd_utils.temperature` and the decoders. `save_figure`
-writes a figure as standalone HTML (plotly.js inlined, so it opens offline) and as PNG
+writes a figure as HTML (plotly.js written once per folder, so it opens offline) and as PNG
 when ``kaleido`` is installed. `use_notebook_renderer` makes ``fig.show()`` emit only the
 plotly JSON MIME type, which JupyterLab renders and which keeps notebooks small.
 """
@@ -31,7 +32,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 __all__ = ["use_notebook_renderer", "mime_bundle", "token_label", "next_token_distribution",
-           "temperature_effect", "overlap_vs_tau", "acceptance_trace", "save_figure"]
+           "temperature_effect", "overlap_vs_tau", "acceptance_trace", "loss_curves", "alpha_bars",
+           "save_figure"]
 
 MIME = "application/vnd.plotly.v1+json"
 
@@ -239,10 +241,54 @@ def acceptance_trace(accepted_per_step: Sequence[int], k: int, title: str | None
     return fig
 
 
+def loss_curves(histories: Mapping[str, Sequence[Mapping]], title: str | None = None) -> go.Figure:
+    """Training loss against step, one line per draft.
+
+    Args:
+        histories: ``{draft name: [{"step": int, "loss": float}, ...]}`` (``loss.json``).
+        title: the figure title.
+
+    Returns:
+        A `go.Figure` with one line trace per draft (log-scaled loss axis).
+    """
+    fig = go.Figure()
+    for name, history in histories.items():
+        fig.add_trace(go.Scatter(x=[h["step"] for h in history], y=[h["loss"] for h in history],
+                                 mode="lines", name=name))
+    fig.update_layout(title=title or "Training loss of the drafts", xaxis_title="optimiser step",
+                      yaxis_title="loss (cross-entropy or divergence at τ_kd)", yaxis_type="log",
+                      legend_title_text="draft")
+    return fig
+
+
+def alpha_bars(table, title: str | None = None) -> go.Figure:
+    """Expected alpha of each draft, grouped by decoding temperature.
+
+    Args:
+        table: rows with keys ``draft``, ``tau`` (decoding temperature) and ``alpha``
+            (a list of dicts or a pandas DataFrame).
+        title: the figure title.
+
+    Returns:
+        A `go.Figure` with one bar trace per draft.
+    """
+    rows = table.to_dict("records") if hasattr(table, "to_dict") else list(table)
+    fig = go.Figure()
+    for name in dict.fromkeys(r["draft"] for r in rows):
+        mine = [r for r in rows if r["draft"] == name]
+        fig.add_trace(go.Bar(x=[f"τ = {r['tau']:g}" for r in mine], y=[r["alpha"] for r in mine], name=name,
+                             text=[f"{r['alpha']:.2f}" for r in mine], textposition="outside"))
+    fig.update_layout(title=title or "Expected acceptance rate α of each draft", barmode="group",
+                      xaxis_title="decoding temperature τ", yaxis_title="α = E[Σ min(p, q)]",
+                      yaxis_range=[0, 1.05], legend_title_text="draft")
+    return fig
+
+
 def save_figure(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> Path:
     """Write a figure as ``out_dir/<name>.html`` (and ``.png`` when kaleido is installed).
 
-    The HTML inlines plotly.js (about 4 MB) so that each file opens alone and offline.
+    The HTML loads plotly.js from ``plotly.min.js`` written once beside it (about 4 MB per
+    folder, not per figure), so the figures open offline.
     The file is written under a temporary name and renamed, so a killed run never leaves
     a half-written figure.
 
@@ -261,7 +307,7 @@ def save_figure(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> Path:
     path = out_dir / f"{name}.html"
     tmp = out_dir / f".{name}.html.tmp-{os.getpid()}"
     try:
-        fig.write_html(str(tmp), include_plotlyjs=True, full_html=True)
+        fig.write_html(str(tmp), include_plotlyjs="directory", full_html=True)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -30,9 +30,11 @@ from pathlib import Path
 __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
            "write_json", "run_notebooks", "main"]
 
-NOTEBOOKS = ["01_temperature_and_distributions"]
+NOTEBOOKS = ["01_temperature_and_distributions", "02_knowledge_distillation"]
 
 # Overrides of the notebooks' own defaults (their parameters cells hold the smoke values).
+# Papermill passes every key to every notebook; a notebook ignores keys it does not have.
+# Stage settings (training steps, prompt counts) live in tcsd_utils.stages.SETTINGS.
 PROFILES: dict[str, dict] = {
     "smoke": {},
     "cpu": {"N_PROMPTS": 16, "MAX_NEW_TOKENS": 64,
@@ -76,7 +78,7 @@ def atomic_path(path: str | os.PathLike):
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffix (.ipynb)
     try:
         yield tmp
         if path.is_dir() and tmp.is_dir():

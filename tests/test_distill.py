@@ -62,6 +62,7 @@ def test_greedy_teacher_data_is_the_greedy_continuation(teacher, tokenizer, tmp_
 
 
 @pytest.mark.parametrize("mode, tau, kind", [("offline", 1.0, "fkl"), ("online", 1.0, "fkl"),
+                                             ("online-draft", 1.0, "fkl"),
                                              ("online", 0.0, "fkl"), ("online", 1.0, "tvd"),
                                              ("online", 0.5, "rkl"), ("online", 1.0, "jsd"),
                                              ("offline", 0.0, "fkl")])
@@ -73,8 +74,9 @@ def test_kd_lowers_divergence_and_raises_expected_alpha(teacher, tokenizer, tmp_
     draft = fresh_draft(teacher)
     before_kl = _mean_divergence(teacher, draft, held_out, tau, kind)
     before_alpha = E.expected_alpha(teacher, draft, held_out, tau, pad=3)
+    mode, _, source = mode.partition("-")
     cfg = D.KDConfig(mode=mode, tau_kd=tau, divergence=kind, steps=60, batch_size=8, lr=3e-3, warmup=5,
-                     max_new_tokens=8)
+                     max_new_tokens=8, source=source or "target")
     trained = D.train_draft(tmp_path / "draft", cfg, draft, tokenizer, target=teacher, data=train,
                             prompts=PROMPTS[:64], progress=False)
     after_kl = _mean_divergence(teacher, trained, held_out, tau, kind)
@@ -160,8 +162,21 @@ def test_online_mixing_samples_at_the_weighted_temperatures(teacher):
     assert set(seen) == {0.5, 1.5}
     assert 0.72 < seen.count(0.5) / len(seen) < 0.78  # weight 3 of 4
     assert D.sampling_tau(D.KDConfig(mode="online", tau_kd=0.25), random.Random(0)) == 0.25
-    pairs = D._draft_samples(fresh_draft(teacher), PROMPTS, cfg, random.Random(0), 3, 2)
-    assert len(pairs) == 2 and all(1 <= len(a) <= 2 for _, a in pairs)
+    pairs, logits = D._online_samples(fresh_draft(teacher), PROMPTS, cfg, random.Random(0), 3, 2)
+    assert len(pairs) == 2 and all(1 <= len(a) <= 2 for _, a in pairs) and logits is None
+
+
+def test_online_target_samples_come_with_the_targets_logits(teacher):
+    """The logits returned with target samples are the target's, at the answer positions."""
+    import random
+
+    cfg = D.KDConfig(mode="online", tau_kd=1.0, batch_size=3, max_new_tokens=4)
+    pairs, logits = D._online_samples(teacher, PROMPTS, cfg, random.Random(1), 3, 2, with_logits=True)
+    ids, mask, rows, cols, _ = D._pack(pairs, 3, "cpu")
+    with torch.no_grad():
+        ref = D._head_logits(teacher, ids, mask, rows, cols)
+    assert logits.shape == ref.shape
+    torch.testing.assert_close(logits.float(), ref, atol=1e-4, rtol=1e-4)
 
 
 def test_general_corpus_is_offline_english_text():
@@ -169,3 +184,22 @@ def test_general_corpus_is_offline_english_text():
     assert sum(map(len, texts)) >= 50_000
     assert all(len(t) >= 200 for t in texts)
     assert D.general_corpus(max_chars=50_000) == texts  # deterministic
+
+
+def test_teacher_sampling_follows_the_temperature_definition(teacher, tokenizer, tmp_path):
+    """`generate` as configured for teacher data samples from temperature.probs(logits, tau)."""
+    from scipy import stats as sps
+
+    prompt, tau, n = PROMPTS[0], 1.5, 3000
+    data = D.teacher_data(teacher, tokenizer, [prompt] * n, [f"r{i}" for i in range(n)], tau, tmp_path / "s",
+                          max_new_tokens=1, batch_size=250)
+    with torch.no_grad():
+        p = probs(teacher(torch.tensor([prompt])).logits[0, -1], tau)
+    counts = torch.bincount(torch.tensor([a[0] for a in data["answer_ids"]]), minlength=p.numel())
+    keep = p * n >= 5  # cells with fewer than 5 expected draws are pooled into one
+    observed, expected = counts[keep].double(), (p[keep] * n).double()
+    if (~keep).any():
+        observed = torch.cat([observed, counts[~keep].sum(0, keepdim=True).double()])
+        expected = torch.cat([expected, (p[~keep] * n).sum(0, keepdim=True).double()])
+    expected = expected * observed.sum() / expected.sum()
+    assert sps.chisquare(observed.numpy(), expected.numpy()).pvalue > 1e-3
