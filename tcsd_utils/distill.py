@@ -109,16 +109,15 @@ def general_corpus(max_chars: int = 3_000_000) -> list[str]:
     return texts
 
 
-def _generation_config(tau: float, max_new_tokens: int, pad: int, eos: int):
+def _generation_config(tau: float, max_new_tokens: int, pad: int, eos: int, **extra):
     """Batched sampling with `generate` at ``tau``: greedy at 0, else softmax(logits / tau)
     with no top-k or top-p truncation, the definition of `temperature.probs`."""
     from transformers import GenerationConfig
 
+    common = {"max_new_tokens": max_new_tokens, "pad_token_id": pad, "eos_token_id": eos, **extra}
     if tau == 0:
-        return GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad,
-                                eos_token_id=eos)
-    return GenerationConfig(do_sample=True, temperature=tau, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
-                            pad_token_id=pad, eos_token_id=eos)
+        return GenerationConfig(do_sample=False, **common)
+    return GenerationConfig(do_sample=True, temperature=tau, top_k=0, top_p=1.0, **common)
 
 
 def _cached(path: Path, config: dict):
@@ -316,8 +315,9 @@ def _online_samples(model, prompts, cfg, rng, pad, eos, with_logits=False):
     was_training = model.training
     model.eval()
     out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                         generation_config=_generation_config(tau, cfg.max_new_tokens, pad, eos),
-                         return_dict_in_generate=True, output_logits=with_logits)
+                         generation_config=_generation_config(tau, cfg.max_new_tokens, pad, eos,
+                                                              return_dict_in_generate=True,
+                                                              output_logits=with_logits))
     model.train(was_training)
     answers = out.sequences[:, ids.shape[1]:].tolist()
     pairs, logits = [], []

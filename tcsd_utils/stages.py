@@ -41,7 +41,7 @@ class Settings:
                                                             lr=2e-3, seq_len=128))
     offline: KDConfig = field(default_factory=lambda: KDConfig(mode="offline", steps=250, batch_size=16,
                                                                lr=3e-3))
-    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", steps=80, batch_size=16,
+    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", steps=60, batch_size=16,
                                                               lr=3e-3, max_new_tokens=48))
     seed: int = 0
 

@@ -1,0 +1,58 @@
+"""The cached stages of a study, end to end on a tiny local pair (no hub, seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tcsd_utils import distill as D
+from tcsd_utils.distill import KDConfig
+from tcsd_utils.stages import SETTINGS, Study
+
+
+@pytest.fixture()
+def study(tmp_path, tiny_pair_dir):
+    return Study("smoke", root=tmp_path, target=str(tiny_pair_dir / "target"), n_train_prompts=8,
+                 n_eval_prompts=4, new_tokens=4, corpus_chars=20_000,
+                 draft_shape={"n_layers": 1, "hidden_size": 16, "n_heads": 2, "intermediate_size": 32},
+                 nokd=KDConfig(mode="lm", steps=3, batch_size=2, seq_len=16),
+                 offline=KDConfig(mode="offline", steps=3, batch_size=2),
+                 online=KDConfig(mode="online", steps=2, batch_size=2, max_new_tokens=3))
+
+
+def test_every_profile_has_settings():
+    from tcsd_utils.study import PROFILES
+
+    assert set(SETTINGS) == set(PROFILES) == {"smoke", "cpu", "gpu", "paper"}
+    with pytest.raises(ValueError, match="unknown profile"):
+        Study("laptop")
+
+
+def test_stages_write_artifacts_beside_their_configs_and_are_reused(study, monkeypatch):
+    train, held_out = study.samples(0.5, "train"), study.samples(0.5, "test")
+    assert len(train) == 8 and len(held_out) == 4
+    assert not set(train["prompt_id"]) & set(held_out["prompt_id"])  # held-out prompts are unseen
+    off = study.kd_draft("offline", 0.5)
+    on = study.kd_draft("online", 0.5)
+    assert off.config.vocab_size == on.config.vocab_size == study.target.config.vocab_size
+    for name in ("nokd", "offline_tau0p5", "online_tau0p5"):
+        d = study.draft_dir(name)
+        assert (d / "model" / "model.safetensors").is_file() and (d / "loss.json").is_file()
+        assert json.loads((d / "config.json").read_text())["kd"]["steps"] in (2, 3)
+    assert json.loads((study.out / "teacher" / "instructions_train_tau0p5" / "config.json").read_text())["tau"] == 0.5
+    # a second study over the same folder trains and samples nothing
+    monkeypatch.setattr(D, "_lr", lambda *a: (_ for _ in ()).throw(AssertionError("trained again")))
+    again = Study("smoke", root=study.out.parent, **{k: getattr(study.settings, k) for k in
+                                                     ("target", "n_train_prompts", "n_eval_prompts", "new_tokens",
+                                                      "corpus_chars", "draft_shape", "nokd", "offline", "online")})
+    again.kd_draft("online", 0.5)
+    assert again.samples(0.5, "train")["answer_ids"] == train["answer_ids"]
+
+
+def test_mixed_drafts_are_named_by_their_weights(study):
+    assert study.kd_name("online", 1.0, {0.5: 1, 1.5: 2}) == "online_tau1_mix0p5x1-1p5x2"
+    draft = study.kd_draft("offline", 1.0, {0.0: 1, 1.0: 1})
+    assert draft is not None
+    cfg = json.loads((study.draft_dir("offline_tau1_mix0x1-1x1") / "config.json").read_text())
+    assert cfg["mix"] == {"0.0": 1, "1.0": 1}
