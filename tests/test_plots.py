@@ -67,13 +67,16 @@ def test_acceptance_trace_bars_and_alpha_in_title():
     assert len(plots.acceptance_trace([], k=4).data) == 1  # no steps: an empty chart, no error
 
 
-def test_save_figure_writes_standalone_html(tmp_path):
+def test_save_figure_writes_offline_html(tmp_path):
     fig = plots.acceptance_trace([1, 2], k=2)
     path = plots.save_figure(fig, "01_trace", tmp_path / "figures")
+    plots.save_figure(fig, "01_again", tmp_path / "figures")
     assert path == tmp_path / "figures" / "01_trace.html"
     text = path.read_text(encoding="utf-8")
-    assert "<html" in text and "cdn.plot.ly" not in text.split("<body>")[0]
-    assert [p.name for p in path.parent.iterdir()] == ["01_trace.html"]  # no temporary left
+    assert "<html" in text and "cdn.plot.ly" not in text and 'src="plotly.min.js"' in text
+    # plotly.js once per folder, beside the figures; no temporary left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["01_again.html", "01_trace.html", "plotly.min.js"]
+    assert (path.parent / "plotly.min.js").stat().st_size > 1_000_000
     with pytest.raises(ValueError):
         plots.save_figure(fig, "../escape", tmp_path)
 
