@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from .study import atomic_path, write_json
+from .study import progress as progress_bar
 from .temperature import check_tau, log_probs, probs
 
 __all__ = ["KDConfig", "general_corpus", "teacher_data", "mix", "divergence", "train_draft",
@@ -150,7 +151,6 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
         answers end at the first EOS (kept) or after ``max_new_tokens``.
     """
     from datasets import Dataset
-    from tqdm.auto import tqdm
 
     tau, path = check_tau(tau), Path(path)
     if not prompt_ids:
@@ -166,7 +166,7 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
     torch.manual_seed(seed)
     rows = {"prompt_id": [], "prompt_ids": [], "answer_ids": [], "tau": []}
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding
-    for start in tqdm(range(0, len(order), batch_size), desc=f"teacher samples tau={tau}", leave=False):
+    for start in progress_bar(range(0, len(order), batch_size), desc=f"teacher samples tau={tau}", leave=False):
         idx = order[start:start + batch_size]
         ids, mask = _left_pad([prompt_ids[i] for i in idx], pad)
         width = ids.shape[1]
@@ -374,8 +374,6 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
         The trained draft in eval mode. When ``out_dir`` already holds a draft finished
         with the same ``cfg``, it is loaded and nothing is trained.
     """
-    from tqdm.auto import tqdm
-
     out_dir = Path(out_dir)
     if is_finished(out_dir, cfg):
         return load_draft(out_dir, draft.device, torch.float32)
@@ -400,7 +398,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
     if cfg.mode == "lm":
         stream = [t for text in texts for t in tokenizer.encode(text, add_special_tokens=False) + [eos]]
     t0 = time.perf_counter() - (history[-1]["time"] if history else 0.0)
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"{cfg.mode} KD tau={cfg.tau_kd}" if cfg.mode != "lm"
+    bar = progress_bar(total=cfg.steps, initial=step, desc=f"{cfg.mode} KD tau={cfg.tau_kd}" if cfg.mode != "lm"
                else "no-KD pretraining", disable=not progress, leave=False)
     while step < cfg.steps:
         rng = random.Random(cfg.seed * 1_000_003 + step)  # batches depend on the step only

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
-           "write_json", "run_notebooks", "main"]
+           "write_json", "progress", "run_notebooks", "main"]
 
 NOTEBOOKS = ["01_temperature_and_distributions", "02_knowledge_distillation"]
 
@@ -98,6 +98,21 @@ def write_json(obj, path) -> Path:
     return Path(path)
 
 
+def progress(iterable=None, **kwargs):
+    """A progress bar for long work: a widget in JupyterLab; plain text lines, at most one
+    every 15 s, when the study runs headless (``tcsd study`` sets ``TCSD_TEXT_PROGRESS``
+    so that papermill can relay the bars to the terminal)."""
+    if os.environ.get("TCSD_TEXT_PROGRESS"):
+        from tqdm.std import tqdm
+
+        kwargs.setdefault("mininterval", 15.0)
+        kwargs.setdefault("file", sys.stdout)
+        kwargs["leave"] = True
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
+
+
 def _parameters(profile: str) -> dict:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
@@ -126,6 +141,7 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
     if not names:
         raise ValueError(f"no notebook matches {only}; notebooks are {NOTEBOOKS}")
     src = repo_root() / "notebooks"
+    os.environ["TCSD_TEXT_PROGRESS"] = "1"  # the kernels inherit it: training bars reach the log
     done = []
     for i, name in enumerate(names, 1):
         print(f"[{i}/{len(names)}] {name} (profile {profile})", flush=True)
@@ -133,8 +149,8 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
         target = out / f"{name}.ipynb"
         with atomic_path(target) as tmp:
             pm.execute_notebook(str(src / f"{name}.ipynb"), str(tmp), parameters=params,
-                                kernel_name=kernel_name, cwd=str(src), progress_bar=True,
-                                request_save_on_cell_execute=False)
+                                kernel_name=kernel_name, cwd=str(src), progress_bar=False,
+                                log_output=True, request_save_on_cell_execute=False)
         print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
         done.append(target)
     write_json({"profile": profile, "parameters": params, "notebooks": [str(p) for p in done]},
@@ -155,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(PROFILES, indent=2))
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "0" if args.profile == "paper" else "1")
+    import logging
+
+    logging.basicConfig(format="    %(message)s")  # the kernels' printed lines and progress bars
+    logging.getLogger("papermill").setLevel(logging.INFO)
     t0 = time.perf_counter()
     paths = run_notebooks(args.profile, args.only)
     print(f"study ({args.profile}) finished in {time.perf_counter() - t0:.0f} s: "
