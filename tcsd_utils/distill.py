@@ -432,7 +432,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
         history.append({"step": step, "loss": loss.item(), "lr": _lr(cfg, step - 1),
                         "tokens": int(labels.numel()), "time": time.perf_counter() - t0})
         bar.update(1)
-        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", refresh=False)
         if step % cfg.checkpoint_every == 0 and step < cfg.steps:
             with atomic_path(ckpt) as tmp:
                 torch.save({"model": draft.state_dict(), "optim": opt.state_dict(), "step": step,
