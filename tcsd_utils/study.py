@@ -158,6 +158,26 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
     return done
 
 
+def _bench(args) -> int:
+    from .bench import format_table, run_bench
+    from .data import encode_prompts, load_prompts
+    from .models import load_pair
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    draft = args.draft or str(output_dir("cpu") / "drafts" / "offline_tau0" / "model")
+    if not Path(draft).exists() and not args.draft:
+        raise SystemExit(f"no trained draft at {draft}: run `make study` first, or pass --draft")
+    pair = load_pair(args.target, draft)
+    prompts = encode_prompts(pair.tokenizer, load_prompts("instructions", args.prompts, 0, split="test"))
+    result = run_bench(pair.target, pair.draft, prompts, args.taus, args.k, args.max_new_tokens, args.repeats,
+                       pad=pair.tokenizer.pad_token_id or 0)
+    result.update(target=args.target, draft=draft, date=time.strftime("%Y-%m-%d"))
+    print(format_table(result))
+    if args.json:
+        write_json(result, args.json)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``tcsd`` command."""
     parser = argparse.ArgumentParser(prog="tcsd", description=__doc__.split("\n\n")[0])
@@ -166,7 +186,18 @@ def main(argv: list[str] | None = None) -> int:
     study.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
     study.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
     sub.add_parser("profiles", help="print the profiles and their parameters")
+    b = sub.add_parser("bench", help="tokens/s of our decoders vs transformers (plain and assisted)")
+    b.add_argument("--draft", default=None, help="draft folder (default: outputs/cpu/drafts/offline_tau0)")
+    b.add_argument("--target", default="smollm2")
+    b.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.5, 1.0])
+    b.add_argument("--k", type=int, default=4)
+    b.add_argument("--prompts", type=int, default=8, help="held-out instruction prompts")
+    b.add_argument("--max-new-tokens", type=int, default=64)
+    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--json", default=None, help="also write the result here")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return _bench(args)
     if args.command == "profiles":
         print(json.dumps(PROFILES, indent=2))
         return 0

@@ -1,0 +1,152 @@
+"""Speed benchmark: our decoders against transformers, and against the theoretical bound.
+
+The study's subject is wall-time speedup (the paper's gamma; Ouyang et al. 2024, arXiv
+2410.10141), so the decoder must be a fair instrument. In one process, on the same prompts,
+seed, temperature and lengths, after a warm-up and interleaved repeat by repeat, this runs:
+
+    ours_plain        plain target decoding (`speculative.autoregressive_generate`)
+    hf_plain          transformers ``generate()`` on the target
+    hf_assisted       transformers assisted generation, ``assistant_model=draft`` with
+                      ``num_assistant_tokens=k``, a constant schedule and the confidence
+                      threshold off, so both sides use the same k
+    ours_speculative  our speculative sampling with the same k
+
+and reports tokens/s (median, min, max over repeats), speedup over the faster of the two
+plain baselines (so a slow baseline never inflates it), our empirical alpha, the measured
+c, Leviathan et al.'s predicted speedup (arXiv 2211.17192, Eq. 1 and Theorem 3.8) and our
+efficiency = measured / predicted. Every run generates exactly ``max_new_tokens`` tokens
+(EOS ignored) so that tokens/s compare.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+import torch
+
+from .distill import _generation_config
+from .evaluate import cost_ratio, predicted_speedup
+from .speculative import autoregressive_generate, speculative_generate
+from .temperature import check_tau
+
+__all__ = ["METHODS", "run_bench", "format_table"]
+
+METHODS = ("ours_plain", "hf_plain", "hf_assisted", "ours_speculative")
+
+
+def _hf_generate(target, prompt, tau, max_new_tokens, seed, pad, draft=None, k=4):
+    gen = _generation_config(tau, max_new_tokens, pad, None, min_new_tokens=max_new_tokens)
+    extra = {}
+    if draft is not None:
+        gen.num_assistant_tokens = k
+        gen.num_assistant_tokens_schedule = "constant"
+        gen.assistant_confidence_threshold = 0.0
+        draft.generation_config.num_assistant_tokens = k  # the assistant keeps its own copy
+        draft.generation_config.num_assistant_tokens_schedule = "constant"
+        draft.generation_config.assistant_confidence_threshold = 0.0
+        extra["assistant_model"] = draft
+    torch.manual_seed(seed)
+    ids = torch.tensor([prompt], device=target.device)
+    with torch.inference_mode():
+        out = target.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=gen, **extra)
+    return out.shape[1] - ids.shape[1], None
+
+
+def _run(method, target, draft, prompt, tau, k, max_new_tokens, seed, pad):
+    """One decode; returns (new tokens, (accepted, drafted) or None)."""
+    if method == "ours_plain":
+        out = autoregressive_generate(target, prompt, max_new_tokens, tau, seed=seed, eos_token_id=[])
+        return out.stats.new_tokens, None
+    if method == "ours_speculative":
+        out = speculative_generate(target, draft, prompt, max_new_tokens, k, tau, seed=seed, eos_token_id=[])
+        return out.stats.new_tokens, (out.stats.accepted, out.stats.drafted)
+    return _hf_generate(target, prompt, tau, max_new_tokens, seed, pad,
+                        draft if method == "hf_assisted" else None, k)
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: int = 4,
+              max_new_tokens: int = 64, repeats: int = 3, seed: int = 0, pad: int = 0,
+              methods=METHODS, progress: bool = True) -> dict:
+    """Time the four decoders at each temperature.
+
+    Args:
+        target, draft: the pair (same vocabulary, same device).
+        prompts: chat-formatted prompt ids; each repeat decodes all of them once per method.
+        taus: decoding temperatures.
+        k: draft tokens per step, for both speculative decoders.
+        max_new_tokens: tokens every run generates (EOS ignored).
+        repeats: timed repeats (after one warm-up pass); medians are reported.
+        seed: sampling seed of prompt i is ``seed + i``, the same for every method.
+        pad: padding id for transformers.
+        methods: a subset of `METHODS`.
+
+    Returns:
+        ``{"c": ..., "k": ..., "rows": [one dict per (tau, method)]}``.
+    """
+    if not prompts:
+        raise ValueError("empty prompt set: the benchmark needs at least one prompt")
+    taus = [check_tau(t) for t in taus]
+    device = target.device
+    cost = cost_ratio(target, draft)
+    rows = []
+    for tau in taus:
+        for method in methods:  # warm-up: one decode each
+            _run(method, target, draft, prompts[0], tau, k, max_new_tokens, seed, pad)
+        times = {m: [] for m in methods}
+        tokens = {m: 0 for m in methods}
+        accepted = drafted = 0
+        for rep in range(repeats):
+            for method in methods:  # interleaved, so drift hits every method alike
+                _sync(device)
+                t0 = time.perf_counter()
+                n_tokens = 0
+                for i, prompt in enumerate(prompts):
+                    n, acc = _run(method, target, draft, prompt, tau, k, max_new_tokens, seed + i, pad)
+                    n_tokens += n
+                    if acc is not None and rep == 0:
+                        accepted, drafted = accepted + acc[0], drafted + acc[1]
+                _sync(device)
+                times[method].append(n_tokens / (time.perf_counter() - t0))
+                tokens[method] = n_tokens
+            if progress:
+                print(f"tau={tau:g} repeat {rep + 1}/{repeats}: " + ", ".join(
+                    f"{m} {times[m][-1]:.1f} tok/s" for m in methods), flush=True)
+        baseline = max(statistics.median(times[m]) for m in methods if m.endswith("plain"))
+        alpha = accepted / drafted if drafted else float("nan")
+        predicted = predicted_speedup(alpha, cost["c"], k) if drafted else float("nan")
+        for method in methods:
+            tps = statistics.median(times[method])
+            row = {"tau": tau, "method": method, "tokens_per_s": tps, "min": min(times[method]),
+                   "max": max(times[method]), "new_tokens": tokens[method], "speedup": tps / baseline}
+            if method == "ours_speculative":
+                row.update(alpha=alpha, predicted_speedup=predicted, efficiency=row["speedup"] / predicted)
+            rows.append(row)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    if torch.device(device).type == "cuda":
+        peak = max(peak, torch.cuda.max_memory_allocated() / 1024 ** 3)
+    return {"c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k,
+            "max_new_tokens": max_new_tokens, "prompts": len(prompts), "repeats": repeats,
+            "peak_memory_gb": peak, "device": str(device), "rows": rows}
+
+
+def format_table(result: dict) -> str:
+    """The benchmark as a fixed-width text table."""
+    head = (f"c = {result['c']:.3f} (target {result['target_ms']:.1f} ms/token, draft "
+            f"{result['draft_ms']:.1f} ms/token), k = {result['k']}, {result['prompts']} prompts x "
+            f"{result['max_new_tokens']} tokens, median of {result['repeats']}, peak memory "
+            f"{result['peak_memory_gb']:.2f} GB, {result['device']}")
+    lines = [head, f"{'tau':>5} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'speedup':>8} "
+                   f"{'alpha':>6} {'predicted':>9} {'efficiency':>10}"]
+    for r in result["rows"]:
+        extra = (f"{r['alpha']:>6.3f} {r['predicted_speedup']:>9.2f} {r['efficiency']:>10.2f}"
+                 if "alpha" in r else f"{'':>6} {'':>9} {'':>10}")
+        lines.append(f"{r['tau']:>5g} {r['method']:<17} {r['tokens_per_s']:>7.1f} {r['min']:>7.1f} "
+                     f"{r['max']:>7.1f} {r['speedup']:>7.2f}x {extra}")
+    return "\n".join(lines)

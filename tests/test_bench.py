@@ -1,0 +1,44 @@
+"""The speed benchmark on a tiny pair: every method runs, lengths match, speedups use the faster baseline."""
+
+from __future__ import annotations
+
+from tcsd_utils import bench
+
+
+def test_bench_runs_every_method_on_equal_lengths(tiny_target, tiny_draft):
+    result = bench.run_bench(tiny_target, tiny_draft, [[1, 4, 5], [1, 12, 6]], taus=[0.0, 1.0], k=3,
+                             max_new_tokens=6, repeats=2, pad=3, progress=False)
+    assert {(r["tau"], r["method"]) for r in result["rows"]} == {(t, m) for t in (0.0, 1.0) for m in bench.METHODS}
+    assert {r["new_tokens"] for r in result["rows"]} == {12}  # 2 prompts x 6 tokens, EOS ignored
+    for tau in (0.0, 1.0):
+        rows = {r["method"]: r for r in result["rows"] if r["tau"] == tau}
+        fastest_plain = max(rows["ours_plain"]["tokens_per_s"], rows["hf_plain"]["tokens_per_s"])
+        for r in rows.values():
+            assert r["min"] <= r["tokens_per_s"] <= r["max"]
+            assert abs(r["speedup"] - r["tokens_per_s"] / fastest_plain) < 1e-9
+        spec = rows["ours_speculative"]
+        assert 0 <= spec["alpha"] <= 1 and spec["predicted_speedup"] > 0
+    assert result["c"] > 0 and result["peak_memory_gb"] > 0
+    table = bench.format_table(result)
+    assert "hf_assisted" in table and "efficiency" in table
+
+
+def test_bench_refuses_an_empty_prompt_set(tiny_target, tiny_draft):
+    import pytest
+
+    with pytest.raises(ValueError, match="empty prompt set"):
+        bench.run_bench(tiny_target, tiny_draft, [], progress=False)
+
+
+def test_tcsd_bench_command_prints_the_table(tiny_pair_dir, tmp_path, capsys):
+    import json
+
+    from tcsd_utils.study import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--target", str(tiny_pair_dir / "target"), "--draft", str(tiny_pair_dir / "draft"),
+                 "--taus", "0.5", "--k", "2", "--prompts", "1", "--max-new-tokens", "3", "--repeats", "1",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ours_speculative" in printed and "predicted" in printed
+    assert len(json.loads(out.read_text())["rows"]) == 4
