@@ -13,8 +13,9 @@ seed, temperature and lengths, after a warm-up and interleaved repeat by repeat,
 
 and reports tokens/s (median, min, max over repeats), speedup over the faster of the two
 plain baselines (so a slow baseline never inflates it), our empirical alpha, the measured
-c, Leviathan et al.'s predicted speedup (arXiv 2211.17192, Eq. 1 and Theorem 3.8) and our
-efficiency = measured / predicted. Every run generates exactly ``max_new_tokens`` tokens
+c, Leviathan et al.'s predicted speedup (arXiv 2211.17192, Eq. 1 and Theorem 3.8) from the
+per-token alpha (``DecodeStats.alpha_per_token``) and c, and our efficiency = measured /
+predicted. Every run generates exactly ``max_new_tokens`` tokens
 (EOS ignored) so that tokens/s compare.
 """
 
@@ -61,7 +62,7 @@ def _run(method, target, draft, prompt, tau, k, max_new_tokens, seed, pad):
         return out.stats.new_tokens, None
     if method == "ours_speculative":
         out = speculative_generate(target, draft, prompt, max_new_tokens, k, tau, seed=seed, eos_token_id=[])
-        return out.stats.new_tokens, (out.stats.accepted, out.stats.drafted)
+        return out.stats.new_tokens, (out.stats.accepted, out.stats.drafted, out.stats.rejections)
     return _hf_generate(target, prompt, tau, max_new_tokens, seed, pad,
                         draft if method == "hf_assisted" else None, k)
 
@@ -101,7 +102,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
             _run(method, target, draft, prompts[0], tau, k, max_new_tokens, seed, pad)
         times = {m: [] for m in methods}
         tokens = {m: 0 for m in methods}
-        accepted = drafted = 0
+        accepted = drafted = rejections = 0
         for rep in range(repeats):
             for method in methods:  # interleaved, so drift hits every method alike
                 _sync(device)
@@ -111,7 +112,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
                     n, acc = _run(method, target, draft, prompt, tau, k, max_new_tokens, seed + i, pad)
                     n_tokens += n
                     if acc is not None and rep == 0:
-                        accepted, drafted = accepted + acc[0], drafted + acc[1]
+                        accepted, drafted, rejections = accepted + acc[0], drafted + acc[1], rejections + acc[2]
                 _sync(device)
                 times[method].append(n_tokens / (time.perf_counter() - t0))
                 tokens[method] = n_tokens
@@ -120,13 +121,15 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
                     f"{m} {times[m][-1]:.1f} tok/s" for m in methods), flush=True)
         baseline = max(statistics.median(times[m]) for m in methods if m.endswith("plain"))
         alpha = accepted / drafted if drafted else float("nan")
-        predicted = predicted_speedup(alpha, cost["c"], k) if drafted else float("nan")
+        alpha_tok = accepted / (accepted + rejections) if accepted + rejections else float("nan")
+        predicted = predicted_speedup(alpha_tok, cost["c"], k) if drafted else float("nan")
         for method in methods:
             tps = statistics.median(times[method])
             row = {"tau": tau, "method": method, "tokens_per_s": tps, "min": min(times[method]),
                    "max": max(times[method]), "new_tokens": tokens[method], "speedup": tps / baseline}
             if method == "ours_speculative":
-                row.update(alpha=alpha, predicted_speedup=predicted, efficiency=row["speedup"] / predicted)
+                row.update(alpha=alpha, alpha_per_token=alpha_tok, predicted_speedup=predicted,
+                           efficiency=row["speedup"] / predicted)
             rows.append(row)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
     if torch.device(device).type == "cuda":
@@ -143,10 +146,10 @@ def format_table(result: dict) -> str:
             f"{result['max_new_tokens']} tokens, median of {result['repeats']}, peak memory "
             f"{result['peak_memory_gb']:.2f} GB, {result['device']}")
     lines = [head, f"{'tau':>5} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'speedup':>8} "
-                   f"{'alpha':>6} {'predicted':>9} {'efficiency':>10}"]
+                   f"{'alpha':>6} {'a/token':>7} {'predicted':>9} {'efficiency':>10}"]
     for r in result["rows"]:
-        extra = (f"{r['alpha']:>6.3f} {r['predicted_speedup']:>9.2f} {r['efficiency']:>10.2f}"
-                 if "alpha" in r else f"{'':>6} {'':>9} {'':>10}")
+        extra = (f"{r['alpha']:>6.3f} {r['alpha_per_token']:>7.3f} {r['predicted_speedup']:>9.2f} "
+                 f"{r['efficiency']:>10.2f}" if "alpha" in r else "")
         lines.append(f"{r['tau']:>5g} {r['method']:<17} {r['tokens_per_s']:>7.1f} {r['min']:>7.1f} "
                      f"{r['max']:>7.1f} {r['speedup']:>7.2f}x {extra}")
     return "\n".join(lines)

@@ -94,7 +94,11 @@ def as_runner(model_or_runner) -> Runner:
 class DecodeStats:
     """What one decoding call did. Times are seconds of wall clock.
 
-    ``alpha`` is the empirical acceptance rate ``accepted / drafted``;
+    ``alpha`` is the empirical acceptance rate ``accepted / drafted`` (DESIGN.md). For k > 1
+    it is lower than Leviathan's per-token alpha, because the drafts after a rejection count
+    as drafted though never tested; ``alpha_per_token = accepted / (accepted + rejections)``
+    counts only the tested tokens and estimates Leviathan's alpha (the expected alpha of
+    `tcsd_utils.evaluate` and the input of the predicted speedup);
     ``mean_accepted_length`` is the number of tokens committed per verification step
     (accepted drafts plus the one token from the target), which Leviathan et al. predict
     as ``(1 - alpha^(k+1)) / (1 - alpha)``.
@@ -106,6 +110,7 @@ class DecodeStats:
     draft_forwards: int = 0
     drafted: int = 0
     accepted: int = 0
+    rejections: int = 0
     time_target: float = 0.0
     time_draft: float = 0.0
     time_total: float = 0.0
@@ -114,6 +119,11 @@ class DecodeStats:
     @property
     def alpha(self) -> float:
         return self.accepted / self.drafted if self.drafted else math.nan
+
+    @property
+    def alpha_per_token(self) -> float:
+        tested = self.accepted + self.rejections
+        return self.accepted / tested if tested else math.nan
 
     @property
     def mean_accepted_length(self) -> float:
@@ -126,7 +136,8 @@ class DecodeStats:
     def as_dict(self) -> dict:
         d = asdict(self)
         d.pop("accepted_per_step")
-        d.update(alpha=self.alpha, mean_accepted_length=self.mean_accepted_length,
+        d.update(alpha=self.alpha, alpha_per_token=self.alpha_per_token,
+                 mean_accepted_length=self.mean_accepted_length,
                  tokens_per_s=self.tokens_per_s)
         return d
 
@@ -301,6 +312,7 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
         stats.steps += 1
         stats.drafted += k_eff
         stats.accepted += n
+        stats.rejections += int(n < k_eff)
         stats.accepted_per_step.append(n)
         # -- crop both caches to the accepted prefix and commit ---------------------------
         t_run.rollback(len(seq) + n)
