@@ -54,3 +54,18 @@ def test_sample_is_seeded_and_follows_p():
     assert torch.equal(draws, again)
     assert (draws == 1).sum() == 0
     assert abs((draws == 2).float().mean().item() - 0.9) < 0.02
+
+
+def test_sample_matches_the_distribution_and_skips_zero_mass():
+    from scipy import stats as sps
+
+    g = torch.Generator().manual_seed(3)
+    p = torch.softmax(torch.randn(40, generator=g) * 2, -1)
+    p[[0, 7, 39]] = 0.0  # first, middle and last tokens have no mass
+    p = p / p.sum()
+    draws = T.sample(p.expand(50_000, 40).contiguous(), torch.Generator().manual_seed(0))
+    counts = torch.bincount(draws, minlength=40)
+    assert counts[[0, 7, 39]].sum() == 0
+    keep = p > 0
+    assert sps.chisquare(counts[keep].double().numpy(), (p[keep] * 50_000).double().numpy()).pvalue > 1e-3
+    assert T.sample(torch.tensor([0.0, 0.0, 1.0]), torch.Generator().manual_seed(1)).item() == 2
