@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import time
 
 import torch
 
+from tcsd_utils.bench import peak_memory_gb
 from tcsd_utils.evaluate import cost_ratio, expected_alpha
 from tcsd_utils.stages import Study
-
-
-def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # Linux: KiB
 
 
 def main() -> None:
@@ -69,7 +65,7 @@ def main() -> None:
     pad = study.tokenizer.pad_token_id or 0
     for name, draft in [("nokd", nokd), ("offline", offline), ("online", online)]:
         res[f"alpha_{name}"] = expected_alpha(study.target, draft.to(dt), held_out, args.tau, pad=pad)
-    res["peak_rss_gb"] = peak_rss_gb()
+    res["peak_rss_gb"] = peak_memory_gb()
     print(json.dumps(res, indent=2))
     if args.json:
         with open(args.json, "w") as f:

@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import resource
 import statistics
-import time
 
 import torch
 
 from .distill import _generation_config
 from .evaluate import cost_ratio, predicted_speedup
-from .speculative import autoregressive_generate, speculative_generate
+from .speculative import Clock, autoregressive_generate, speculative_generate
 from .temperature import check_tau
 
-__all__ = ["METHODS", "run_bench", "format_table"]
+__all__ = ["METHODS", "run_bench", "format_table", "peak_memory_gb"]
 
 METHODS = ("ours_plain", "hf_plain", "hf_assisted", "ours_speculative")
 
@@ -67,9 +66,12 @@ def _run(method, target, draft, prompt, tau, k, max_new_tokens, seed, pad):
                         draft if method == "hf_assisted" else None, k)
 
 
-def _sync(device):
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+def peak_memory_gb(device=None) -> float:
+    """Peak resident memory of this process (Linux reports KiB), or of CUDA if larger."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    if device is not None and torch.device(device).type == "cuda":
+        peak = max(peak, torch.cuda.max_memory_allocated() / 1024 ** 3)
+    return peak
 
 
 def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: int = 4,
@@ -94,7 +96,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
     if not prompts:
         raise ValueError("empty prompt set: the benchmark needs at least one prompt")
     taus = [check_tau(t) for t in taus]
-    device = target.device
+    device, clock = target.device, Clock(target.device)
     cost = cost_ratio(target, draft)
     rows = []
     for tau in taus:
@@ -105,16 +107,14 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         accepted = drafted = rejections = 0
         for rep in range(repeats):
             for method in methods:  # interleaved, so drift hits every method alike
-                _sync(device)
-                t0 = time.perf_counter()
+                t0 = clock()
                 n_tokens = 0
                 for i, prompt in enumerate(prompts):
                     n, acc = _run(method, target, draft, prompt, tau, k, max_new_tokens, seed + i, pad)
                     n_tokens += n
                     if acc is not None and rep == 0:
                         accepted, drafted, rejections = accepted + acc[0], drafted + acc[1], rejections + acc[2]
-                _sync(device)
-                times[method].append(n_tokens / (time.perf_counter() - t0))
+                times[method].append(n_tokens / (clock() - t0))
                 tokens[method] = n_tokens
             if progress:
                 print(f"tau={tau:g} repeat {rep + 1}/{repeats}: " + ", ".join(
@@ -131,9 +131,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
                 row.update(alpha=alpha, alpha_per_token=alpha_tok, predicted_speedup=predicted,
                            efficiency=row["speedup"] / predicted)
             rows.append(row)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
-    if torch.device(device).type == "cuda":
-        peak = max(peak, torch.cuda.max_memory_allocated() / 1024 ** 3)
+    peak = peak_memory_gb(device)
     return {"c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k,
             "max_new_tokens": max_new_tokens, "prompts": len(prompts), "repeats": repeats,
             "peak_memory_gb": peak, "device": str(device), "rows": rows}

@@ -161,7 +161,7 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
     if cached is not None:
         return cached
     eos = target.config.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    pad = _pad_id(tokenizer)
     gen = _generation_config(tau, max_new_tokens, pad, eos)
     torch.manual_seed(seed)
     rows = {"prompt_id": [], "prompt_ids": [], "answer_ids": [], "tau": []}
@@ -173,12 +173,9 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
         out = target.generate(input_ids=ids.to(target.device), attention_mask=mask.to(target.device),
                               generation_config=gen)[:, width:].tolist()
         for r, i in enumerate(idx):
-            answer = out[r]
-            if eos in answer:
-                answer = answer[: answer.index(eos) + 1]
             rows["prompt_id"].append(prompt_names[i])
             rows["prompt_ids"].append(list(prompt_ids[i]))
-            rows["answer_ids"].append(answer)
+            rows["answer_ids"].append(_cut_at_eos(out[r], eos))
             rows["tau"].append(tau)
     data = Dataset.from_dict(rows)
     with atomic_path(path) as tmp:
@@ -291,6 +288,15 @@ def sampling_tau(cfg: KDConfig, rng: random.Random) -> float:
     return rng.choices(list(weights), weights=list(weights.values()), k=1)[0]
 
 
+def _pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def _cut_at_eos(answer: list, eos: int) -> list:
+    """The answer up to and including its first EOS."""
+    return answer[: answer.index(eos) + 1] if eos in answer else answer
+
+
 def _left_pad(batch, pad):
     """Left-padded ids and attention mask for `generate`: (batch, width) each."""
     width = max(map(len, batch))
@@ -322,9 +328,7 @@ def _online_samples(model, prompts, cfg, rng, pad, eos, with_logits=False):
     answers = out.sequences[:, ids.shape[1]:].tolist()
     pairs, logits = [], []
     for r, (p, a) in enumerate(zip(batch, answers)):
-        if eos in a:
-            a = a[: a.index(eos) + 1]
-        a = a or [eos]
+        a = _cut_at_eos(a, eos) or [eos]
         pairs.append((p, a))
         if with_logits:
             logits += [out.logits[j][r] for j in range(len(a))]  # logits[j]: (batch, vocab)
@@ -385,8 +389,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
     device = draft.device
     draft = draft.float().train()
     opt = torch.optim.AdamW(draft.parameters(), lr=cfg.lr, weight_decay=0.01)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos = tokenizer.eos_token_id
+    pad, eos = _pad_id(tokenizer), tokenizer.eos_token_id
     step, history = 0, []
     ckpt = out_dir / "checkpoint.pt"
     if ckpt.is_file():  # resume

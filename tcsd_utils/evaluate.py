@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 from .distill import _head_logits, _pack
@@ -58,7 +56,7 @@ def expected_alpha(target, draft, data, tau: float, batch_size: int = 16, pad: i
 
 @torch.inference_mode()
 def _per_token_time(model, prompt_len: int, n_tokens: int) -> float:
-    from .speculative import CausalLMRunner
+    from .speculative import CausalLMRunner, Clock
 
     runner = CausalLMRunner(model)
     runner.start([0] * prompt_len)
@@ -66,14 +64,11 @@ def _per_token_time(model, prompt_len: int, n_tokens: int) -> float:
     token = torch.zeros(1, dtype=torch.long, device=runner.device)
     for _ in range(3):  # warm-up
         runner.extend(token)
-    if runner.device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    clock = Clock(runner.device)
+    t0 = clock()
     for _ in range(n_tokens):
         runner.extend(token)
-    if runner.device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / n_tokens
+    return (clock() - t0) / n_tokens
 
 
 def cost_ratio(target, draft, prompt_len: int = 64, n_tokens: int = 32, repeats: int = 3) -> dict:

@@ -31,7 +31,7 @@ import torch
 
 from .temperature import check_tau, probs, sample
 
-__all__ = ["Runner", "CausalLMRunner", "DecodeStats", "DecodeResult", "verify",
+__all__ = ["Runner", "CausalLMRunner", "Clock", "DecodeStats", "DecodeResult", "verify",
            "speculative_generate", "autoregressive_generate"]
 
 
@@ -148,8 +148,11 @@ class DecodeResult:
     stats: DecodeStats
 
 
-class _Clock:
-    """Wall-clock timing; on CUDA it synchronises first so a split between models is true."""
+class Clock:
+    """Wall-clock time; on CUDA it synchronises first so a split between models is true.
+
+    The one way tcsd times a cost: the decoders, `evaluate.cost_ratio` and `bench` use it.
+    """
 
     def __init__(self, device):
         self.cuda = torch.device(device).type == "cuda"
@@ -269,7 +272,7 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
     _check_inputs(prompt_ids, max_new_tokens, [("target", t_run), ("draft", d_run)])
     device, eos = t_run.device, _eos_set(eos_token_id, target)
     g = _make_generator(device, generator, seed)
-    clock, stats = _Clock(device), DecodeStats()
+    clock, stats = Clock(device), DecodeStats()
 
     t0 = clock()
     seq = t_run.start(prompt_ids)
@@ -339,7 +342,7 @@ def autoregressive_generate(target, prompt_ids: Sequence[int], max_new_tokens: i
     _check_inputs(prompt_ids, max_new_tokens, [("target", t_run)])
     device, eos = t_run.device, _eos_set(eos_token_id, target)
     g = _make_generator(device, generator, seed)
-    clock, stats = _Clock(device), DecodeStats()
+    clock, stats = Clock(device), DecodeStats()
     t0 = clock()
     seq = t_run.start(prompt_ids)
     n_prompt, max_len = len(seq), len(seq) + max_new_tokens

@@ -133,12 +133,10 @@ class Study:
         from .models import make_draft
 
         s = self.settings
-        init = None if is_finished(self.draft_dir("nokd"), s.nokd) else make_draft(
-            self.target, seed=s.seed, **s.draft_shape)
-        if init is None:
+        if is_finished(self.draft_dir("nokd"), s.nokd):  # skip building a draft only to load one
             return load_draft(self.draft_dir("nokd"), self.target.device)
-        return train_draft(self.draft_dir("nokd"), s.nokd, init, self.tokenizer,
-                           texts=general_corpus(s.corpus_chars),
+        start = make_draft(self.target, seed=s.seed, **s.draft_shape)
+        return train_draft(self.draft_dir("nokd"), s.nokd, start, self.tokenizer, texts=general_corpus(s.corpus_chars),
                            extra_config={"data": "python stdlib docstrings", "shape": s.draft_shape})
 
     def kd_name(self, mode: str, tau_kd: float, mix_weights: dict | None = None) -> str:
