@@ -101,17 +101,27 @@ def log_probs(logits: torch.Tensor, tau) -> torch.Tensor:
 
 
 def sample(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw one token id from each row of a distribution.
+    """Draw one token id from each row of a distribution, by inverting its CDF.
+
+    One float64 uniform per row, scaled by the row's total, located in the float64 running
+    sum with ``searchsorted(right=True)``: token ``i`` is drawn exactly when
+    ``cdf[i-1] <= u < cdf[i]``, so it has probability ``p_i`` (up to float64 rounding) and a
+    zero-mass token is never drawn. Over a 49152-token vocabulary this costs about 0.05 ms on
+    the CPU against about 0.9 ms for ``torch.multinomial``, which matters because speculative
+    decoding draws k + 1 times per step (benchmarks/speed_bench.py).
 
     Args:
-        p: `torch.Tensor` of shape ``(..., vocab)``, rows summing to 1.
+        p: `torch.Tensor` of shape ``(..., vocab)``, rows summing to 1 (any positive total
+            works: each row is scaled by its own sum).
         generator: optional `torch.Generator` on ``p``'s device, for reproducible draws.
 
     Returns:
         `torch.LongTensor` of shape ``(...)``.
     """
     flat = p.reshape(-1, p.shape[-1])
-    out = torch.multinomial(flat, 1, generator=generator)
+    cdf = flat.double().cumsum(-1)
+    u = torch.rand(flat.shape[0], 1, generator=generator, dtype=torch.float64, device=p.device)
+    out = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=flat.shape[-1] - 1)
     return out.reshape(p.shape[:-1])
 
 
