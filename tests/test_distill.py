@@ -62,7 +62,7 @@ def test_greedy_teacher_data_is_the_greedy_continuation(teacher, tokenizer, tmp_
 
 
 @pytest.mark.parametrize("mode, tau, kind", [("offline", 1.0, "fkl"), ("online", 1.0, "fkl"),
-                                             ("online-draft", 1.0, "fkl"),
+                                             ("online-draft", 1.0, "fkl"), ("online-data", 0.5, "fkl"),
                                              ("online", 0.0, "fkl"), ("online", 1.0, "tvd"),
                                              ("online", 0.5, "rkl"), ("online", 1.0, "jsd"),
                                              ("offline", 0.0, "fkl")])
@@ -108,6 +108,14 @@ def test_divergences_vanish_at_equality_and_tau0_is_argmax_cross_entropy():
         D.KDConfig(divergence="hellinger")
     with pytest.raises(ValueError, match="tau_kd"):
         D.KDConfig(tau_kd=-1)
+    with pytest.raises(ValueError, match="source"):
+        D.KDConfig(mode="online", source="web")
+
+
+def test_online_kd_on_stored_samples_needs_them(teacher, tokenizer, tmp_path):
+    cfg = D.KDConfig(mode="online", source="data", steps=2)
+    with pytest.raises(ValueError, match="needs a non-empty `data`"):
+        D.train_draft(tmp_path / "d", cfg, fresh_draft(teacher), tokenizer, target=teacher, prompts=PROMPTS)
 
 
 def test_killed_training_resumes_and_matches_an_uninterrupted_run(teacher, tokenizer, tmp_path, monkeypatch):
