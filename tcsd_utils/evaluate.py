@@ -12,15 +12,76 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .distill import _head_logits, _pack
-from .temperature import check_tau, overlap, probs
+from .temperature import check_tau, entropy, overlap, probs
 
-__all__ = ["expected_alpha", "cost_ratio", "predicted_speedup", "expected_tokens_per_step"]
+__all__ = ["target_distributions", "compare_draft", "expected_alpha", "cost_ratio", "predicted_speedup",
+           "expected_tokens_per_step", "best_k", "plain_times", "measure_speedup", "warm_up"]
+
+
+def _rows(data):
+    rows = [(r["prompt_ids"], r["answer_ids"]) for r in data if len(r["answer_ids"])]
+    if not rows:
+        raise ValueError("no target samples to evaluate on")
+    return rows
 
 
 @torch.inference_mode()
+def target_distributions(target, data, tau: float, batch_size: int = 16, pad: int = 0) -> list:
+    """The target's ``p`` at ``tau`` at every answer position of ``data``, batch by batch.
+
+    Computed once per (prompt set, tau) and reused for every draft (`compare_draft`): the
+    target's forward is the expensive half of expected alpha.
+
+    Returns:
+        list of ``(rows, p)``: the batch's (prompt_ids, answer_ids) pairs and a float32
+        tensor of shape ``(answer tokens, vocab)``.
+    """
+    tau = check_tau(tau)
+    rows, out = _rows(data), []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        ids, mask, r, c, _ = _pack(chunk, pad, target.device)
+        out.append((chunk, probs(_head_logits(target, ids, mask, r, c), tau)))
+    return out
+
+
+@torch.inference_mode()
+def compare_draft(target_p: list, draft, tau: float, pad: int = 0, per_position: bool = False) -> dict:
+    """Expected alpha of ``draft`` against precomputed target distributions, and why.
+
+    Args:
+        target_p: `target_distributions` at the same ``tau``.
+        draft: the draft model.
+        tau: decoding temperature for ``q`` (the same as ``p``'s).
+        per_position: also return every position's overlap.
+
+    Returns:
+        dict with ``alpha`` (mean of ``sum min(p, q)``), ``entropy_p`` and ``entropy_q``
+        (mean entropies in nats, which show both distributions flattening as tau grows),
+        ``positions``, and ``overlaps`` with ``per_position``.
+    """
+    tau = check_tau(tau)
+    values, h_p, h_q = [], [], []
+    for chunk, p in target_p:
+        d = draft.device
+        ids, mask, r, c, _ = _pack(chunk, pad, d)
+        q = probs(_head_logits(draft, ids, mask, r, c), tau).to(p.device)
+        values.append(overlap(p, q))
+        h_p.append(entropy(p))
+        h_q.append(entropy(q))
+    values = torch.cat(values)
+    out = {"alpha": float(values.mean()), "entropy_p": float(torch.cat(h_p).mean()),
+           "entropy_q": float(torch.cat(h_q).mean()), "positions": int(values.numel())}
+    if per_position:
+        out["overlaps"] = values.tolist()
+    return out
+
+
 def expected_alpha(target, draft, data, tau: float, batch_size: int = 16, pad: int = 0,
                    per_position: bool = False):
     """Mean acceptance probability of the draft on target samples at ``tau``.
@@ -38,20 +99,9 @@ def expected_alpha(target, draft, data, tau: float, batch_size: int = 16, pad: i
     Returns:
         ``alpha`` (float), or ``(alpha, overlaps)`` with ``per_position``.
     """
-    tau = check_tau(tau)
-    rows = [(r["prompt_ids"], r["answer_ids"]) for r in data if len(r["answer_ids"])]
-    if not rows:
-        raise ValueError("no target samples to evaluate on")
-    values = []
-    for start in range(0, len(rows), batch_size):
-        ids, mask, r, c, _ = _pack(rows[start:start + batch_size], pad, target.device)
-        p = probs(_head_logits(target, ids, mask, r, c), tau)
-        d = draft.device
-        q = probs(_head_logits(draft, ids.to(d), mask.to(d), r.to(d), c.to(d)), tau).to(p.device)
-        values.append(overlap(p, q))
-    values = torch.cat(values)
-    alpha = float(values.mean())
-    return (alpha, values.tolist()) if per_position else alpha
+    out = compare_draft(target_distributions(target, data, tau, batch_size, pad), draft, tau, pad,
+                        per_position=per_position)
+    return (out["alpha"], out["overlaps"]) if per_position else out["alpha"]
 
 
 @torch.inference_mode()
@@ -92,3 +142,68 @@ def expected_tokens_per_step(alpha: float, k: int) -> float:
 def predicted_speedup(alpha: float, c: float, k: int) -> float:
     """Leviathan et al.'s expected wall-time improvement, ``(1 - a^(k+1)) / ((1 - a)(k c + 1))``."""
     return expected_tokens_per_step(alpha, k) / (k * c + 1)
+
+
+def best_k(alpha: float, c: float, k_max: int = 8) -> int:
+    """The draft length that maximises `predicted_speedup` for a measured alpha and c.
+
+    Leviathan et al. 2023, Sec. 3.4: the optimal k grows with alpha and shrinks with c. At
+    the alphas of the embedded pair (about 0.1-0.3, c about 0.07) it is 1.
+    """
+    if not 0 <= alpha <= 1 or c < 0:
+        raise ValueError(f"alpha must lie in [0, 1] and c be >= 0, got alpha={alpha}, c={c}")
+    return max(range(1, k_max + 1), key=lambda k: predicted_speedup(alpha, c, k))
+
+
+def _median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def plain_times(target, prompts: list, tau: float, max_new_tokens: int, seed: int = 0) -> list[float]:
+    """Seconds of plain target decoding for each prompt (exactly ``max_new_tokens`` each)."""
+    from .speculative import autoregressive_generate
+
+    return [autoregressive_generate(target, p, max_new_tokens, tau=tau, seed=seed + i, eos_token_id=[])
+            .stats.time_total for i, p in enumerate(prompts)]
+
+
+def measure_speedup(target, draft, prompts: list, tau: float, k: int, max_new_tokens: int, plain: list,
+                    seed: int = 0) -> dict:
+    """Empirical alpha and wall-time speedup gamma of real speculative runs.
+
+    Each prompt is decoded by `speculative_generate` with the same seed and length as its
+    plain run in ``plain`` (`plain_times`); no early stop at EOS, so every run makes exactly
+    ``max_new_tokens`` tokens. Call after a warm-up (`warm_up`).
+
+    Returns:
+        dict with ``gamma`` (median over prompts of plain time / speculative time),
+        ``gamma_min``, ``gamma_max``, ``alpha_empirical`` (accepted / tested draft tokens,
+        pooled: Leviathan's alpha), ``alpha_drafted`` (accepted / drafted), ``tested``,
+        ``tokens_per_step``, ``spec_ms_per_token`` and ``plain_ms_per_token``.
+    """
+    from .speculative import speculative_generate
+
+    if len(plain) != len(prompts):
+        raise ValueError(f"{len(plain)} plain timings for {len(prompts)} prompts")
+    ratios, spec_time, acc, rej, drafted, steps = [], 0.0, 0, 0, 0, 0
+    for i, (p, t_plain) in enumerate(zip(prompts, plain)):
+        st = speculative_generate(target, draft, p, max_new_tokens, k=k, tau=tau, seed=seed + i,
+                                  eos_token_id=[]).stats
+        ratios.append(t_plain / st.time_total)
+        spec_time += st.time_total
+        acc, rej, drafted, steps = acc + st.accepted, rej + st.rejections, drafted + st.drafted, steps + st.steps
+    n_tokens = max_new_tokens * len(prompts)
+    return {"gamma": _median(ratios), "gamma_min": min(ratios), "gamma_max": max(ratios),
+            "alpha_empirical": acc / (acc + rej) if acc + rej else math.nan,
+            "alpha_drafted": acc / drafted if drafted else math.nan, "tested": acc + rej,
+            "tokens_per_step": n_tokens / steps, "spec_ms_per_token": 1000 * spec_time / n_tokens,
+            "plain_ms_per_token": 1000 * sum(plain) / n_tokens}
+
+
+def warm_up(target, draft, k: int = 1) -> None:
+    """One short speculative run, so that first-call costs stay out of the timings."""
+    from .speculative import speculative_generate
+
+    speculative_generate(target, draft, [1, 2, 3, 4], 4, k=k, tau=1.0, seed=0, eos_token_id=[])

@@ -10,18 +10,28 @@ Layout of ``outputs/<profile>/``:
     teacher/<set>_<split>_tau<t>/    target samples (`datasets` on disk) + config.json
     drafts/nokd/                     the no-KD draft (general text, no target outputs)
     drafts/<mode>_tau<t>[_mix...]/   KD drafts: model/, config.json, loss.json
+    eval/cost.json                   c, the draft's cost per token over the target's
+    eval/<set>/tau<t>/<draft>.json   one evaluated cell (alpha, gamma, ...) + its config
+    eval/<set>/tau<t>/plain.json     plain decoding times, the baseline of gamma
+    results.parquet, results.csv     every cell, one table (`Study.results`)
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .distill import KDConfig, general_corpus, is_finished, load_draft, mix, teacher_data, train_draft
-from .study import output_dir
+from .evaluate import compare_draft, cost_ratio, measure_speedup, plain_times, predicted_speedup, \
+    target_distributions, warm_up
+from .study import atomic_path, output_dir, progress, write_json
 
-__all__ = ["Settings", "SETTINGS", "Study"]
+MODES = ("offline", "online")
+
+__all__ = ["Settings", "SETTINGS", "MODES", "Study"]
 
 
 @dataclass
@@ -30,37 +40,56 @@ class Settings:
 
     target: str = "smollm2"
     train_set: str = "instructions"       # prompts the drafts are distilled on (train split)
-    n_train_prompts: int | None = None    # None: the whole train split
-    n_eval_prompts: int = 48              # held-out prompts (test split) for evaluation
+    n_train_prompts: int | None = 192     # None: the whole train split (334 instructions)
+    n_eval_prompts: int = 32              # held-out prompts (test split) for evaluation
     new_tokens: int = 64                  # tokens per teacher / evaluation sample
     teacher_batch: int = 32
     draft_shape: dict = field(default_factory=lambda: {"n_layers": 2, "hidden_size": 256, "n_heads": 4,
                                                        "intermediate_size": 768})
     corpus_chars: int = 1_000_000         # general text for the no-KD draft
-    nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=300, batch_size=8,
+    nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=250, batch_size=8,
                                                             lr=2e-3, seq_len=128))
-    offline: KDConfig = field(default_factory=lambda: KDConfig(mode="offline", steps=250, batch_size=16,
+    offline: KDConfig = field(default_factory=lambda: KDConfig(mode="offline", steps=100, batch_size=16,
                                                                lr=3e-3))
-    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", steps=60, batch_size=16,
-                                                              lr=3e-3, max_new_tokens=48))
+    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=80,
+                                                              batch_size=16, lr=3e-3))
+    # the grid (notebooks 03-05)
+    kd_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)                         # KD temperatures
+    decode_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)     # decoding temperatures
+    ood_set: str = "math"                 # out-of-domain prompts (notebook 04)
+    ood_taus: tuple = (1.0,)              # KD temperatures of the drafts measured out of domain
+    mix: dict = field(default_factory=lambda: {0.5: 1.0, 1.0: 1.0, 1.5: 1.0})  # data-mixing recipe
+    mix_baseline: float = 1.0             # the single-temperature KD it is compared with
+    # speculative runs (empirical alpha and wall-time speedup gamma)
+    k: int = 1                            # draft tokens per step (evaluate.best_k at alpha 0.1-0.3)
+    spec_prompts: int = 3                 # held-out prompts decoded per cell, plain and speculative
+    spec_tokens: int = 32                 # tokens per run (no early stop at EOS)
     seed: int = 0
 
+
+GRID_01 = tuple(round(0.1 * i, 1) for i in range(11))  # the paper's 0.1 grid
 
 SETTINGS: dict[str, Settings] = {
     "smoke": Settings(n_train_prompts=32, n_eval_prompts=8, new_tokens=24,
                       corpus_chars=100_000,
                       nokd=KDConfig(mode="lm", steps=20, batch_size=4, lr=2e-3, seq_len=64),
                       offline=KDConfig(mode="offline", steps=12, batch_size=8, lr=1e-3),
-                      online=KDConfig(mode="online", steps=6, batch_size=4, lr=1e-3, max_new_tokens=16)),
+                      online=KDConfig(mode="online", source="data", steps=6, batch_size=4, lr=1e-3),
+                      kd_taus=(0.0, 1.0), decode_taus=(0.0, 1.0, 2.0), mix={0.0: 1.0, 1.0: 1.0},
+                      spec_prompts=1, spec_tokens=8),
     "cpu": Settings(),
     "gpu": Settings(n_eval_prompts=128, new_tokens=128,
                     nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=2e-3, seq_len=256),
                     offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-3),
-                    online=KDConfig(mode="online", steps=1000, batch_size=32, lr=1e-3, max_new_tokens=128)),
+                    online=KDConfig(mode="online", steps=1000, batch_size=32, lr=1e-3, max_new_tokens=128),
+                    kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
+                    k=4, spec_prompts=16, spec_tokens=128),
     "paper": Settings(target="meta-llama/Llama-2-13b-chat-hf", train_set="alpaca", n_train_prompts=2000,
-                      n_eval_prompts=128, new_tokens=128,
+                      n_eval_prompts=128, new_tokens=128, ood_set="gsm8k",
                       offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-4),
-                      online=KDConfig(mode="online", steps=1000, batch_size=32, lr=1e-4, max_new_tokens=128)),
+                      online=KDConfig(mode="online", steps=1000, batch_size=32, lr=1e-4, max_new_tokens=128),
+                      kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
+                      k=4, spec_prompts=16, spec_tokens=128),
 }
 
 
@@ -86,6 +115,7 @@ class Study:
         self.out = output_dir(profile, root)
         self.paper_draft = paper_draft or ("JackFram/llama-68m" if profile == "paper" else None)
         self._target = self._tokenizer = None
+        self._drafts: dict = {}
 
     # -- models ------------------------------------------------------------------------
     @property
@@ -146,27 +176,166 @@ class Study:
         return name
 
     def kd_draft(self, mode: str, tau_kd: float, mix_weights: dict | None = None):
-        """A draft distilled at ``tau_kd`` (offline or online), optionally on mixed data."""
+        """A draft distilled at ``tau_kd`` (offline or online), optionally on mixed data.
+
+        With ``mix_weights`` ({tau: weight}) the training sequences are composed from teacher
+        samples at several temperatures (the data-centric recipe, `distill.mix`); the online
+        loss still compares ``p`` and ``q`` at ``tau_kd``.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         base = self.settings.offline if mode == "offline" else self.settings.online
         cfg = replace(base, tau_kd=tau_kd, mix_weights=dict(mix_weights or {}) if mode == "online" else {})
         out = self.draft_dir(self.kd_name(mode, tau_kd, mix_weights))
         if is_finished(out, cfg):
             return load_draft(out, self.target.device)
         start = self.nokd_draft()
-        if mode == "offline":
-            if mix_weights:
-                sets = {t: self.samples(t) for t in mix_weights}
-                data = mix(sets, mix_weights, n=sum(len(d) for d in sets.values()) // len(sets),
-                           seed=self.settings.seed)
-            else:
-                data = self.samples(tau_kd)
-            return train_draft(out, cfg, start, self.tokenizer, data=data,
-                               extra_config={"start": "nokd", "mix": mix_weights or {}})
-        _, ids = self.prompts("train", n=self.settings.n_train_prompts)
-        return train_draft(out, cfg, start, self.tokenizer, target=self.target, prompts=ids,
-                           extra_config={"start": "nokd", "mix": mix_weights or {}})
+        extra = {"start": "nokd", "mix": mix_weights or {}}
+        if mode == "online" and cfg.source != "data":
+            _, ids = self.prompts("train", n=self.settings.n_train_prompts)
+            return train_draft(out, cfg, start, self.tokenizer, target=self.target, prompts=ids, extra_config=extra)
+        if mix_weights:
+            sets = {t: self.samples(t) for t in mix_weights}
+            data = mix(sets, mix_weights, n=sum(len(d) for d in sets.values()) // len(sets), seed=self.settings.seed)
+        else:
+            data = self.samples(tau_kd)
+        return train_draft(out, cfg, start, self.tokenizer, target=self.target, data=data, extra_config=extra)
 
     def loss_history(self, name: str) -> list[dict]:
-        import json
-
         return json.loads((self.draft_dir(name) / "loss.json").read_text())
+
+    # -- the drafts of the study, by name ----------------------------------------------
+    def grid_names(self, modes=MODES) -> list[str]:
+        """The no-KD draft and a KD draft per mode and KD temperature (notebook 03)."""
+        return ["nokd"] + [self.kd_name(m, t) for m in modes for t in self.settings.kd_taus]
+
+    def mix_names(self, modes=MODES) -> list[str]:
+        """Per mode: single-temperature KD at ``mix_baseline`` and the mixed-data draft (05)."""
+        s = self.settings
+        return [n for m in modes for n in (self.kd_name(m, s.mix_baseline), self.kd_name(m, s.mix_baseline, s.mix))]
+
+    def _specs(self) -> dict:
+        s, specs = self.settings, {"nokd": ("none", math.nan, None)}
+        for m in MODES:
+            for t in set(s.kd_taus) | set(s.ood_taus) | {s.mix_baseline}:
+                specs[self.kd_name(m, t)] = (m, t, None)
+            specs[self.kd_name(m, s.mix_baseline, s.mix)] = (m, s.mix_baseline, dict(s.mix))
+        return specs
+
+    def draft(self, name: str):
+        """A draft of this profile by name (trained on first use), in the target's dtype."""
+        if name not in self._drafts:
+            specs = self._specs()
+            if name not in specs:
+                raise ValueError(f"unknown draft {name!r}; this profile has {sorted(specs)}")
+            mode, tau, mix_weights = specs[name]
+            model = self.nokd_draft() if mode == "none" else self.kd_draft(mode, tau, mix_weights)
+            self._drafts[name] = model.to(self.target.dtype).eval()
+        return self._drafts[name]
+
+    def _draft_config(self, name: str) -> dict:
+        if name == "nokd" and self.paper_draft:
+            return {"hub": self.paper_draft}
+        return json.loads((self.draft_dir(name) / "config.json").read_text())
+
+    # -- evaluation (notebooks 03-05) ----------------------------------------------------
+    def cost(self) -> dict:
+        """c: the draft's time per token over the target's (all drafts share one shape)."""
+        path = self.out / "eval" / "cost.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        result = {**cost_ratio(self.target, self.draft("nokd")), "draft_shape": self.settings.draft_shape}
+        write_json(result, path)
+        return result
+
+    def _pad(self) -> int:
+        tok = self.tokenizer
+        return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+    def _plain(self, prompt_set: str, tau: float, prompts: list) -> list[float]:
+        s = self.settings
+        path = self.out / "eval" / prompt_set / f"tau{_tau_tag(tau)}" / "plain.json"
+        config = {"tau": tau, "prompts": len(prompts), "tokens": s.spec_tokens, "seed": s.seed}
+        if path.is_file() and json.loads(path.read_text())["config"] == config:
+            return json.loads(path.read_text())["seconds"]
+        seconds = plain_times(self.target, prompts, tau, s.spec_tokens, s.seed)
+        write_json({"config": config, "seconds": seconds}, path)
+        return seconds
+
+    def evaluate(self, names: list[str], taus=None, prompt_set: str | None = None, speed: bool = True):
+        """Evaluate drafts at decoding temperatures; one cached cell per draft x tau x set.
+
+        A cell holds the expected alpha (with the mean entropies of p and q) on held-out
+        target samples at tau and, with ``speed``, the empirical alpha and wall-time speedup
+        gamma of real speculative runs against plain decoding of the same prompts, seeds
+        and lengths, c and Leviathan's predicted speedup. Cells are written atomically under
+        ``eval/<set>/tau<t>/<draft>.json`` with their config and skipped when present.
+
+        Returns:
+            `pandas.DataFrame`, one row per cell (the results table's rows).
+        """
+        import pandas as pd
+
+        s = self.settings
+        prompt_set = prompt_set or s.train_set
+        taus = list(s.decode_taus if taus is None else taus)
+        cost = self.cost() if speed else None
+        rows = []
+        bar = progress(total=len(taus) * len(names), desc=f"evaluating on {prompt_set}", leave=False)
+        for tau in taus:
+            folder = self.out / "eval" / prompt_set / f"tau{_tau_tag(tau)}"
+            target_p, spec_ids = None, None
+            for name in names:
+                config = {"draft": name, "draft_config": None, "tau": tau, "set": prompt_set, "speed": speed,
+                          "k": s.k, "spec_prompts": s.spec_prompts, "spec_tokens": s.spec_tokens,
+                          "n_eval_prompts": s.n_eval_prompts, "new_tokens": s.new_tokens, "seed": s.seed}
+                draft = self.draft(name)  # trains it if needed, so its config exists
+                config["draft_config"] = self._draft_config(name)
+                path = folder / f"{name}.json"
+                cell = json.loads(path.read_text()) if path.is_file() else None
+                if cell is None or cell["config"] != json.loads(json.dumps(config, default=str)):
+                    if target_p is None:
+                        data = self.samples(tau, "test", prompt_set)
+                        target_p = target_distributions(self.target, data, tau, pad=self._pad())
+                        spec_ids = self.prompts("test", prompt_set, s.n_eval_prompts)[1][: s.spec_prompts]
+                    cell = {"config": config, "row": self._cell(name, draft, tau, prompt_set, target_p,
+                                                                 spec_ids, cost)}
+                    write_json(cell, path)
+                rows.append(cell["row"])
+                bar.update(1)
+        bar.close()
+        return pd.DataFrame(rows)
+
+    def _cell(self, name, draft, tau, prompt_set, target_p, spec_ids, cost) -> dict:
+        s = self.settings
+        mode, tau_kd, mix_weights = self._specs()[name]
+        row = {"draft": name, "mode": mode, "tau_kd": tau_kd,
+               "mix": ",".join(f"{t:g}" for t in sorted(mix_weights)) if mix_weights else "",
+               "prompt_set": prompt_set, "in_domain": prompt_set == s.train_set, "tau": tau, "k": s.k}
+        row.update(compare_draft(target_p, draft, tau, pad=self._pad()))
+        row["alpha_expected"] = row.pop("alpha")
+        if cost is not None:
+            plain = self._plain(prompt_set, tau, spec_ids)
+            warm_up(self.target, draft, s.k)
+            row.update(measure_speedup(self.target, draft, spec_ids, tau, s.k, s.spec_tokens, plain, s.seed))
+            a = row["alpha_empirical"]
+            row["alpha_empirical_se"] = math.sqrt(a * (1 - a) / row["tested"]) if row["tested"] else math.nan
+            row["c"] = cost["c"]
+            row["gamma_predicted"] = predicted_speedup(row["alpha_expected"], cost["c"], s.k)
+        return row
+
+    def results(self):
+        """Every evaluated cell of this profile as one table, also written to
+        ``results.parquet`` and ``results.csv`` (atomically). Figures are drawn from it."""
+        import pandas as pd
+
+        cells = sorted((self.out / "eval").glob("*/tau*/*.json"))
+        rows = [json.loads(p.read_text())["row"] for p in cells if p.name != "plain.json"]
+        table = pd.DataFrame(rows)
+        if len(table):
+            table = table.sort_values(["prompt_set", "draft", "tau"]).reset_index(drop=True)
+        with atomic_path(self.out / "results.parquet") as tmp:
+            table.to_parquet(tmp, index=False)
+        with atomic_path(self.out / "results.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        return table
