@@ -10,7 +10,12 @@ the acceptance rate ``alpha`` of speculative decoding (Leviathan et al. 2023, ar
 - `temperature_effect`: entropy ``H(p)`` and top-k mass vs ``tau``;
 - `overlap_vs_tau`: expected ``alpha = sum min(p, q)`` vs ``tau``, one line per draft;
 - `acceptance_trace`: accepted draft tokens per verification step of one run;
-- `loss_curves`: the drafts' training losses; `alpha_bars`: alpha of each draft per tau.
+- `loss_curves`: the drafts' training losses; `alpha_bars`: alpha of each draft per tau;
+- `grid_heatmaps`: a value over KD temperature x decoding temperature, one panel per KD
+  paradigm, the no-KD row on top and the best KD temperature of each column starred;
+- `tau_curves`: a value against the decoding temperature, one line per group (F1, U-curve);
+- `agreement`: one measurement against another with the y = x line (two alphas, gamma
+  against Leviathan's prediction).
 
 Titles and axes use the paper's symbols (τ, α, p, q; DESIGN.md). Every function only
 draws: the numbers come from `tcsd_utils.temperature` and the decoders. `save_figure`
@@ -281,6 +286,91 @@ def alpha_bars(table, title: str | None = None) -> go.Figure:
     fig.update_layout(title=title or "Expected acceptance rate α of each draft", barmode="group",
                       xaxis_title="decoding temperature τ", yaxis_title="α = E[Σ min(p, q)]",
                       yaxis_range=[0, 1.05], legend_title_text="draft")
+    return fig
+
+
+def grid_heatmaps(table, value: str, kd_taus: Sequence[float], decode_taus: Sequence[float],
+                  modes: Sequence[str] = ("offline", "online"), title: str | None = None,
+                  label: str | None = None) -> go.Figure:
+    """``value`` over KD temperature (rows) x decoding temperature (columns), a panel per mode.
+
+    Args:
+        table: the results table (`Study.results`): columns ``draft``, ``mode``, ``tau_kd``,
+            ``tau``, ``mix`` and ``value``; in-domain, single-temperature rows are used.
+        value: the column to draw, for example ``"alpha_expected"`` or ``"gamma"``.
+        kd_taus, decode_taus: the rows and columns.
+        modes: one panel each; the no-KD draft (``mode == "none"``) is the top row of each.
+        title, label: figure title and colour-bar label.
+
+    Returns:
+        A `go.Figure`; in each column the best KD row is starred (★), the matching
+        temperature (the diagonal) is outlined.
+    """
+    t = table[table["in_domain"] & (table["mix"] == "") & table["tau"].isin(list(decode_taus))]
+    fig = make_subplots(rows=1, cols=len(modes), subplot_titles=[f"{m} KD" for m in modes],
+                        shared_yaxes=True, horizontal_spacing=0.06)
+    vmin, vmax = float(t[value].min()), float(t[value].max())
+    cols = [f"{x:g}" for x in decode_taus]
+    for i, mode in enumerate(modes, 1):
+        z, text, rows = [], [], ["no KD"] + [f"τ_kd {x:g}" for x in kd_taus]
+        base = t[t["mode"] == "none"].set_index("tau")[value]
+        kd = t[t["mode"] == mode].pivot_table(index="tau_kd", columns="tau", values=value)
+        z.append([base.get(x, math.nan) for x in decode_taus])
+        for k in kd_taus:
+            z.append([kd.loc[k, x] if k in kd.index and x in kd.columns else math.nan for x in decode_taus])
+        best = [max(range(1, len(z)), key=lambda r: -math.inf if math.isnan(z[r][c]) else z[r][c])
+                for c in range(len(cols))]
+        text = [[("" if math.isnan(v) else f"{v:.2f}") + (" ★" if r == best[c] else "") for c, v in enumerate(row)]
+                for r, row in enumerate(z)]
+        fig.add_trace(go.Heatmap(z=z, x=cols, y=rows, text=text, texttemplate="%{text}", zmin=vmin, zmax=vmax,
+                                 colorscale="Viridis", showscale=i == len(modes),
+                                 colorbar={"title": {"text": label or value}},
+                                 hovertemplate="%{y}, decoding τ %{x}: %{z:.3f}<extra></extra>"), 1, i)
+        for r, k in enumerate(kd_taus, 1):  # outline the diagonal
+            if f"{k:g}" in cols:
+                c = cols.index(f"{k:g}")
+                fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
+                              line={"color": "white", "width": 2}, row=1, col=i)
+    fig.update_xaxes(title_text="decoding temperature τ", type="category")
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(title=title or f"{label or value} over τ_kd x τ (★ best τ_kd per column, □ τ_kd = τ)")
+    return fig
+
+
+def tau_curves(table, value: str, group: str = "draft", title: str | None = None, label: str | None = None,
+               error: tuple[str, str] | None = None, reference: float | None = None) -> go.Figure:
+    """``value`` against the decoding temperature ``tau``, one line per ``group``.
+
+    Args:
+        table: rows with ``tau``, ``group`` and ``value`` (a pandas DataFrame).
+        error: optional (low column, high column) drawn as an error band per point.
+        reference: a horizontal line (for example 1.0 for a speedup).
+    """
+    fig = go.Figure()
+    for name, g in table.sort_values("tau").groupby(group, sort=False):
+        err = None
+        if error:
+            err = {"type": "data", "symmetric": False, "array": (g[error[1]] - g[value]).tolist(),
+                   "arrayminus": (g[value] - g[error[0]]).tolist(), "thickness": 1}
+        fig.add_trace(go.Scatter(x=g["tau"], y=g[value], mode="lines+markers", name=str(name), error_y=err))
+    if reference is not None:
+        fig.add_hline(y=reference, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title or f"{label or value} against τ", xaxis_title="decoding temperature τ",
+                      yaxis_title=label or value, legend_title_text=group)
+    return fig
+
+
+def agreement(x, y, labels, x_title: str, y_title: str, title: str | None = None, y_err=None) -> go.Figure:
+    """One measurement against another, with the line y = x."""
+    x, y = [float(v) for v in x], [float(v) for v in y]
+    lo, hi = min(x + y), max(x + y)
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="markers", text=list(labels), name="cells",
+                               error_y=None if y_err is None else {"type": "data", "array": list(y_err),
+                                                                   "thickness": 1},
+                               hovertemplate="%{text}: %{x:.3f}, %{y:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x",
+                             line={"dash": "dot", "color": "grey"}))
+    fig.update_layout(title=title or f"{y_title} against {x_title}", xaxis_title=x_title, yaxis_title=y_title)
     return fig
 
 

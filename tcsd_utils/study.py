@@ -30,7 +30,8 @@ from pathlib import Path
 __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
            "write_json", "progress", "run_notebooks", "main"]
 
-NOTEBOOKS = ["01_temperature_and_distributions", "02_knowledge_distillation"]
+NOTEBOOKS = ["01_temperature_and_distributions", "02_knowledge_distillation", "03_alpha_gamma_grid",
+             "04_u_curve", "05_data_mixing_recipe"]
 
 # Overrides of the notebooks' own defaults (their parameters cells hold the smoke values).
 # Papermill passes every key to every notebook; a notebook ignores keys it does not have.
@@ -120,18 +121,26 @@ def _parameters(profile: str) -> dict:
 
 
 def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None,
-                  kernel_name: str = "python3") -> list[Path]:
-    """Execute the notebooks in order with papermill into ``outputs/<profile>/notebooks/``.
+                  kernel_name: str = "python3", force: bool = False) -> list[Path]:
+    """Execute the notebooks in order with papermill into ``outputs/<profile>/notebooks/``,
+    then write ``outputs/<profile>/report.md`` from the results table.
+
+    A notebook already executed with the same source and parameters is skipped (its stamp
+    ``notebooks/<name>.json`` records both), so a killed study resumes at the notebook it
+    stopped in; inside that notebook the cached stages skip what was finished.
 
     Args:
         profile: a key of `PROFILES`.
         only: notebook name prefixes to run (for example ``["01"]``); all when ``None``.
         root: folder for ``outputs/`` (default: the project's).
         kernel_name: Jupyter kernel to run them in.
+        force: execute even the notebooks whose stamps match.
 
     Returns:
         Paths of the executed notebooks.
     """
+    import hashlib
+
     import papermill as pm
 
     params = _parameters(profile)
@@ -144,17 +153,30 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
     os.environ["TCSD_TEXT_PROGRESS"] = "1"  # the kernels inherit it: training bars reach the log
     done = []
     for i, name in enumerate(names, 1):
+        target, stamp_path = out / f"{name}.ipynb", out / f"{name}.json"
+        stamp = {"source_sha256": hashlib.sha256((src / f"{name}.ipynb").read_bytes()).hexdigest(),
+                 "parameters": params}
+        if not force and target.is_file() and stamp_path.is_file() and \
+                json.loads(stamp_path.read_text()) == json.loads(json.dumps(stamp)):
+            print(f"[{i}/{len(names)}] {name}: already executed with these parameters, skipped", flush=True)
+            done.append(target)
+            continue
         print(f"[{i}/{len(names)}] {name} (profile {profile})", flush=True)
         t0 = time.perf_counter()
-        target = out / f"{name}.ipynb"
         with atomic_path(target) as tmp:
             pm.execute_notebook(str(src / f"{name}.ipynb"), str(tmp), parameters=params,
                                 kernel_name=kernel_name, cwd=str(src), progress_bar=False,
                                 log_output=True, request_save_on_cell_execute=False)
+        write_json(stamp, stamp_path)
         print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
         done.append(target)
     write_json({"profile": profile, "parameters": params, "notebooks": [str(p) for p in done]},
                output_dir(profile, root) / "study.json")
+    if (output_dir(profile, root) / "eval").is_dir():
+        from .report import write_report
+        from .stages import Study
+
+        print(f"report: {write_report(Study(profile, root))}", flush=True)
     return done
 
 
@@ -185,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     study = sub.add_parser("study", help="execute the notebooks into outputs/<profile>/")
     study.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
     study.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
+    study.add_argument("--force", action="store_true", help="re-execute notebooks that already ran")
     sub.add_parser("profiles", help="print the profiles and their parameters")
     b = sub.add_parser("bench", help="tokens/s of our decoders vs transformers (plain and assisted)")
     b.add_argument("--draft", default=None, help="draft folder (default: outputs/cpu/drafts/offline_tau0)")
@@ -207,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="    %(message)s")  # the kernels' printed lines and progress bars
     logging.getLogger("papermill").setLevel(logging.INFO)
     t0 = time.perf_counter()
-    paths = run_notebooks(args.profile, args.only)
+    paths = run_notebooks(args.profile, args.only, force=args.force)
     print(f"study ({args.profile}) finished in {time.perf_counter() - t0:.0f} s: "
           f"{len(paths)} notebooks, outputs in {output_dir(args.profile)}")
     return 0
