@@ -27,7 +27,7 @@ import statistics
 import torch
 
 from .distill import _generation_config
-from .evaluate import cost_ratio, predicted_speedup
+from .evaluate import best_k, cost_ratio, predicted_speedup
 from .speculative import Clock, autoregressive_generate, speculative_generate
 from .temperature import check_tau
 
@@ -74,7 +74,17 @@ def peak_memory_gb(device=None) -> float:
     return peak
 
 
-def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: int = 4,
+def _auto_k(target, draft, prompts, tau, max_new_tokens, seed, c) -> int:
+    """The k that maximises Leviathan's predicted speedup at this tau: per-token alpha from an
+    untimed pilot pass at k = 1 over the prompts, c measured (`evaluate.best_k`)."""
+    accepted = tested = 0
+    for i, prompt in enumerate(prompts):
+        st = speculative_generate(target, draft, prompt, max_new_tokens, 1, tau, seed=seed + i, eos_token_id=[]).stats
+        accepted, tested = accepted + st.accepted, tested + st.accepted + st.rejections
+    return best_k(accepted / tested if tested else 0.0, c)
+
+
+def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: int | str = 4,
               max_new_tokens: int = 64, repeats: int = 3, seed: int = 0, pad: int = 0,
               methods=METHODS, progress: bool = True) -> dict:
     """Time the four decoders at each temperature.
@@ -83,7 +93,8 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         target, draft: the pair (same vocabulary, same device).
         prompts: chat-formatted prompt ids; each repeat decodes all of them once per method.
         taus: decoding temperatures.
-        k: draft tokens per step, for both speculative decoders.
+        k: draft tokens per step, for both speculative decoders; ``"auto"`` picks it per
+            temperature from a pilot pass's alpha and the measured c (`_auto_k`).
         max_new_tokens: tokens every run generates (EOS ignored).
         repeats: timed repeats (after one warm-up pass); medians are reported.
         seed: sampling seed of prompt i is ``seed + i``, the same for every method.
@@ -99,7 +110,11 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
     device, clock = target.device, Clock(target.device)
     cost = cost_ratio(target, draft)
     rows = []
+    if k != "auto" and (not isinstance(k, int) or k < 1):
+        raise ValueError(f"k must be an integer >= 1 or 'auto', got {k!r}")
+    k_arg = k
     for tau in taus:
+        k = _auto_k(target, draft, prompts, tau, max_new_tokens, seed, cost["c"]) if k_arg == "auto" else k_arg
         for method in methods:  # warm-up: one decode each
             _run(method, target, draft, prompts[0], tau, k, max_new_tokens, seed, pad)
         times = {m: [] for m in methods}
@@ -125,14 +140,14 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         predicted = predicted_speedup(alpha_tok, cost["c"], k) if drafted else float("nan")
         for method in methods:
             tps = statistics.median(times[method])
-            row = {"tau": tau, "method": method, "tokens_per_s": tps, "min": min(times[method]),
+            row = {"tau": tau, "method": method, "k": k, "tokens_per_s": tps, "min": min(times[method]),
                    "max": max(times[method]), "new_tokens": tokens[method], "speedup": tps / baseline}
             if method == "ours_speculative":
                 row.update(alpha=alpha, alpha_per_token=alpha_tok, predicted_speedup=predicted,
                            efficiency=row["speedup"] / predicted)
             rows.append(row)
     peak = peak_memory_gb(device)
-    return {"c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k,
+    return {"c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k_arg,
             "max_new_tokens": max_new_tokens, "prompts": len(prompts), "repeats": repeats,
             "peak_memory_gb": peak, "device": str(device), "rows": rows}
 
@@ -143,11 +158,11 @@ def format_table(result: dict) -> str:
             f"{result['draft_ms']:.1f} ms/token), k = {result['k']}, {result['prompts']} prompts x "
             f"{result['max_new_tokens']} tokens, median of {result['repeats']}, peak memory "
             f"{result['peak_memory_gb']:.2f} GB, {result['device']}")
-    lines = [head, f"{'tau':>5} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'speedup':>8} "
+    lines = [head, f"{'tau':>5} {'k':>2} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'speedup':>8} "
                    f"{'alpha':>6} {'a/token':>7} {'predicted':>9} {'efficiency':>10}"]
     for r in result["rows"]:
         extra = (f"{r['alpha']:>6.3f} {r['alpha_per_token']:>7.3f} {r['predicted_speedup']:>9.2f} "
                  f"{r['efficiency']:>10.2f}" if "alpha" in r else "")
-        lines.append(f"{r['tau']:>5g} {r['method']:<17} {r['tokens_per_s']:>7.1f} {r['min']:>7.1f} "
+        lines.append(f"{r['tau']:>5g} {r['k']:>2} {r['method']:<17} {r['tokens_per_s']:>7.1f} {r['min']:>7.1f} "
                      f"{r['max']:>7.1f} {r['speedup']:>7.2f}x {extra}")
     return "\n".join(lines)

@@ -213,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--draft", default=None, help="draft folder (default: outputs/cpu/drafts/offline_tau0)")
     b.add_argument("--target", default="smollm2")
     b.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.5, 1.0])
-    b.add_argument("--k", type=int, default=4)
+    b.add_argument("--k", type=lambda v: v if v == "auto" else int(v), default=4,
+                   help="draft tokens per step, or 'auto': per temperature, the k that maximises "
+                        "Leviathan's predicted speedup from a pilot pass's alpha and c")
     b.add_argument("--prompts", type=int, default=8, help="held-out instruction prompts")
     b.add_argument("--max-new-tokens", type=int, default=64)
     b.add_argument("--repeats", type=int, default=3)

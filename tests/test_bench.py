@@ -42,3 +42,20 @@ def test_tcsd_bench_command_prints_the_table(tiny_pair_dir, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "ours_speculative" in printed and "predicted" in printed
     assert len(json.loads(out.read_text())["rows"]) == 4
+
+
+def test_bench_auto_k_picks_the_predicted_best_per_temperature(tiny_target, tiny_draft, monkeypatch):
+    import copy
+
+    import pytest
+
+    picked = []
+    real = bench.best_k
+    monkeypatch.setattr(bench, "best_k", lambda a, c: picked.append(a) or real(a, c))
+    twin = copy.deepcopy(tiny_target)  # alpha = 1: the longest draft pays
+    result = bench.run_bench(tiny_target, twin, [[1, 4, 5]], taus=[1.0], k="auto", max_new_tokens=6, repeats=1,
+                             pad=3, progress=False, methods=("ours_plain", "ours_speculative"))
+    assert picked == [1.0]
+    assert {r["k"] for r in result["rows"]} == {real(1.0, result["c"])} and result["k"] == "auto"
+    with pytest.raises(ValueError, match="k must be"):
+        bench.run_bench(tiny_target, tiny_draft, [[1, 4, 5]], k=0, progress=False)

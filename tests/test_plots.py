@@ -115,3 +115,37 @@ def test_tau_slider_shows_errors_and_checks_its_range():
     assert "no figure here" in panel.children[1].outputs[0]["text"]
     with pytest.raises(ValueError):
         widgets.tau_slider(broken, tau=3.0, max=2.0)
+
+
+def _grid_table():
+    import pandas as pd
+
+    rows = []
+    for tau in (0.0, 1.0, 2.0):
+        rows.append({"draft": "nokd", "mode": "none", "tau_kd": float("nan"), "mix": "", "in_domain": True,
+                     "tau": tau, "alpha": 0.1})
+        for mode in ("offline", "online"):
+            for kd in (0.0, 1.0):
+                rows.append({"draft": f"{mode}{kd}", "mode": mode, "tau_kd": kd, "mix": "", "in_domain": True,
+                             "tau": tau, "alpha": 0.5 - 0.2 * abs(kd - tau)})
+    return pd.DataFrame(rows)
+
+
+def test_grid_heatmaps_star_the_best_kd_row_of_each_column():
+    fig = plots.grid_heatmaps(_grid_table(), "alpha", (0.0, 1.0), (0.0, 1.0, 2.0), label="α")
+    assert [t.type for t in fig.data] == ["heatmap", "heatmap"]
+    offline = fig.data[0]
+    assert list(offline.y) == ["no KD", "τ_kd 0", "τ_kd 1"] and list(offline.x) == ["0", "1", "2"]
+    stars = [[("★" in cell) for cell in row] for row in offline.text]
+    assert stars == [[False, False, False], [True, False, False], [False, True, True]]  # diagonal, then nearest
+    assert len(fig.layout.shapes) == 4  # the diagonal outlined: 2 KD taus x 2 panels
+
+
+def test_tau_curves_and_agreement():
+    t = _grid_table()
+    t["lo"], t["hi"] = t["alpha"] - 0.05, t["alpha"] + 0.05
+    fig = plots.tau_curves(t, "alpha", error=("lo", "hi"), reference=1.0)
+    assert len(fig.data) == 5 and list(fig.data[0].x) == [0.0, 1.0, 2.0]
+    assert fig.data[1].error_y.array == pytest.approx((0.05, 0.05, 0.05))
+    fig = plots.agreement([0.1, 0.2], [0.12, 0.18], ["a", "b"], "expected α", "empirical α")
+    assert [t.name for t in fig.data] == ["cells", "y = x"] and fig.layout.xaxis.title.text == "expected α"

@@ -56,3 +56,32 @@ def test_mixed_drafts_are_named_by_their_weights(study):
     assert draft is not None
     cfg = json.loads((study.draft_dir("offline_tau1_mix0x1-1x1") / "config.json").read_text())
     assert cfg["mix"] == {"0.0": 1, "1.0": 1}
+
+
+def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypatch):
+    import pandas as pd
+
+    from tcsd_utils import stages
+
+    s = study.settings
+    s.kd_taus, s.decode_taus, s.spec_prompts, s.spec_tokens, s.k = (1.0,), (0.0, 1.0), 1, 4, 2
+    names = study.grid_names()
+    assert names == ["nokd", "offline_tau1", "online_tau1"]
+    cells = study.evaluate(names)
+    assert len(cells) == 6 and set(cells["tau"]) == {0.0, 1.0}
+    for col in ("alpha_expected", "alpha_empirical", "gamma", "gamma_predicted", "c", "entropy_p", "entropy_q"):
+        assert cells[col].notna().all(), col
+    assert cells["alpha_expected"].between(0, 1).all() and (cells["gamma"] > 0).all()
+    assert (study.out / "eval" / "instructions" / "tau1" / "online_tau1.json").is_file()
+    # a second pass recomputes nothing; a changed setting recomputes its cells
+    monkeypatch.setattr(stages, "measure_speedup", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
+    assert study.evaluate(names).equals(cells)
+    s.k = 1
+    with pytest.raises(AssertionError, match="again"):
+        study.evaluate(names[:1], taus=[0.0])
+    table = study.results()
+    assert len(table) == 6
+    assert pd.read_parquet(study.out / "results.parquet").equals(table)
+    assert len(pd.read_csv(study.out / "results.csv")) == 6
+    with pytest.raises(ValueError, match="unknown draft"):
+        study.draft("online_tau7")

@@ -1,0 +1,63 @@
+"""Evaluation of a draft: expected alpha and its pieces, best k, empirical alpha and gamma."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from tcsd_utils import distill as D
+from tcsd_utils import evaluate as E
+
+PROMPTS = [[1, 14, 4 + i % 8, 5 + (i * 3) % 7, 15] for i in range(8)]
+
+
+@pytest.fixture(scope="module")
+def samples(tiny_target, tokenizer, tmp_path_factory):
+    return D.teacher_data(tiny_target, tokenizer, PROMPTS, [f"p{i}" for i in range(8)], 1.0,
+                          tmp_path_factory.mktemp("s") / "t", max_new_tokens=6)
+
+
+def test_a_draft_identical_to_the_target_has_alpha_one(tiny_target, samples):
+    twin = copy.deepcopy(tiny_target)
+    out = E.compare_draft(E.target_distributions(tiny_target, samples, 1.0, pad=3), twin, 1.0, pad=3)
+    assert out["alpha"] == pytest.approx(1.0, abs=1e-5)
+    assert out["entropy_p"] == pytest.approx(out["entropy_q"], abs=1e-5)
+    assert out["positions"] == sum(len(r["answer_ids"]) for r in samples)
+
+
+def test_compare_draft_matches_expected_alpha_and_entropy_grows_with_tau(tiny_target, tiny_draft, samples):
+    p1 = E.target_distributions(tiny_target, samples, 1.0, batch_size=3, pad=3)
+    out = E.compare_draft(p1, tiny_draft, 1.0, pad=3, per_position=True)
+    alpha, overlaps = E.expected_alpha(tiny_target, tiny_draft, samples, 1.0, pad=3, per_position=True)
+    assert out["alpha"] == pytest.approx(alpha) and out["overlaps"] == pytest.approx(overlaps)
+    assert 0 <= alpha < 0.99  # a random draft is not the target
+    hot = E.compare_draft(E.target_distributions(tiny_target, samples, 3.0, pad=3), tiny_draft, 3.0, pad=3)
+    cold = E.compare_draft(E.target_distributions(tiny_target, samples, 0.0, pad=3), tiny_draft, 0.0, pad=3)
+    assert cold["entropy_p"] == 0 and cold["entropy_q"] == 0  # one-hot at tau 0
+    assert hot["entropy_p"] > out["entropy_p"] and hot["entropy_q"] > out["entropy_q"]
+    assert hot["entropy_p"] <= math.log(16) + 1e-5
+
+
+def test_best_k_maximises_the_predicted_speedup():
+    for alpha in (0.0, 0.2, 0.5, 0.8, 0.95):
+        for c in (0.01, 0.07, 0.3):
+            k = E.best_k(alpha, c, k_max=12)
+            assert all(E.predicted_speedup(alpha, c, k) >= E.predicted_speedup(alpha, c, j) for j in range(1, 13))
+    assert E.best_k(0.2, 0.07) == 1 and E.best_k(0.9, 0.02) > 4  # low alpha: short drafts
+    with pytest.raises(ValueError, match="alpha"):
+        E.best_k(1.5, 0.1)
+
+
+def test_measure_speedup_counts_tested_tokens_and_a_twin_is_always_accepted(tiny_target, tiny_draft):
+    plain = E.plain_times(tiny_target, PROMPTS[:2], 1.0, 6)
+    assert len(plain) == 2 and all(t > 0 for t in plain)
+    out = E.measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, plain)
+    assert 0 <= out["alpha_empirical"] <= 1 and out["gamma_min"] <= out["gamma"] <= out["gamma_max"]
+    assert out["alpha_drafted"] <= out["alpha_empirical"] + 1e-12  # untested drafts only lower it
+    assert 1 <= out["tokens_per_step"] <= 3
+    twin = E.measure_speedup(tiny_target, copy.deepcopy(tiny_target), PROMPTS[:2], 1.0, 2, 6, plain)
+    assert twin["alpha_empirical"] == 1.0 and twin["tokens_per_step"] > 2  # p == q: nothing is rejected
+    with pytest.raises(ValueError, match="plain timings"):
+        E.measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, plain[:1])
