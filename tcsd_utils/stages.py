@@ -47,11 +47,11 @@ class Settings:
     draft_shape: dict = field(default_factory=lambda: {"n_layers": 2, "hidden_size": 256, "n_heads": 4,
                                                        "intermediate_size": 768})
     corpus_chars: int = 1_000_000         # general text for the no-KD draft
-    nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=250, batch_size=8,
+    nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=200, batch_size=8,
                                                             lr=2e-3, seq_len=128))
     offline: KDConfig = field(default_factory=lambda: KDConfig(mode="offline", steps=100, batch_size=16,
                                                                lr=3e-3))
-    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=80,
+    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=64,
                                                               batch_size=16, lr=3e-3))
     # the grid (notebooks 03-05)
     kd_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)                         # KD temperatures

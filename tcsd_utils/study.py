@@ -233,8 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("papermill").setLevel(logging.INFO)
     t0 = time.perf_counter()
     paths = run_notebooks(args.profile, args.only, force=args.force)
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2  # KiB on Linux
     print(f"study ({args.profile}) finished in {time.perf_counter() - t0:.0f} s: "
-          f"{len(paths)} notebooks, outputs in {output_dir(args.profile)}")
+          f"{len(paths)} notebooks, outputs in {output_dir(args.profile)}; "
+          f"peak memory of a notebook kernel {peak:.1f} GB")
     return 0
 
 
