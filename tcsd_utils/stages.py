@@ -93,6 +93,15 @@ SETTINGS: dict[str, Settings] = {
 }
 
 
+KEY_COLUMNS = ["draft", "mode", "tau_kd", "mix", "prompt_set", "in_domain", "tau", "k"]
+
+
+def _ordered(table):
+    """The cell columns in one order, whether a cell was just computed or read back from JSON:
+    the keys of a cell first, then the measurements alphabetically."""
+    return table[[c for c in KEY_COLUMNS if c in table] + sorted(c for c in table if c not in KEY_COLUMNS)]
+
+
 def _tau_tag(tau: float) -> str:
     return f"{float(tau):g}".replace(".", "p")
 
@@ -304,7 +313,7 @@ class Study:
                 rows.append(cell["row"])
                 bar.update(1)
         bar.close()
-        return pd.DataFrame(rows)
+        return _ordered(pd.DataFrame(rows))
 
     def _cell(self, name, draft, tau, prompt_set, target_p, spec_ids, cost) -> dict:
         s = self.settings
@@ -331,7 +340,7 @@ class Study:
 
         cells = sorted((self.out / "eval").glob("*/tau*/*.json"))
         rows = [json.loads(p.read_text())["row"] for p in cells if p.name != "plain.json"]
-        table = pd.DataFrame(rows)
+        table = _ordered(pd.DataFrame(rows))
         if len(table):
             table = table.sort_values(["prompt_set", "draft", "tau"]).reset_index(drop=True)
         with atomic_path(self.out / "results.parquet") as tmp:
