@@ -338,21 +338,28 @@ def grid_heatmaps(table, value: str, kd_taus: Sequence[float], decode_taus: Sequ
 
 
 def tau_curves(table, value: str, group: str = "draft", title: str | None = None, label: str | None = None,
-               error: tuple[str, str] | None = None, reference: float | None = None) -> go.Figure:
+               error: tuple[str, str] | None = None, reference: float | None = None,
+               dash: str | None = None) -> go.Figure:
     """``value`` against the decoding temperature ``tau``, one line per ``group``.
 
     Args:
         table: rows with ``tau``, ``group`` and ``value`` (a pandas DataFrame).
         error: optional (low column, high column) drawn as an error band per point.
         reference: a horizontal line (for example 1.0 for a speedup).
+        dash: optional column whose values get a line style each (for example the prompt
+            set: in domain solid, out of domain dashed).
     """
     fig = go.Figure()
+    styles = ("solid", "dash", "dot", "dashdot", "longdash")
+    dashes = {v: styles[i % len(styles)] for i, v in enumerate(dict.fromkeys(table[dash]))} if dash else {}
     for name, g in table.sort_values("tau").groupby(group, sort=False):
         err = None
         if error:
             err = {"type": "data", "symmetric": False, "array": (g[error[1]] - g[value]).tolist(),
                    "arrayminus": (g[value] - g[error[0]]).tolist(), "thickness": 1}
-        fig.add_trace(go.Scatter(x=g["tau"], y=g[value], mode="lines+markers", name=str(name), error_y=err))
+        line = {"dash": dashes[g[dash].iloc[0]]} if dash else None
+        fig.add_trace(go.Scatter(x=g["tau"], y=g[value], mode="lines+markers", name=str(name), error_y=err,
+                                 line=line))
     if reference is not None:
         fig.add_hline(y=reference, line_dash="dot", line_color="grey")
     fig.update_layout(title=title or f"{label or value} against τ", xaxis_title="decoding temperature τ",

@@ -147,5 +147,8 @@ def test_tau_curves_and_agreement():
     fig = plots.tau_curves(t, "alpha", error=("lo", "hi"), reference=1.0)
     assert len(fig.data) == 5 and list(fig.data[0].x) == [0.0, 1.0, 2.0]
     assert fig.data[1].error_y.array == pytest.approx((0.05, 0.05, 0.05))
+    t["set"] = ["in" if m == "none" else "out" for m in t["mode"]]
+    fig = plots.tau_curves(t, "alpha", dash="set")
+    assert [tr.line.dash for tr in fig.data] == ["solid"] + ["dash"] * 4
     fig = plots.agreement([0.1, 0.2], [0.12, 0.18], ["a", "b"], "expected α", "empirical α")
     assert [t.name for t in fig.data] == ["cells", "y = x"] and fig.layout.xaxis.title.text == "expected α"
