@@ -38,15 +38,16 @@ def target_distributions(target, data, tau: float, batch_size: int = 16, pad: in
     target's forward is the expensive half of expected alpha.
 
     Returns:
-        list of ``(rows, p)``: the batch's (prompt_ids, answer_ids) pairs and a float32
-        tensor of shape ``(answer tokens, vocab)``.
+        list of ``(rows, p, h_p)``: the batch's (prompt_ids, answer_ids) pairs, a float32
+        tensor of shape ``(answer tokens, vocab)`` and the entropy of each row of ``p``.
     """
     tau = check_tau(tau)
     rows, out = _rows(data), []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
         ids, mask, r, c, _ = _pack(chunk, pad, target.device)
-        out.append((chunk, probs(_head_logits(target, ids, mask, r, c), tau)))
+        p = probs(_head_logits(target, ids, mask, r, c), tau)
+        out.append((chunk, p, entropy(p)))
     return out
 
 
@@ -67,12 +68,11 @@ def compare_draft(target_p: list, draft, tau: float, pad: int = 0, per_position:
     """
     tau = check_tau(tau)
     values, h_p, h_q = [], [], []
-    for chunk, p in target_p:
-        d = draft.device
-        ids, mask, r, c, _ = _pack(chunk, pad, d)
+    for chunk, p, entropy_p in target_p:
+        ids, mask, r, c, _ = _pack(chunk, pad, draft.device)
         q = probs(_head_logits(draft, ids, mask, r, c), tau).to(p.device)
         values.append(overlap(p, q))
-        h_p.append(entropy(p))
+        h_p.append(entropy_p)
         h_q.append(entropy(q))
     values = torch.cat(values)
     out = {"alpha": float(values.mean()), "entropy_p": float(torch.cat(h_p).mean()),

@@ -9,6 +9,7 @@ Expected alpha (from every position of the held-out samples) is the precise meas
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -198,7 +199,7 @@ def write_report(study, table=None) -> "Path":  # noqa: F821
     s = study.settings
     results = claims(table, s)
     cost_path = study.out / "eval" / "cost.json"
-    c = __import__("json").loads(cost_path.read_text()) if cost_path.is_file() else None
+    c = json.loads(cost_path.read_text()) if cost_path.is_file() else None
     lines = [f"# tcsd report: profile `{study.profile}`", "",
              f"Written {time.strftime('%Y-%m-%d %H:%M')} from `results.parquet` ({len(table)} rows: draft x "
              f"decoding tau x prompt set). Paper: Ouyang et al. 2024, arXiv 2410.10141.", "",

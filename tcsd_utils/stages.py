@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .distill import KDConfig, general_corpus, is_finished, load_draft, mix, teacher_data, train_draft
+from .distill import KDConfig, _pad_id, general_corpus, is_finished, load_draft, mix, teacher_data, train_draft
 from .evaluate import compare_draft, cost_ratio, measure_speedup, plain_times, predicted_speedup, \
     target_distributions, warm_up
 from .study import atomic_path, output_dir, progress, write_json
@@ -258,15 +258,15 @@ class Study:
         return result
 
     def _pad(self) -> int:
-        tok = self.tokenizer
-        return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        return _pad_id(self.tokenizer)
 
     def _plain(self, prompt_set: str, tau: float, prompts: list) -> list[float]:
         s = self.settings
         path = self.out / "eval" / prompt_set / f"tau{_tau_tag(tau)}" / "plain.json"
         config = {"tau": tau, "prompts": len(prompts), "tokens": s.spec_tokens, "seed": s.seed}
-        if path.is_file() and json.loads(path.read_text())["config"] == config:
-            return json.loads(path.read_text())["seconds"]
+        cached = json.loads(path.read_text()) if path.is_file() else None
+        if cached and cached["config"] == config:
+            return cached["seconds"]
         seconds = plain_times(self.target, prompts, tau, s.spec_tokens, s.seed)
         write_json({"config": config, "seconds": seconds}, path)
         return seconds
