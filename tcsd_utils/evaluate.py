@@ -5,7 +5,7 @@
   batched forward of each model, no decoding loop. Ouyang et al. 2024 (arXiv 2410.10141)
   report it as alpha alongside the wall-time speedup gamma.
 - ``c``: the draft's forward time per token over the target's, both with a KV cache, timed
-  by the same runner that decodes (`tcsd_utils.speculative.CausalLMRunner`).
+  by the same runner that decodes (`tcsd_utils.runners.as_runner`).
 - Leviathan et al.'s predicted speedup (their Theorem 3.8 with Eq. 1):
   ``(1 - alpha^(k+1)) / ((1 - alpha) (k c + 1))``.
 """
@@ -106,9 +106,10 @@ def expected_alpha(target, draft, data, tau: float, batch_size: int = 16, pad: i
 
 @torch.inference_mode()
 def _per_token_time(model, prompt_len: int, n_tokens: int) -> float:
-    from .speculative import CausalLMRunner, Clock
+    from .runners import as_runner
+    from .speculative import Clock
 
-    runner = CausalLMRunner(model)
+    runner = as_runner(model)
     runner.start([0] * prompt_len)
     runner.extend(torch.zeros(prompt_len, dtype=torch.long, device=runner.device))
     token = torch.zeros(1, dtype=torch.long, device=runner.device)

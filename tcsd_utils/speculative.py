@@ -15,9 +15,10 @@ from ``p_{k+1}``. The output has exactly the target's distribution at ``tau``, w
 draft (tests/test_speculative.py checks this against enumerated distributions).
 
 Both models keep KV caches, cropped on rejection and never recomputed from the prompt.
-Models are called only through a runner (``start``/``extend``/``rollback``), so plain
-decoding uses the same forward and cache code as speculative decoding (fair timings), and
-an encoder-decoder pair can plug in with a runner of its own.
+Models are called only through a runner (``start``/``extend``/``rollback``,
+`tcsd_utils.runners`), so plain decoding uses the same forward and cache code as
+speculative decoding (fair timings), and an encoder-decoder pair can plug in with a runner
+of its own.
 """
 
 from __future__ import annotations
@@ -25,69 +26,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import torch
 
+from .runners import CausalLMRunner, Runner, as_runner
 from .temperature import check_tau, probs, sample
 
 __all__ = ["Runner", "CausalLMRunner", "Clock", "DecodeStats", "DecodeResult", "verify",
            "speculative_generate", "autoregressive_generate"]
-
-
-class Runner(Protocol):
-    """How the decoding loop calls a model. ``length`` is the number of cached tokens."""
-
-    device: torch.device
-    length: int
-    context_length: int
-
-    def start(self, prompt_ids: Sequence[int]) -> list[int]:
-        """Reset the cache for a prompt; return the decoder sequence to continue."""
-
-    def extend(self, ids: torch.Tensor) -> torch.Tensor:
-        """Feed ``ids`` (n,), return the logits (n, vocab) after each of them."""
-
-    def rollback(self, length: int) -> None:
-        """Crop the cache to its first ``length`` tokens."""
-
-
-class CausalLMRunner:
-    """A decoder-only Hugging Face model behind the `Runner` interface, with a DynamicCache."""
-
-    def __init__(self, model):
-        from .models import context_length
-
-        self.model = model
-        self.device = model.device
-        self.context_length = context_length(model)
-        self.cache = None
-        self.length = 0
-
-    def start(self, prompt_ids):
-        from transformers import DynamicCache
-
-        self.cache = DynamicCache(config=self.model.config)
-        self.length = 0
-        return list(prompt_ids)
-
-    @torch.inference_mode()
-    def extend(self, ids):
-        out = self.model(input_ids=ids.view(1, -1), cache=self.cache, use_cache=True)
-        self.length += ids.numel()
-        return out.logits[0]  # (n, vocab)
-
-    def rollback(self, length):
-        if length < self.length:
-            self.cache.crop(length - self.length)  # a negative count removes that many tokens
-            self.length = length
-
-
-def as_runner(model_or_runner) -> Runner:
-    """A runner for a model; a runner is returned as it is."""
-    if hasattr(model_or_runner, "extend") and hasattr(model_or_runner, "rollback"):
-        return model_or_runner
-    return CausalLMRunner(model_or_runner)
 
 
 @dataclass

@@ -33,14 +33,15 @@ def make_tokenizer(words=WORDS):
     return fast
 
 
-def make_llama(vocab=16, hidden=32, layers=2, heads=4, seed=0, scale=1.0, context=128):
-    """A tiny random Llama in float32. ``scale`` multiplies the output layer (sharper logits)."""
+def make_llama(vocab=16, hidden=32, layers=2, heads=4, seed=0, scale=1.0, context=128, kv_heads=None, **extra):
+    """A tiny random Llama in float32. ``scale`` multiplies the output layer (sharper logits);
+    ``kv_heads`` below ``heads`` gives grouped-query attention; ``extra`` goes to the config."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     cfg = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden,
-                      num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+                      num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads or heads,
                       max_position_embeddings=context, tie_word_embeddings=False,
-                      bos_token_id=1, eos_token_id=2, pad_token_id=3)
+                      bos_token_id=1, eos_token_id=2, pad_token_id=3, **extra)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg)
     with torch.no_grad():

@@ -1,0 +1,206 @@
+"""How the decoders call a model: one forward over new tokens, with a KV cache that can be cropped.
+
+Every decoder in tcsd (plain, speculative, the cost ratio c) calls a model only through a
+runner, so plain and speculative decoding share one forward and one cache (fair timings).
+
+- `LlamaRunner` is the fast path for Llama-architecture models (the embedded SmolLM2 target
+  and every draft this project builds). It runs the same arithmetic as transformers'
+  ``LlamaForCausalLM`` (equal logits up to float rounding, tests/test_runners.py; for the
+  embedded target in bfloat16 they came out bit-identical when measured) straight
+  from the model's own weight tensors, into a preallocated KV cache. Rolling back is moving
+  a length; appending is one slice copy per layer. What it removes is not model compute: the
+  module-call and mask-building overhead of transformers' forward, and the per-token
+  ``torch.cat`` of ``DynamicCache``. On the 2-core CPU this takes a token of the target from
+  about 34 to 29 ms and of the 2-layer draft from 2.5 to 1.7 ms (benchmarks/speed_bench.py).
+- `CausalLMRunner` calls any transformers decoder-only model with a ``DynamicCache``; it is
+  the fallback for other architectures and the reference the fast path is tested against.
+
+`as_runner` picks: the fast path when `LlamaRunner.supports` the model, else the fallback.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["Runner", "CausalLMRunner", "LlamaRunner", "as_runner"]
+
+
+class Runner(Protocol):
+    """How the decoding loop calls a model. ``length`` is the number of cached tokens."""
+
+    device: torch.device
+    length: int
+    context_length: int
+
+    def start(self, prompt_ids: Sequence[int]) -> list[int]:
+        """Reset the cache for a prompt; return the decoder sequence to continue."""
+
+    def extend(self, ids: torch.Tensor) -> torch.Tensor:
+        """Feed ``ids`` (n,), return the logits (n, vocab) after each of them."""
+
+    def rollback(self, length: int) -> None:
+        """Crop the cache to its first ``length`` tokens."""
+
+
+class CausalLMRunner:
+    """A decoder-only Hugging Face model behind the `Runner` interface, with a DynamicCache."""
+
+    def __init__(self, model):
+        from .models import context_length
+
+        self.model = model
+        self.device = model.device
+        self.context_length = context_length(model)
+        self.cache = None
+        self.length = 0
+
+    def start(self, prompt_ids):
+        from transformers import DynamicCache
+
+        self.cache = DynamicCache(config=self.model.config)
+        self.length = 0
+        return list(prompt_ids)
+
+    @torch.inference_mode()
+    def extend(self, ids):
+        out = self.model(input_ids=ids.view(1, -1), cache=self.cache, use_cache=True)
+        self.length += ids.numel()
+        return out.logits[0]  # (n, vocab)
+
+    def rollback(self, length):
+        if length < self.length:
+            self.cache.crop(length - self.length)  # a negative count removes that many tokens
+            self.length = length
+
+
+_ROPE: dict = {}  # (theta, head_dim, device, dtype) -> (cos, sin), grown on demand
+
+
+def _rope(theta: float, head_dim: int, n: int, device, dtype):
+    """cos and sin of the rotary embedding for positions 0..n-1, computed as transformers
+    does (inverse frequencies and angles in float32, then cast to the model's dtype)."""
+    key = (theta, head_dim, str(device), dtype)
+    if key not in _ROPE or _ROPE[key][0].shape[0] < n:
+        n = max(n, 2 * _ROPE[key][0].shape[0] if key in _ROPE else 1024)
+        inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).to(device=device, dtype=torch.float)
+                               / head_dim))
+        angles = torch.outer(torch.arange(n, device=device, dtype=torch.float), inv)
+        angles = torch.cat([angles, angles], dim=-1)
+        _ROPE[key] = (angles.cos().to(dtype), angles.sin().to(dtype))
+    return _ROPE[key]
+
+
+class LlamaRunner:
+    """A transformers ``LlamaForCausalLM`` run by hand, batch 1, with a preallocated KV cache.
+
+    It reads the model's parameters at every call (no copies), so a draft that is being
+    trained is always run with its current weights.
+    """
+
+    def __init__(self, model):
+        from .models import context_length
+
+        if not self.supports(model):
+            raise ValueError(f"LlamaRunner cannot run a {type(model).__name__} with this config; "
+                             "use CausalLMRunner")
+        cfg = model.config
+        self.model, self.device = model, model.device
+        self.context_length = context_length(model)
+        self.n_heads, self.n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_heads
+        self.eps = cfg.rms_norm_eps
+        self.theta = float(_rope_parameters(cfg)["rope_theta"])
+        self.dtype = model.get_input_embeddings().weight.dtype
+        self.capacity = self.length = 0
+        self.k = self.v = None
+
+    @staticmethod
+    def supports(model) -> bool:
+        """True for a Llama model with the plain architecture this runner implements
+        (default RoPE, SiLU MLP, no biases, no tensor-parallel split)."""
+        cfg = getattr(model, "config", None)
+        if getattr(cfg, "model_type", None) != "llama" or not hasattr(model, "lm_head"):
+            return False
+        rope = _rope_parameters(cfg)
+        return (rope is not None and rope.get("rope_type", "default") == "default" and "rope_theta" in rope
+                and cfg.hidden_act == "silu" and not getattr(cfg, "attention_bias", False)
+                and not getattr(cfg, "mlp_bias", False) and getattr(cfg, "pretraining_tp", 1) == 1)
+
+    def start(self, prompt_ids):
+        self.length = 0
+        self._reserve(len(prompt_ids) + 64)
+        return list(prompt_ids)
+
+    def _reserve(self, n: int) -> None:
+        """Make the cache hold at least ``n`` tokens, doubling so growth is amortised."""
+        if n <= self.capacity:
+            return
+        cap = max(n, 2 * self.capacity, 256)
+        shape = (len(self.model.model.layers), 1, self.n_kv, cap, self.head_dim)
+        k = torch.empty(shape, dtype=self.dtype, device=self.device)
+        v = torch.empty_like(k)
+        if self.length:
+            k[:, :, :, :self.length] = self.k[:, :, :, :self.length]
+            v[:, :, :, :self.length] = self.v[:, :, :, :self.length]
+        self.k, self.v, self.capacity = k, v, cap
+
+    def _norm(self, x, weight):
+        """RMSNorm as transformers' LlamaRMSNorm: statistics in float32, scale in the model dtype."""
+        x32 = x.float()
+        return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
+
+    @torch.inference_mode()
+    def extend(self, ids):
+        n, start = ids.numel(), self.length
+        end = start + n
+        self._reserve(end)
+        cos, sin = _rope(self.theta, self.head_dim, end, self.device, self.dtype)
+        cos, sin = cos[start:end], sin[start:end]
+        half = self.head_dim // 2
+        # n new queries see the whole cache and the new tokens up to themselves
+        mask = torch.ones(n, end, dtype=torch.bool, device=self.device).tril(start) if n > 1 else None
+
+        def rotate(t):
+            return t * cos + torch.cat([-t[..., half:], t[..., :half]], dim=-1) * sin
+
+        body = self.model.model
+        x = F.embedding(ids.view(1, n), body.embed_tokens.weight)
+        for i, layer in enumerate(body.layers):
+            attn, mlp = layer.self_attn, layer.mlp
+            h = self._norm(x, layer.input_layernorm.weight)
+            q = F.linear(h, attn.q_proj.weight).view(1, n, self.n_heads, self.head_dim).transpose(1, 2)
+            k = F.linear(h, attn.k_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
+            v = F.linear(h, attn.v_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
+            self.k[i, :, :, start:end] = rotate(k)
+            self.v[i, :, :, start:end] = v
+            a = F.scaled_dot_product_attention(rotate(q), self.k[i, :, :, :end], self.v[i, :, :, :end],
+                                               attn_mask=mask, enable_gqa=self.n_kv != self.n_heads)
+            x = x + F.linear(a.transpose(1, 2).reshape(1, n, -1), attn.o_proj.weight)
+            h = self._norm(x, layer.post_attention_layernorm.weight)
+            x = x + F.linear(F.silu(F.linear(h, mlp.gate_proj.weight)) * F.linear(h, mlp.up_proj.weight),
+                             mlp.down_proj.weight)
+        self.length = end
+        return F.linear(self._norm(x, body.norm.weight), self.model.lm_head.weight)[0]  # (n, vocab)
+
+    def rollback(self, length):
+        self.length = min(self.length, length)
+
+
+def _rope_parameters(cfg):
+    rope = getattr(cfg, "rope_parameters", None)
+    if rope is None and getattr(cfg, "rope_scaling", None) is None and hasattr(cfg, "rope_theta"):
+        rope = {"rope_type": "default", "rope_theta": cfg.rope_theta}
+    return rope
+
+
+def as_runner(model_or_runner, fast: bool = True) -> Runner:
+    """A runner for a model (`LlamaRunner` when it supports the model and ``fast``, else
+    `CausalLMRunner`); a runner is returned as it is."""
+    if hasattr(model_or_runner, "extend") and hasattr(model_or_runner, "rollback"):
+        return model_or_runner
+    if fast and LlamaRunner.supports(model_or_runner):
+        return LlamaRunner(model_or_runner)
+    return CausalLMRunner(model_or_runner)
