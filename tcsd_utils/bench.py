@@ -28,6 +28,7 @@ import torch
 
 from .distill import _generation_config
 from .evaluate import best_k, cost_ratio, predicted_speedup
+from .runners import CausalLMRunner
 from .speculative import Clock, autoregressive_generate, speculative_generate
 from .temperature import check_tau
 
@@ -54,8 +55,11 @@ def _hf_generate(target, prompt, tau, max_new_tokens, seed, pad, draft=None, k=4
     return out.shape[1] - ids.shape[1], None
 
 
-def _run(method, target, draft, prompt, tau, k, max_new_tokens, seed, pad):
-    """One decode; returns (new tokens, (accepted, drafted) or None)."""
+def _run(method, target, draft, prompt, tau, k, max_new_tokens, seed, pad, fast=True):
+    """One decode; returns (new tokens, (accepted, drafted) or None). ``fast=False`` runs our
+    decoders on transformers' forward and cache instead of `runners.LlamaRunner`."""
+    if method.startswith("ours") and not fast:
+        target, draft = CausalLMRunner(target), CausalLMRunner(draft)
     if method == "ours_plain":
         out = autoregressive_generate(target, prompt, max_new_tokens, tau, seed=seed, eos_token_id=[])
         return out.stats.new_tokens, None
@@ -74,19 +78,20 @@ def peak_memory_gb(device=None) -> float:
     return peak
 
 
-def _auto_k(target, draft, prompts, tau, max_new_tokens, seed, c) -> int:
+def _auto_k(target, draft, prompts, tau, max_new_tokens, seed, c, fast=True) -> int:
     """The k that maximises Leviathan's predicted speedup at this tau: per-token alpha from an
     untimed pilot pass at k = 1 over the prompts, c measured (`evaluate.best_k`)."""
     accepted = tested = 0
     for i, prompt in enumerate(prompts):
-        st = speculative_generate(target, draft, prompt, max_new_tokens, 1, tau, seed=seed + i, eos_token_id=[]).stats
-        accepted, tested = accepted + st.accepted, tested + st.accepted + st.rejections
+        _, (acc, _, rejections) = _run("ours_speculative", target, draft, prompt, tau, 1, max_new_tokens,
+                                       seed + i, 0, fast)
+        accepted, tested = accepted + acc, tested + acc + rejections
     return best_k(accepted / tested if tested else 0.0, c)
 
 
 def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: int | str = 4,
               max_new_tokens: int = 64, repeats: int = 3, seed: int = 0, pad: int = 0,
-              methods=METHODS, progress: bool = True) -> dict:
+              methods=METHODS, progress: bool = True, fast: bool = True) -> dict:
     """Time the four decoders at each temperature.
 
     Args:
@@ -100,6 +105,9 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         seed: sampling seed of prompt i is ``seed + i``, the same for every method.
         pad: padding id for transformers.
         methods: a subset of `METHODS`.
+        fast: our decoders run Llama models with `runners.LlamaRunner` (the default, as in the
+            study); False runs them on transformers' forward and cache, which separates the
+            gain of our decoding loop from that of the leaner forward.
 
     Returns:
         ``{"c": ..., "k": ..., "rows": [one dict per (tau, method)]}``.
@@ -108,15 +116,15 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         raise ValueError("empty prompt set: the benchmark needs at least one prompt")
     taus = [check_tau(t) for t in taus]
     device, clock = target.device, Clock(target.device)
-    cost = cost_ratio(target, draft)
+    cost = cost_ratio(target, draft, fast=fast)
     rows = []
     if k != "auto" and (not isinstance(k, int) or k < 1):
         raise ValueError(f"k must be an integer >= 1 or 'auto', got {k!r}")
     k_arg = k
     for tau in taus:
-        k = _auto_k(target, draft, prompts, tau, max_new_tokens, seed, cost["c"]) if k_arg == "auto" else k_arg
+        k = _auto_k(target, draft, prompts, tau, max_new_tokens, seed, cost["c"], fast) if k_arg == "auto" else k_arg
         for method in methods:  # warm-up: one decode each
-            _run(method, target, draft, prompts[0], tau, k, max_new_tokens, seed, pad)
+            _run(method, target, draft, prompts[0], tau, k, max_new_tokens, seed, pad, fast)
         times = {m: [] for m in methods}
         tokens = {m: 0 for m in methods}
         accepted = drafted = rejections = 0
@@ -125,7 +133,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
                 t0 = clock()
                 n_tokens = 0
                 for i, prompt in enumerate(prompts):
-                    n, acc = _run(method, target, draft, prompt, tau, k, max_new_tokens, seed + i, pad)
+                    n, acc = _run(method, target, draft, prompt, tau, k, max_new_tokens, seed + i, pad, fast)
                     n_tokens += n
                     if acc is not None and rep == 0:
                         accepted, drafted, rejections = accepted + acc[0], drafted + acc[1], rejections + acc[2]
@@ -149,7 +157,8 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
     peak = peak_memory_gb(device)
     return {"c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k_arg,
             "max_new_tokens": max_new_tokens, "prompts": len(prompts), "repeats": repeats,
-            "peak_memory_gb": peak, "device": str(device), "rows": rows}
+            "peak_memory_gb": peak, "device": str(device), "runner": "fast" if fast else "transformers",
+            "rows": rows}
 
 
 def format_table(result: dict) -> str:
@@ -157,7 +166,7 @@ def format_table(result: dict) -> str:
     head = (f"c = {result['c']:.3f} (target {result['target_ms']:.1f} ms/token, draft "
             f"{result['draft_ms']:.1f} ms/token), k = {result['k']}, {result['prompts']} prompts x "
             f"{result['max_new_tokens']} tokens, median of {result['repeats']}, peak memory "
-            f"{result['peak_memory_gb']:.2f} GB, {result['device']}")
+            f"{result['peak_memory_gb']:.2f} GB, {result['device']}, our forward: {result.get('runner', 'fast')}")
     lines = [head, f"{'tau':>5} {'k':>2} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'speedup':>8} "
                    f"{'alpha':>6} {'a/token':>7} {'predicted':>9} {'efficiency':>10}"]
     for r in result["rows"]:

@@ -105,11 +105,11 @@ def expected_alpha(target, draft, data, tau: float, batch_size: int = 16, pad: i
 
 
 @torch.inference_mode()
-def _per_token_time(model, prompt_len: int, n_tokens: int) -> float:
+def _per_token_time(model, prompt_len: int, n_tokens: int, fast: bool = True) -> float:
     from .runners import as_runner
     from .speculative import Clock
 
-    runner = as_runner(model)
+    runner = as_runner(model, fast)
     runner.start([0] * prompt_len)
     runner.extend(torch.zeros(prompt_len, dtype=torch.long, device=runner.device))
     token = torch.zeros(1, dtype=torch.long, device=runner.device)
@@ -122,14 +122,16 @@ def _per_token_time(model, prompt_len: int, n_tokens: int) -> float:
     return (clock() - t0) / n_tokens
 
 
-def cost_ratio(target, draft, prompt_len: int = 64, n_tokens: int = 32, repeats: int = 3) -> dict:
-    """Measure ``c`` = draft time per token / target time per token (KV cache, batch 1).
+def cost_ratio(target, draft, prompt_len: int = 64, n_tokens: int = 32, repeats: int = 3,
+               fast: bool = True) -> dict:
+    """Measure ``c`` = draft time per token / target time per token (KV cache, batch 1), with
+    the runner the decoders use (``fast=False``: transformers' forward, `runners.as_runner`).
 
     Returns:
         dict with ``c``, ``target_ms`` and ``draft_ms`` (medians over ``repeats``).
     """
-    t = sorted(_per_token_time(target, prompt_len, n_tokens) for _ in range(repeats))[repeats // 2]
-    d = sorted(_per_token_time(draft, prompt_len, n_tokens) for _ in range(repeats))[repeats // 2]
+    t = sorted(_per_token_time(target, prompt_len, n_tokens, fast) for _ in range(repeats))[repeats // 2]
+    d = sorted(_per_token_time(draft, prompt_len, n_tokens, fast) for _ in range(repeats))[repeats // 2]
     return {"c": d / t, "target_ms": 1000 * t, "draft_ms": 1000 * d}
 
 

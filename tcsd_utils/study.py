@@ -192,7 +192,7 @@ def _bench(args) -> int:
     pair = load_pair(args.target, draft)
     prompts = encode_prompts(pair.tokenizer, load_prompts("instructions", args.prompts, 0, split="test"))
     result = run_bench(pair.target, pair.draft, prompts, args.taus, args.k, args.max_new_tokens, args.repeats,
-                       pad=pair.tokenizer.pad_token_id or 0)
+                       pad=pair.tokenizer.pad_token_id or 0, fast=args.runner == "fast")
     result.update(target=args.target, draft=draft, date=time.strftime("%Y-%m-%d"))
     print(format_table(result))
     if args.json:
@@ -219,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--prompts", type=int, default=8, help="held-out instruction prompts")
     b.add_argument("--max-new-tokens", type=int, default=64)
     b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--runner", choices=["fast", "transformers"], default="fast",
+                   help="the forward our decoders use: tcsd's Llama fast path, or transformers' model call")
     b.add_argument("--json", default=None, help="also write the result here")
     args = parser.parse_args(argv)
     if args.command == "bench":
