@@ -180,15 +180,31 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
     return done
 
 
+def _bench_draft(spec: str, profile: str = "cpu", root=None) -> str:
+    """The draft folder for ``tcsd bench --draft SPEC``: SPEC itself when it is a folder, else
+    the study's draft of that name (``offline_tau0``, ``online_tau1``, ...) in the profile's
+    outputs, trained now if the study has not made it yet (and cached for the study)."""
+    if Path(spec).is_dir():
+        return spec
+    if "/" in spec or "\\" in spec:
+        raise SystemExit(f"no draft folder at {spec}")
+    from .stages import Study
+
+    study = Study(profile, root)
+    try:
+        study.draft(spec)
+    except ValueError as e:  # an unknown name: the message lists the known ones
+        raise SystemExit(f"--draft {spec}: not a folder, and {e}") from None
+    return str(study.draft_dir(spec) / "model")
+
+
 def _bench(args) -> int:
     from .bench import format_table, run_bench
     from .data import encode_prompts, load_prompts
     from .models import load_pair
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    draft = args.draft or str(output_dir("cpu") / "drafts" / "offline_tau0" / "model")
-    if not Path(draft).exists() and not args.draft:
-        raise SystemExit(f"no trained draft at {draft}: run `make study` first, or pass --draft")
+    draft = _bench_draft(args.draft, args.profile)
     pair = load_pair(args.target, draft)
     prompts = encode_prompts(pair.tokenizer, load_prompts("instructions", args.prompts, 0, split="test"))
     result = run_bench(pair.target, pair.draft, prompts, args.taus, args.k, args.max_new_tokens, args.repeats,
@@ -210,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     study.add_argument("--force", action="store_true", help="re-execute notebooks that already ran")
     sub.add_parser("profiles", help="print the profiles and their parameters")
     b = sub.add_parser("bench", help="tokens/s of our decoders vs transformers (plain and assisted)")
-    b.add_argument("--draft", default=None, help="draft folder (default: outputs/cpu/drafts/offline_tau0)")
+    b.add_argument("--draft", default="offline_tau0",
+                   help="a draft folder, or the name of one of the study's drafts (trained first if missing)")
+    b.add_argument("--profile", default="cpu", choices=sorted(PROFILES), help="whose drafts --draft names")
     b.add_argument("--target", default="smollm2")
     b.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     b.add_argument("--k", type=lambda v: v if v == "auto" else int(v), default=4,

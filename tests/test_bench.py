@@ -59,3 +59,15 @@ def test_bench_auto_k_picks_the_predicted_best_per_temperature(tiny_target, tiny
     assert {r["k"] for r in result["rows"]} == {real(1.0, result["c"])} and result["k"] == "auto"
     with pytest.raises(ValueError, match="k must be"):
         bench.run_bench(tiny_target, tiny_draft, [[1, 4, 5]], k=0, progress=False)
+
+
+def test_bench_draft_is_a_folder_or_a_study_draft_name(tiny_pair_dir, tmp_path):
+    import pytest
+
+    from tcsd_utils.study import _bench_draft
+
+    assert _bench_draft(str(tiny_pair_dir / "draft")) == str(tiny_pair_dir / "draft")
+    with pytest.raises(SystemExit, match="no draft folder at"):
+        _bench_draft(str(tmp_path / "missing" / "draft"))
+    with pytest.raises(SystemExit, match="unknown draft 'offline_tau7'.*offline_tau0"):
+        _bench_draft("offline_tau7", "smoke", tmp_path)

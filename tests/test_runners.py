@@ -27,7 +27,8 @@ def _drive(runner, prompt, steps):
     return outs, seq
 
 
-STEPS = [([5, 6, 7], 2), ([8], 0), ([9, 10, 11, 12], 3), ([4, 4], 0), ([13], 1)]
+STEPS = [([5, 6, 7], 2), ([8], 0), ([9, 10, 11, 12], 3), ([4, 4], 0), ([13], 1),
+         ([(3 * i) % 20 + 4 for i in range(12)], 5), ([6, 2], 0)]  # 12 tokens: past the small-batch path
 
 
 @pytest.mark.parametrize("kv_heads", [4, 2, 1])
