@@ -15,8 +15,11 @@ and reports tokens/s (median, min, max over repeats), speedup over the faster of
 plain baselines (so a slow baseline never inflates it), our empirical alpha, the measured
 c, Leviathan et al.'s predicted speedup (arXiv 2211.17192, Eq. 1 and Theorem 3.8) from the
 per-token alpha (``DecodeStats.alpha_per_token``) and c, and our efficiency = measured /
-predicted. Every run generates exactly ``max_new_tokens`` tokens
-(EOS ignored) so that tokens/s compare.
+predicted. Leviathan's prediction assumes a verification step (the target's forward over
+k + 1 tokens) costs one single-token forward; the benchmark measures that cost (``verify``,
+`evaluate.verify_cost`) and also reports the bound with it, ``bound``, and the share of it
+reached, ``of bound``. Every run generates exactly ``max_new_tokens`` tokens (EOS ignored) so
+that tokens/s compare.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import statistics
 import torch
 
 from .distill import _generation_config
-from .evaluate import best_k, cost_ratio, predicted_speedup
+from .evaluate import best_k, cost_ratio, predicted_speedup, verify_cost
 from .runners import CausalLMRunner
 from .speculative import Clock, autoregressive_generate, speculative_generate
 from .temperature import check_tau
@@ -120,7 +123,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
     rows = []
     if k != "auto" and (not isinstance(k, int) or k < 1):
         raise ValueError(f"k must be an integer >= 1 or 'auto', got {k!r}")
-    k_arg = k
+    k_arg, verify = k, {}  # verify: k -> cost of a verification step in one-token forwards
     for tau in taus:
         k = _auto_k(target, draft, prompts, tau, max_new_tokens, seed, cost["c"], fast) if k_arg == "auto" else k_arg
         for method in methods:  # warm-up: one decode each
@@ -146,13 +149,17 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         alpha = accepted / drafted if drafted else float("nan")
         alpha_tok = accepted / (accepted + rejections) if accepted + rejections else float("nan")
         predicted = predicted_speedup(alpha_tok, cost["c"], k) if drafted else float("nan")
+        if k not in verify:
+            verify[k] = verify_cost(target, k, fast=fast)
+        bound = predicted_speedup(alpha_tok, cost["c"], k, verify[k]) if drafted else float("nan")
         for method in methods:
             tps = statistics.median(times[method])
             row = {"tau": tau, "method": method, "k": k, "tokens_per_s": tps, "min": min(times[method]),
                    "max": max(times[method]), "new_tokens": tokens[method], "speedup": tps / baseline}
             if method == "ours_speculative":
                 row.update(alpha=alpha, alpha_per_token=alpha_tok, predicted_speedup=predicted,
-                           efficiency=row["speedup"] / predicted)
+                           efficiency=row["speedup"] / predicted, verify_cost=verify[k], bound=bound,
+                           of_bound=row["speedup"] / bound)
             rows.append(row)
     peak = peak_memory_gb(device)
     return {"c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k_arg,
@@ -168,10 +175,12 @@ def format_table(result: dict) -> str:
             f"{result['max_new_tokens']} tokens, median of {result['repeats']}, peak memory "
             f"{result['peak_memory_gb']:.2f} GB, {result['device']}, our forward: {result.get('runner', 'fast')}")
     lines = [head, f"{'tau':>5} {'k':>2} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'speedup':>8} "
-                   f"{'alpha':>6} {'a/token':>7} {'predicted':>9} {'efficiency':>10}"]
+                   f"{'alpha':>6} {'a/token':>7} {'predicted':>9} {'efficiency':>10} {'verify':>6} {'bound':>5} "
+                   f"{'of bound':>8}"]
     for r in result["rows"]:
         extra = (f"{r['alpha']:>6.3f} {r['alpha_per_token']:>7.3f} {r['predicted_speedup']:>9.2f} "
-                 f"{r['efficiency']:>10.2f}" if "alpha" in r else "")
+                 f"{r['efficiency']:>10.2f} {r['verify_cost']:>6.2f} {r['bound']:>5.2f} {r['of_bound']:>8.2f}"
+                 if "alpha" in r else "")
         lines.append(f"{r['tau']:>5g} {r['k']:>2} {r['method']:<17} {r['tokens_per_s']:>7.1f} {r['min']:>7.1f} "
                      f"{r['max']:>7.1f} {r['speedup']:>7.2f}x {extra}")
     return "\n".join(lines)

@@ -105,21 +105,27 @@ def expected_alpha(target, draft, data, tau: float, batch_size: int = 16, pad: i
 
 
 @torch.inference_mode()
-def _per_token_time(model, prompt_len: int, n_tokens: int, fast: bool = True) -> float:
+def _forward_time(model, prompt_len: int, n_calls: int, width: int = 1, fast: bool = True) -> float:
+    """Seconds per forward over ``width`` new tokens after a ``prompt_len``-token cache (the
+    cache is rolled back after each, so every call sees the same length)."""
     from .runners import as_runner
     from .speculative import Clock
 
     runner = as_runner(model, fast)
     runner.start([0] * prompt_len)
     runner.extend(torch.zeros(prompt_len, dtype=torch.long, device=runner.device))
-    token = torch.zeros(1, dtype=torch.long, device=runner.device)
-    for _ in range(3):  # warm-up
-        runner.extend(token)
+    ids = torch.zeros(width, dtype=torch.long, device=runner.device)
     clock = Clock(runner.device)
-    t0 = clock()
-    for _ in range(n_tokens):
-        runner.extend(token)
-    return (clock() - t0) / n_tokens
+    for i in range(3 + n_calls):  # three warm-up calls
+        if i == 3:
+            t0 = clock()
+        runner.extend(ids)
+        runner.rollback(prompt_len)
+    return (clock() - t0) / n_calls
+
+
+def _median_time(model, repeats: int, **kw) -> float:
+    return sorted(_forward_time(model, **kw) for _ in range(repeats))[repeats // 2]
 
 
 def cost_ratio(target, draft, prompt_len: int = 64, n_tokens: int = 32, repeats: int = 3,
@@ -130,9 +136,19 @@ def cost_ratio(target, draft, prompt_len: int = 64, n_tokens: int = 32, repeats:
     Returns:
         dict with ``c``, ``target_ms`` and ``draft_ms`` (medians over ``repeats``).
     """
-    t = sorted(_per_token_time(target, prompt_len, n_tokens, fast) for _ in range(repeats))[repeats // 2]
-    d = sorted(_per_token_time(draft, prompt_len, n_tokens, fast) for _ in range(repeats))[repeats // 2]
+    kw = dict(prompt_len=prompt_len, n_calls=n_tokens, fast=fast)
+    t, d = _median_time(target, repeats, **kw), _median_time(draft, repeats, **kw)
     return {"c": d / t, "target_ms": 1000 * t, "draft_ms": 1000 * d}
+
+
+def verify_cost(target, k: int, prompt_len: int = 64, n_calls: int = 16, repeats: int = 3,
+                fast: bool = True) -> float:
+    """The cost of a verification step (one target forward over k + 1 new tokens) as a
+    multiple of a one-token forward. Leviathan et al.'s prediction takes it as 1, as on a GPU
+    where both are bound by reading the weights; a CPU's kernels for a few rows can be slower
+    than its matrix-vector kernel for one (`runners._linear`)."""
+    kw = dict(prompt_len=prompt_len, n_calls=n_calls, fast=fast)
+    return _median_time(target, repeats, width=k + 1, **kw) / _median_time(target, repeats, **kw)
 
 
 def expected_tokens_per_step(alpha: float, k: int) -> float:
@@ -142,9 +158,13 @@ def expected_tokens_per_step(alpha: float, k: int) -> float:
     return (1 - alpha ** (k + 1)) / (1 - alpha)
 
 
-def predicted_speedup(alpha: float, c: float, k: int) -> float:
-    """Leviathan et al.'s expected wall-time improvement, ``(1 - a^(k+1)) / ((1 - a)(k c + 1))``."""
-    return expected_tokens_per_step(alpha, k) / (k * c + 1)
+def predicted_speedup(alpha: float, c: float, k: int, verify: float = 1.0) -> float:
+    """Leviathan et al.'s expected wall-time improvement, ``(1 - a^(k+1)) / ((1 - a)(k c + 1))``.
+
+    ``verify`` (default 1, Leviathan's assumption) is the cost of the target's forward over
+    k + 1 tokens in units of a one-token forward; with the measured `verify_cost` the formula
+    is the bound this machine allows: ``(1 - a^(k+1)) / ((1 - a)(k c + verify))``."""
+    return expected_tokens_per_step(alpha, k) / (k * c + verify)
 
 
 def best_k(alpha: float, c: float, k_max: int = 8) -> int:

@@ -18,9 +18,11 @@ def test_bench_runs_every_method_on_equal_lengths(tiny_target, tiny_draft):
             assert abs(r["speedup"] - r["tokens_per_s"] / fastest_plain) < 1e-9
         spec = rows["ours_speculative"]
         assert 0 <= spec["alpha"] <= 1 and spec["predicted_speedup"] > 0
+        assert spec["bound"] == bench.predicted_speedup(spec["alpha_per_token"], result["c"], 3, spec["verify_cost"])
+        assert abs(spec["of_bound"] - spec["speedup"] / spec["bound"]) < 1e-12
     assert result["c"] > 0 and result["peak_memory_gb"] > 0
     table = bench.format_table(result)
-    assert "hf_assisted" in table and "efficiency" in table
+    assert "hf_assisted" in table and "efficiency" in table and "of bound" in table
 
 
 def test_bench_refuses_an_empty_prompt_set(tiny_target, tiny_draft):

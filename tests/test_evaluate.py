@@ -61,3 +61,17 @@ def test_measure_speedup_counts_tested_tokens_and_a_twin_is_always_accepted(tiny
     assert twin["alpha_empirical"] == 1.0 and twin["tokens_per_step"] > 2  # p == q: nothing is rejected
     with pytest.raises(ValueError, match="plain timings"):
         E.measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, plain[:1])
+
+
+def test_predicted_speedup_with_a_measured_verification_cost():
+    # Leviathan's Eq. 1 at alpha 0.5, k 2: (1 - 0.125) / 0.5 = 1.75 tokens per target forward
+    assert abs(E.predicted_speedup(0.5, 0.1, 2) - 1.75 / 1.2) < 1e-12
+    assert E.predicted_speedup(0.5, 0.1, 2, verify=1.0) == E.predicted_speedup(0.5, 0.1, 2)
+    assert abs(E.predicted_speedup(0.5, 0.1, 2, verify=1.3) - 1.75 / 1.5) < 1e-12
+
+
+def test_cost_ratio_and_verify_cost_time_the_runner(tiny_target, tiny_draft):
+    cost = E.cost_ratio(tiny_target, tiny_draft, prompt_len=8, n_tokens=4, repeats=1)
+    assert cost["c"] == cost["draft_ms"] / cost["target_ms"] and cost["target_ms"] > 0
+    v = E.verify_cost(tiny_target, 3, prompt_len=8, n_calls=4, repeats=1)
+    assert 0 < v < 50  # a ratio of two forward times, not seconds or milliseconds
