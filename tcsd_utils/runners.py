@@ -193,8 +193,7 @@ class LlamaRunner:
         if n == 1 or start == 0:  # no cache before the new tokens: plain causal attention
             return F.scaled_dot_product_attention(q, k, v, is_causal=n > 1, enable_gqa=gqa)
         if n > _SMALL:
-            mask = torch.ones(n, start + n, dtype=torch.bool, device=q.device).tril(start)
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=_causal(n, start, q.device), enable_gqa=gqa)
         # a verification step, written out in float32 (CPU kernels for small bfloat16 batched
         # products are slow), each key/value head shared by its group of query heads as a
         # batch: no mask conversion, no repeated keys
@@ -209,9 +208,8 @@ class LlamaRunner:
         (1, g * n, start + n) for the g query heads of a group; built once per forward."""
         key = (n, start)
         if self._bias_key != key:
-            bias = torch.zeros(n, start + n, device=self.device)
-            bias.masked_fill_(torch.ones(n, start + n, dtype=torch.bool, device=self.device).triu(start + 1),
-                              float("-inf"))
+            bias = torch.zeros(n, start + n, device=self.device).masked_fill_(~_causal(n, start, self.device),
+                                                                              float("-inf"))
             self._bias_key, self._bias_val = key, bias.repeat(self.n_heads // self.n_kv, 1).unsqueeze(0)
         return self._bias_val
 
@@ -220,6 +218,12 @@ class LlamaRunner:
 
 
 _SMALL = 8  # up to this many new tokens count as a verification step (small-batch kernels)
+
+
+def _causal(n: int, start: int, device):
+    """Which positions each of n new queries after ``start`` cached tokens sees: query j sees
+    positions up to ``start + j`` (a boolean (n, start + n) mask, True = visible)."""
+    return torch.ones(n, start + n, dtype=torch.bool, device=device).tril(start)
 
 
 def _linear(x, weight):
