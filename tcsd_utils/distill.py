@@ -49,6 +49,7 @@ import torch.nn.functional as F
 
 from .study import atomic_path, write_json
 from .study import progress as progress_bar
+from .subvocab import head_ids
 from .temperature import check_tau, log_probs, probs
 
 __all__ = ["KDConfig", "general_corpus", "teacher_data", "mix", "divergence", "train_draft",
@@ -73,6 +74,7 @@ class KDConfig:
     source: str = "target"         # online: where sequences come from: "target", "draft", "data"
     seq_len: int = 128             # lm: tokens per training chunk
     mix_weights: dict = field(default_factory=dict)  # online: {tau: weight} for sampling taus
+    train_embedding: bool = True   # False: keep the input embedding as it starts (a draft cut from the target)
     seed: int = 0
     checkpoint_every: int = 25
 
@@ -222,28 +224,41 @@ def mix(datasets_by_tau: dict, weights: dict, n: int, seed: int = 0):
 
 
 def divergence(target_logits: torch.Tensor, draft_logits: torch.Tensor, tau: float,
-               kind: str = "fkl") -> torch.Tensor:
-    """Token-level divergence between the target's ``p`` and the draft's ``q`` at ``tau``.
+               kind: str = "fkl", ids: torch.Tensor | None = None) -> torch.Tensor:
+    """Token-level divergence between the target's ``p`` at ``tau`` and the draft's ``q``.
+
+    Only ``p`` is tempered; ``q`` is the draft's own distribution, softmax(draft logits)
+    (tau 1). Forward KL is then the expectation over ``y ~ p_tau`` of SeqKD's loss
+    ``-log q(y)`` (up to the entropy of ``p``), so online KD at ``tau_kd`` fits the same
+    draft that offline KD on samples at ``tau_kd`` fits, token by token instead of by
+    sample; at tau 0 both are cross-entropy on the target's argmax. Tempering ``q`` too,
+    KL(p_tau || q_tau), asked the draft to store ``p_tau`` with its logits shrunk by
+    ``tau``: trained at tau 0.25 it was near uniform when decoding (DESIGN.md, notebook 02).
 
     Args:
-        target_logits, draft_logits: `torch.Tensor` of shape ``(n, vocab)``.
-        tau: KD temperature; both logits are tempered by `temperature.probs`. At tau == 0,
-            ``p`` is one-hot on the target's argmax and ``q`` is taken at tau = 1 (a
-            one-hot ``q`` has no gradient), so forward KL becomes cross-entropy on the argmax.
+        target_logits: `torch.Tensor` of shape ``(n, vocab)``.
+        draft_logits: `torch.Tensor` of shape ``(n, vocab)``, or ``(n, len(ids))`` for a
+            draft whose output layer covers only ``ids`` (`tcsd_utils.subvocab`).
+        tau: KD temperature of ``p`` (0: one-hot on the target's argmax).
         kind: ``fkl`` KL(p||q), ``rkl`` KL(q||p), ``jsd`` Jensen-Shannon, ``tvd``.
+        ids: the token ids the draft's logits cover, or None for the whole vocabulary.
+            The sums then run over ``ids`` only: the draft has q = 0 elsewhere, where no
+            loss can move it (forward KL would be infinite there).
 
     Returns:
         `torch.Tensor` of shape ``(n,)``.
     """
-    q_tau = tau if tau > 0 else 1.0
-    log_q = log_probs(draft_logits, q_tau)
+    log_q = log_probs(draft_logits, 1.0)
     p = probs(target_logits, tau).detach()
+    if ids is not None:
+        p = p[:, ids]  # (n, len(ids))
     if kind == "fkl":
         return (torch.special.xlogy(p, p) - p * log_q).sum(-1)
     if kind == "rkl":
         # Not in the definition, but needed at tau == 0: log p is -inf off the argmax; a
         # floor of log(1e-6) keeps the loss finite and still pushes q onto the argmax.
         log_p = torch.clamp(log_probs(target_logits, tau).detach(), min=math.log(1e-6))
+        log_p = log_p[:, ids] if ids is not None else log_p
         return (log_q.exp() * (log_q - log_p)).sum(-1)
     q = log_q.exp()
     if kind == "tvd":
@@ -256,11 +271,15 @@ def divergence(target_logits: torch.Tensor, draft_logits: torch.Tensor, tau: flo
 # ---------------------------------------------------------------------------- training
 
 
-def _head_logits(model, ids, mask, rows, cols):
+def _head_logits(model, ids, mask, rows, cols, compact: bool = False):
     """Logits at chosen positions only: the vocabulary projection dominates a small draft's
-    cost, so it is applied to the positions the loss uses (rows, cols), not to all."""
+    cost, so it is applied to the positions the loss uses (rows, cols), not to all. With
+    ``compact``, a sub-vocabulary draft gives its kept ids' logits only, (n, len(ids))."""
     hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
-    return model.get_output_embeddings()(hidden[rows, cols])  # (n, vocab)
+    head = model.get_output_embeddings()
+    if compact and hasattr(head, "compact"):
+        return head.compact(hidden[rows, cols])
+    return head(hidden[rows, cols])  # (n, vocab)
 
 
 def _pack(pairs, pad, device):
@@ -394,7 +413,11 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
         raise ValueError("online KD needs the target")
     device = draft.device
     draft = draft.float().train()
-    opt = torch.optim.AdamW(draft.parameters(), lr=cfg.lr, weight_decay=0.01)
+    if not cfg.train_embedding:
+        if draft.get_input_embeddings().weight is draft.get_output_embeddings().weight:
+            raise ValueError("train_embedding=False needs a draft whose output layer is not tied to its embedding")
+        draft.get_input_embeddings().weight.requires_grad_(False)
+    opt = torch.optim.AdamW([w for w in draft.parameters() if w.requires_grad], lr=cfg.lr, weight_decay=0.01)
     pad, eos = _pad_id(tokenizer), tokenizer.eos_token_id
     step, history = 0, []
     ckpt = out_dir / "checkpoint.pt"
@@ -403,6 +426,11 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
         draft.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
         step, history = state["step"], state["history"]
+    kept = head_ids(draft)  # a sub-vocabulary draft's ids, or None
+    slot = None
+    if kept is not None:  # token id -> its column in the compact logits, -100 if not kept
+        slot = torch.full((draft.config.vocab_size,), -100, dtype=torch.long, device=device)
+        slot[kept] = torch.arange(kept.numel(), device=device)
     stream = None
     if cfg.mode == "lm":
         stream = [t for text in texts for t in tokenizer.encode(text, add_special_tokens=False) + [eos]]
@@ -423,20 +451,20 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
             pairs, t_logits = _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos,
                                               with_logits=by_target)
         ids, mask, rows_i, cols, labels = _pack(pairs, pad, device)
-        logits = _head_logits(draft, ids, mask, rows_i, cols)
+        logits = _head_logits(draft, ids, mask, rows_i, cols, compact=True)  # (n, vocab or kept ids)
         if cfg.mode == "online":
             if t_logits is None:  # draft samples or stored ones: score them with the target now
                 with torch.no_grad():
                     t_logits = _head_logits(target, ids.to(target.device), mask.to(target.device),
                                             rows_i.to(target.device), cols.to(target.device))
-            loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence).mean()
-        else:
-            loss = F.cross_entropy(logits.float(), labels)
+            loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, kept).mean()
+        else:  # tokens the draft's head does not cover carry no loss
+            loss = F.cross_entropy(logits.float(), labels if kept is None else slot[labels], ignore_index=-100)
         for group in opt.param_groups:
             group["lr"] = _lr(cfg, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(draft.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([w for w in draft.parameters() if w.requires_grad], 1.0)
         opt.step()
         step += 1
         history.append({"step": step, "loss": loss.item(), "lr": _lr(cfg, step - 1),

@@ -19,7 +19,7 @@ import torch
 from .distill import _head_logits, _pack
 from .temperature import check_tau, entropy, overlap, probs
 
-__all__ = ["target_distributions", "compare_draft", "expected_alpha", "cost_ratio", "predicted_speedup",
+__all__ = ["target_distributions", "compare_draft", "expected_alpha", "logit_scale", "cost_ratio", "predicted_speedup",
            "expected_tokens_per_step", "best_k", "plain_times", "measure_speedup", "warm_up"]
 
 
@@ -102,6 +102,31 @@ def expected_alpha(target, draft, data, tau: float, batch_size: int = 16, pad: i
     out = compare_draft(target_distributions(target, data, tau, batch_size, pad), draft, tau, pad,
                         per_position=per_position)
     return (out["alpha"], out["overlaps"]) if per_position else out["alpha"]
+
+
+@torch.inference_mode()
+def logit_scale(draft, data, batch_size: int = 16, pad: int = 0) -> dict:
+    """How sharp a draft is on its own, at tau 1: the spread of its logits and its entropy.
+
+    A draft fitted with its logits divided by ``tau_kd`` stores them shrunk by ``tau_kd``
+    (the objective KL(p_tau || q_tau) did that); decoded at another tau it is then far too
+    flat or too sharp. Notebook 02 shows this per draft.
+
+    Args:
+        draft: the draft model.
+        data: rows with ``prompt_ids`` and ``answer_ids`` (held-out target samples).
+
+    Returns:
+        dict with ``logit_std`` (standard deviation over the tokens the draft can propose,
+        mean over answer positions) and ``entropy_q`` (mean entropy of q at tau 1, nats).
+    """
+    rows, std, h = _rows(data), [], []
+    for start in range(0, len(rows), batch_size):
+        ids, mask, r, c, _ = _pack(rows[start:start + batch_size], pad, draft.device)
+        logits = _head_logits(draft, ids, mask, r, c, compact=True).float()  # (n, kept ids)
+        std.append(logits.std(-1))
+        h.append(entropy(probs(logits, 1.0)))
+    return {"logit_std": float(torch.cat(std).mean()), "entropy_q": float(torch.cat(h).mean())}
 
 
 @torch.inference_mode()

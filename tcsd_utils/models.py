@@ -137,6 +137,8 @@ def load_model(name: str, device=None, dtype=None):
     from transformers import AutoModelForCausalLM, GgufConfig
 
     device, dtype = default_device(device), default_dtype(dtype)
+    from . import subvocab  # noqa: F401  (registers the sub-vocabulary draft with transformers)
+
     where, extra = _resolve(name)
     if "gguf_file" in extra:  # dense weights: no GGUF kernels needed, same math everywhere
         extra["quantization_config"] = GgufConfig(dequantize=True)
@@ -179,45 +181,89 @@ def context_length(model) -> int:
 
 
 def make_draft(target, n_layers: int = 2, hidden_size: int = 256, n_heads: int = 4,
-               intermediate_size: int = 768, init_from_target: bool = True, seed: int = 0):
+               intermediate_size: int = 768, init_from_target: bool = True, seed: int = 0,
+               target_layers: list[int] | tuple | None = None, head_vocab: int | None = None):
     """A small Llama draft with the target's vocabulary.
 
-    The default (2 layers, width 256, about 14M parameters, most of them the tied
-    49152 x 256 embedding) costs about a tenth of the SmolLM2 target per token on a CPU.
+    Two kinds, both standalone models that propose tokens from their own forward:
+
+    - a narrow draft (the default: 2 layers, width 256, about 14M parameters, most of them
+      the tied 49152 x 256 embedding), its embedding projected from the target's by a
+      truncated SVD;
+    - a draft cut from a Llama target (``target_layers``): the target's embedding, the listed
+      layers (copied at full width, in order) and its final norm, as DistilBERT starts from
+      every other teacher layer (Sanh et al. 2019, arXiv 1910.01108). It keeps the target's
+      token geometry and its first steps of computation, and still has to be trained.
 
     Args:
-        target: the target model (its config and input embedding are read).
-        n_layers, hidden_size, n_heads, intermediate_size: the draft's shape.
-        init_from_target: start the tied embedding from the target's, projected onto its
-            top ``hidden_size`` principal directions (truncated SVD), so the draft starts
-            with the target's token geometry instead of noise.
+        target: the target model (its config and weights are read).
+        n_layers, hidden_size, n_heads, intermediate_size: the narrow draft's shape.
+        init_from_target: narrow draft: start the tied embedding from the target's,
+            projected onto its top ``hidden_size`` principal directions.
         seed: seed for the random initialisation.
+        target_layers: indices of the target's layers to copy (a cut draft), or None.
+        head_vocab: keep an output layer over the ``head_vocab`` lowest token ids only
+            (`tcsd_utils.subvocab`): a byte-pair tokenizer numbers its tokens in merge
+            order, so low ids are the frequent ones, and choosing them reads no target
+            output. The rows start from the target's output embedding when cut from it.
 
     Returns:
-        A `LlamaForCausalLM` in float32, in eval mode, on the target's device.
+        A `LlamaForCausalLM` (`SubVocabLlamaForCausalLM` with ``head_vocab``) in float32,
+        in eval mode, on the target's device.
     """
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from .subvocab import SubVocabLlamaConfig, SubVocabLlamaForCausalLM
+
     tcfg = target.config
-    config = LlamaConfig(
-        vocab_size=target.get_input_embeddings().weight.shape[0], hidden_size=hidden_size,
-        intermediate_size=intermediate_size, num_hidden_layers=n_layers,
-        num_attention_heads=n_heads, num_key_value_heads=n_heads,
-        max_position_embeddings=context_length(target), tie_word_embeddings=True,
-        bos_token_id=tcfg.bos_token_id, eos_token_id=tcfg.eos_token_id,
-        pad_token_id=getattr(tcfg, "pad_token_id", None), rms_norm_eps=1e-5,
-        rope_theta=float(getattr(tcfg, "rope_theta", None) or 10000.0))
+    vocab = target.get_input_embeddings().weight.shape[0]
+    if head_vocab is not None and not 0 < int(head_vocab) <= vocab:
+        raise ValueError(f"head_vocab must be in [1, {vocab}], got {head_vocab}")
+    common = dict(vocab_size=vocab, max_position_embeddings=context_length(target),
+                  bos_token_id=tcfg.bos_token_id, eos_token_id=tcfg.eos_token_id,
+                  pad_token_id=getattr(tcfg, "pad_token_id", None))
+    if target_layers is not None:
+        if getattr(tcfg, "model_type", None) != "llama":
+            raise ValueError(f"target_layers needs a Llama target, got {getattr(tcfg, 'model_type', None)!r}")
+        bad = [i for i in target_layers if not 0 <= int(i) < tcfg.num_hidden_layers]
+        if not target_layers or bad:
+            raise ValueError(f"target_layers must be indices in [0, {tcfg.num_hidden_layers}), got {list(target_layers)}")
+        shape = {k: getattr(tcfg, k) for k in ("hidden_size", "intermediate_size", "num_attention_heads",
+                                                "num_key_value_heads", "rms_norm_eps", "hidden_act",
+                                                "rope_parameters") if hasattr(tcfg, k)}
+        shape.update(num_hidden_layers=len(target_layers), head_dim=getattr(tcfg, "head_dim", None))
+    else:
+        shape = dict(hidden_size=hidden_size, intermediate_size=intermediate_size, num_hidden_layers=n_layers,
+                     num_attention_heads=n_heads, num_key_value_heads=n_heads, rms_norm_eps=1e-5,
+                     rope_theta=float(getattr(tcfg, "rope_theta", None) or 10000.0))
+    if head_vocab is not None:
+        config = SubVocabLlamaConfig(head_vocab=list(range(int(head_vocab))), **common, **shape)
+        cls = SubVocabLlamaForCausalLM
+    else:
+        config = LlamaConfig(tie_word_embeddings=target_layers is None, **common, **shape)
+        cls = LlamaForCausalLM
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        draft = LlamaForCausalLM(config)
-    if init_from_target:
-        emb = target.get_input_embeddings().weight.detach().float().cpu()  # (vocab, d_target)
-        if hidden_size <= emb.shape[1]:
-            centred = emb - emb.mean(0, keepdim=True)
-            _, _, v = torch.linalg.svd(centred[:: max(1, emb.shape[0] // 8192)], full_matrices=False)
-            proj = emb @ v[:hidden_size].T  # (vocab, hidden_size)
-            proj = proj * (config.initializer_range / proj.std())
-            draft.get_input_embeddings().weight.data.copy_(proj)
+        draft = cls(config)
+    emb = target.get_input_embeddings().weight.detach().float().cpu()  # (vocab, d_target)
+    if target_layers is not None:
+        state = {"model.embed_tokens.weight": emb, "model.norm.weight": target.model.norm.weight}
+        for j, i in enumerate(target_layers):
+            state.update({f"model.layers.{j}.{k}": v for k, v in target.model.layers[int(i)].state_dict().items()})
+        out_emb = target.get_output_embeddings().weight.detach().float().cpu()
+        state["lm_head.weight"] = out_emb[: int(head_vocab)] if head_vocab is not None else out_emb
+        loaded = draft.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        missing = [k for k in loaded.missing_keys if k != "lm_head.ids"]  # ids: set by the config
+        if missing:
+            raise ValueError(f"could not cut a draft from the target: {missing[:3]} missing")
+    elif init_from_target and hidden_size <= emb.shape[1]:
+        centred = emb - emb.mean(0, keepdim=True)
+        _, _, v = torch.linalg.svd(centred[:: max(1, emb.shape[0] // 8192)], full_matrices=False)
+        proj = emb @ v[:hidden_size].T  # (vocab, hidden_size)
+        proj = proj * (config.initializer_range / proj.std())
+        draft.get_input_embeddings().weight.data.copy_(proj)
+        if head_vocab is not None:
+            draft.lm_head.weight.data.copy_(proj[: int(head_vocab)])
     return draft.to(target.device).eval()
 
 

@@ -36,6 +36,7 @@ class Runner(Protocol):
     device: torch.device
     length: int
     context_length: int
+    vocab_size: int  # optional: checked against the other model's and the prompt's ids when present
 
     def start(self, prompt_ids: Sequence[int]) -> list[int]:
         """Reset the cache for a prompt; return the decoder sequence to continue."""
@@ -56,6 +57,7 @@ class CausalLMRunner:
         self.model = model
         self.device = model.device
         self.context_length = context_length(model)
+        self.vocab_size = int(model.config.vocab_size)
         self.cache = None
         self.length = 0
 
@@ -111,6 +113,7 @@ class LlamaRunner:
         cfg = model.config
         self.model, self.device = model, model.device
         self.context_length = context_length(model)
+        self.vocab_size = int(cfg.vocab_size)
         self.n_heads, self.n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_heads
         self.eps = cfg.rms_norm_eps
@@ -125,7 +128,7 @@ class LlamaRunner:
         """True for a Llama model with the plain architecture this runner implements
         (default RoPE, SiLU MLP, no biases, no tensor-parallel split)."""
         cfg = getattr(model, "config", None)
-        if getattr(cfg, "model_type", None) != "llama" or not hasattr(model, "lm_head"):
+        if getattr(cfg, "model_type", None) not in _LLAMA_TYPES or not hasattr(model, "lm_head"):
             return False
         rope = _rope_parameters(cfg)
         return (rope is not None and rope.get("rope_type", "default") == "default" and "rope_theta" in rope
@@ -183,7 +186,9 @@ class LlamaRunner:
             x = x + _linear(F.silu(_linear(h, mlp.gate_proj.weight)) * _linear(h, mlp.up_proj.weight),
                             mlp.down_proj.weight)
         self.length = end
-        return _linear(self._norm(x, body.norm.weight), self.model.lm_head.weight)[0]  # (n, vocab)
+        head = self.model.lm_head
+        logits = _linear(self._norm(x, body.norm.weight), head.weight)[0]  # (n, vocab) or (n, kept ids)
+        return head.expand(logits) if hasattr(head, "expand") else logits  # sub-vocabulary draft: -inf off its ids
 
     def _attention(self, q, layer: int, start: int):
         """Causal attention of the new queries ``q`` (1, heads, n, dim) over the cache: query j
@@ -217,6 +222,7 @@ class LlamaRunner:
         self.length = min(self.length, length)
 
 
+_LLAMA_TYPES = ("llama", "tcsd_subvocab_llama")  # the second: tcsd_utils.subvocab, a Llama with a cut head
 _SMALL = 8  # up to this many new tokens count as a verification step (small-batch kernels)
 
 

@@ -115,6 +115,18 @@ def _check_inputs(prompt_ids, max_new_tokens, runners):
         raise ValueError("empty prompt: prompt_ids must hold at least one token")
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+    sizes = {name: getattr(r, "vocab_size", None) for name, r in runners}
+    known = {name: v for name, v in sizes.items() if v is not None}
+    if len(set(known.values())) > 1:
+        raise ValueError("draft and target vocabularies differ: "
+                         + ", ".join(f"{name} has {v} tokens" for name, v in known.items())
+                         + "; speculative sampling compares p and q token by token")
+    if known:
+        vocab = min(known.values())
+        bad = [int(t) for t in prompt_ids if not 0 <= int(t) < vocab]
+        if bad:
+            raise ValueError(f"prompt_ids hold token id {bad[0]}, outside the vocabulary [0, {vocab})"
+                             + (f" ({len(bad)} such ids)" if len(bad) > 1 else ""))
     for name, r in runners:
         if len(prompt_ids) + max_new_tokens > r.context_length:
             raise ValueError(
@@ -209,7 +221,9 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
 
     Raises:
         ValueError: empty prompt, ``max_new_tokens < 1``, ``k < 1``, an invalid ``tau`` or
-            ``draft_tau``, or a prompt that does not fit either model's context.
+            ``draft_tau``, a prompt that does not fit either model's context, a token id
+            outside the vocabulary, or a draft whose vocabulary size differs from the
+            target's; all checked before any forward pass.
     """
     tau = check_tau(tau)
     draft_tau = tau if draft_tau is None else check_tau(draft_tau, "draft_tau")

@@ -44,15 +44,17 @@ class Settings:
     n_eval_prompts: int = 32              # held-out prompts (test split) for evaluation
     new_tokens: int = 64                  # tokens per teacher / evaluation sample
     teacher_batch: int = 32
-    draft_shape: dict = field(default_factory=lambda: {"n_layers": 2, "hidden_size": 256, "n_heads": 4,
-                                                       "intermediate_size": 768})
+    # the draft (models.make_draft): cut from the target, its layers 0-2 at full width and an
+    # output layer over the 8192 lowest (most frequent) token ids; README, "the draft ablation"
+    draft_shape: dict = field(default_factory=lambda: {"target_layers": [0, 1, 2], "head_vocab": 8192})
     corpus_chars: int = 1_000_000         # general text for the no-KD draft
-    nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=200, batch_size=8,
-                                                            lr=2e-3, seq_len=128))
+    nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=100, batch_size=8, lr=3e-4,
+                                                            seq_len=128, train_embedding=False))
     offline: KDConfig = field(default_factory=lambda: KDConfig(mode="offline", steps=100, batch_size=16,
-                                                               lr=3e-3))
-    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=64,
-                                                              batch_size=16, lr=3e-3))
+                                                               lr=1e-3, train_embedding=False))
+    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=100,
+                                                              batch_size=16, lr=1e-3, train_embedding=False))
+    online_pool: bool = False             # online KD on the stored samples of every KD tau (source "data")
     # the grid (notebooks 03-05)
     kd_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)                         # KD temperatures
     decode_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)     # decoding temperatures
@@ -206,6 +208,11 @@ class Study:
         if mix_weights:
             sets = {t: self.samples(t) for t in mix_weights}
             data = mix(sets, mix_weights, n=sum(len(d) for d in sets.values()) // len(sets), seed=self.settings.seed)
+        elif mode == "online" and self.settings.online_pool:  # sequences of every KD tau, p at tau_kd
+            from datasets import concatenate_datasets
+
+            data = concatenate_datasets([self.samples(t) for t in self.settings.kd_taus])
+            extra["sequences"] = f"teacher samples at tau {list(self.settings.kd_taus)}"
         else:
             data = self.samples(tau_kd)
         return train_draft(out, cfg, start, self.tokenizer, target=self.target, data=data, extra_config=extra)

@@ -99,8 +99,9 @@ def test_offline_kd_masks_prompt_tokens():
 
 def test_divergences_vanish_at_equality_and_tau0_is_argmax_cross_entropy():
     logits = torch.randn(5, 11)
-    for kind in D.DIVERGENCES:
-        assert D.divergence(logits, logits, 0.7, kind).abs().max() < 1e-5
+    for kind in D.DIVERGENCES:  # q is the draft's own distribution: q = p_0.7 at logits / 0.7
+        assert D.divergence(logits, logits / 0.7, 0.7, kind).abs().max() < 1e-5
+        assert D.divergence(logits, logits, 0.7, kind).min() > 1e-4
     draft = torch.randn(5, 11)
     ce = torch.nn.functional.cross_entropy(draft, logits.argmax(-1), reduction="none")
     torch.testing.assert_close(D.divergence(logits, draft, 0.0, "fkl"), ce)
