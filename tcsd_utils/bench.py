@@ -35,7 +35,7 @@ from .runners import CausalLMRunner
 from .speculative import Clock, autoregressive_generate, speculative_generate
 from .temperature import check_tau
 
-__all__ = ["METHODS", "run_bench", "format_table", "peak_memory_gb"]
+__all__ = ["METHODS", "run_bench", "format_table", "peak_memory_gb", "machine_info", "regressions"]
 
 METHODS = ("ours_plain", "hf_plain", "hf_assisted", "ours_speculative")
 
@@ -71,6 +71,43 @@ def _run(method, target, draft, prompt, tau, k, max_new_tokens, seed, pad, fast=
         return out.stats.new_tokens, (out.stats.accepted, out.stats.drafted, out.stats.rejections)
     return _hf_generate(target, prompt, tau, max_new_tokens, seed, pad,
                         draft if method == "hf_assisted" else None, k)
+
+
+def machine_info() -> dict:
+    """What a figure was measured on: CPU model, the flags that matter for bfloat16, cores,
+    torch threads and version, load average (1 min), and the GPU if one is used."""
+    import os
+    import platform
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    info = {"cpu": model, "flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
+            "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "load_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def regressions(result: dict, tolerance: float = 0.05) -> list[str]:
+    """Temperatures where our plain decoder is more than ``tolerance`` slower than
+    transformers' ``generate()``: a regression of the fast path on this machine."""
+    out = []
+    for tau in sorted({r["tau"] for r in result["rows"]}):
+        by = {r["method"]: r["tokens_per_s"] for r in result["rows"] if r["tau"] == tau}
+        if "ours_plain" in by and "hf_plain" in by and by["ours_plain"] < (1 - tolerance) * by["hf_plain"]:
+            out.append(f"tau={tau:g}: our plain decoder {by['ours_plain']:.1f} tok/s is "
+                       f"{1 - by['ours_plain'] / by['hf_plain']:.0%} slower than transformers generate() "
+                       f"{by['hf_plain']:.1f} tok/s")
+    return out
 
 
 def peak_memory_gb(device=None) -> float:
@@ -119,6 +156,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         raise ValueError("empty prompt set: the benchmark needs at least one prompt")
     taus = [check_tau(t) for t in taus]
     device, clock = target.device, Clock(target.device)
+    before = machine_info()
     cost = cost_ratio(target, draft, fast=fast)
     rows = []
     if k != "auto" and (not isinstance(k, int) or k < 1):
@@ -162,7 +200,10 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
                            of_bound=row["speedup"] / bound)
             rows.append(row)
     peak = peak_memory_gb(device)
-    return {"c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k_arg,
+    from .runners import kernel_choices
+
+    machine = {**before, "load_1min_after": machine_info()["load_1min"]}
+    return {"machine": machine, "kernels": kernel_choices(), "c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k_arg,
             "max_new_tokens": max_new_tokens, "prompts": len(prompts), "repeats": repeats,
             "peak_memory_gb": peak, "device": str(device), "runner": "fast" if fast else "transformers",
             "rows": rows}
@@ -174,6 +215,18 @@ def format_table(result: dict) -> str:
             f"{result['draft_ms']:.1f} ms/token), k = {result['k']}, {result['prompts']} prompts x "
             f"{result['max_new_tokens']} tokens, median of {result['repeats']}, peak memory "
             f"{result['peak_memory_gb']:.2f} GB, {result['device']}, our forward: {result.get('runner', 'fast')}")
+    m = result.get("machine")
+    if m:
+        head = (f"machine: {m['cpu']} ({', '.join(m['flags']) or 'no avx512/amx'}), {m['cores']} cores, torch "
+                f"{m['torch']} with {m['threads']} threads, load {m['load_1min']} before, "
+                f"{m.get('load_1min_after')} after\n" + head)
+        if max(m["load_1min"] or 0, m.get("load_1min_after") or 0) > m["cores"]:
+            head = "WARNING: the load exceeded the core count while timing; the figures are noisy\n" + head
+    if result.get("kernels"):
+        kinds = {}
+        for key, name in result["kernels"].items():
+            kinds.setdefault(name, []).append(key.split("|", 2)[2])
+        head += "\nkernels (out|in|tokens): " + "; ".join(f"{n}: {', '.join(v)}" for n, v in sorted(kinds.items()))
     lines = [head, f"{'tau':>5} {'k':>2} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'speedup':>8} "
                    f"{'alpha':>6} {'a/token':>7} {'predicted':>9} {'efficiency':>10} {'verify':>6} {'bound':>5} "
                    f"{'of bound':>8}"]

@@ -11,7 +11,8 @@ runner, so plain and speculative decoding share one forward and one cache (fair 
   a length; appending is one slice copy per layer. What it removes is not model compute: the
   module-call and mask-building overhead of transformers' forward, and the per-token
   ``torch.cat`` of ``DynamicCache``; and it picks the fastest kernel for the number of new
-  tokens (`_linear`, `LlamaRunner._attention`). On the 2-core CPU a token of the target
+  tokens, timed once per weight shape on the machine that runs (`choose_kernel`), and
+  `LlamaRunner._attention`. On one 2-core CPU a token of the target
   takes 22 ms instead of 33-34, a verification step of 2-5 tokens 25-26 ms instead of
   35-36, and a token of the 2-layer draft 1.4-1.5 ms instead of 2.5 (README, speed).
 - `CausalLMRunner` calls any transformers decoder-only model with a ``DynamicCache``; it is
@@ -27,7 +28,8 @@ from typing import Protocol, Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Runner", "CausalLMRunner", "LlamaRunner", "as_runner"]
+__all__ = ["Runner", "CausalLMRunner", "LlamaRunner", "as_runner", "choose_kernel", "kernel_choices",
+           "KERNEL_ENV"]
 
 
 class Runner(Protocol):
@@ -233,18 +235,133 @@ def _causal(n: int, start: int, device):
 
 
 def _linear(x, weight):
-    """``x @ weight.T`` for x of shape (1, n, in), by the fastest CPU kernel for its n.
+    """``x @ weight.T`` for x of shape (1, n, in), by the kernel measured fastest for its shape.
 
-    Batch-1 decoding is bound by reading the weights. Measured on the 2-core CPU (bfloat16,
-    embedded target): one token takes a matrix-vector product (22.7 ms per target forward,
-    against 29.3 with ``F.linear``); up to `_SMALL` tokens (a verification step) take
-    ``weight @ x.T`` (26 ms for 2-5 tokens, against 31-32); longer inputs ``F.linear``."""
+    Batch-1 decoding is bound by reading the weights, and which kernel reads them fastest
+    depends on the machine: on one 2-core CPU a matrix-vector product ran the target's token
+    in 22.7 ms against 29.3 with ``F.linear``; on another of the same kind ``F.linear`` was
+    the faster (62 against 96 us for a 1536 x 576 bfloat16 weight). So for one token and for
+    a verification step (2 to `_SMALL` tokens), each weight shape's kernel is timed once
+    (`choose_kernel`); longer inputs take ``F.linear``."""
     n = x.shape[1]
-    if n == 1:
-        return torch.mv(weight, x.view(-1)).view(1, 1, -1)
-    if n <= _SMALL:
-        return (weight @ x.view(n, -1).t().contiguous()).t().reshape(1, n, -1)
-    return F.linear(x, weight)
+    if n > _SMALL:
+        return F.linear(x, weight)
+    return _KERNELS[choose_kernel(weight, n)](x, weight)
+
+
+def _mv(x, weight):
+    if x.shape[1] != 1:
+        return F.linear(x, weight)
+    return torch.mv(weight, x.view(-1)).view(1, 1, -1)
+
+
+def _matmul(x, weight):
+    n = x.shape[1]
+    return (weight @ x.view(n, -1).t().contiguous()).t().reshape(1, n, -1)
+
+
+_KERNELS = {"mv": _mv, "linear": lambda x, weight: F.linear(x, weight), "matmul": _matmul}
+KERNEL_ENV = "TCSD_KERNEL"  # force one kernel for every shape: mv (one token; else linear), linear, matmul
+_CHOSEN: dict = {}  # (device, dtype, out, in, 1 or _SMALL) -> kernel name, this process
+_DISK: dict | None = None
+
+
+def _machine_key() -> str:
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model} | torch {torch.__version__} | {torch.get_num_threads()} threads"
+
+
+def _cache_file():
+    import os
+    from pathlib import Path
+
+    base = os.environ.get("TCSD_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tcsd"
+    return Path(base) / "kernels.json"
+
+
+def _disk() -> dict:
+    """Choices measured earlier on this machine (same CPU model, torch version, threads)."""
+    import json
+
+    global _DISK
+    if _DISK is None:
+        try:
+            _DISK = json.loads(_cache_file().read_text()).get(_machine_key(), {})
+        except (OSError, ValueError):
+            _DISK = {}
+    return _DISK
+
+
+def _save_disk() -> None:
+    import json
+
+    path = _cache_file()
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data[_machine_key()] = _DISK
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(path)
+    except (OSError, ValueError):
+        pass  # a read-only home: the choice is only kept for this process
+
+
+def _time(kernel, x, weight, calls: int = 8) -> float:
+    import time
+
+    sync = torch.cuda.synchronize if weight.device.type == "cuda" else (lambda: None)
+    best = float("inf")
+    for _ in range(3):
+        kernel(x, weight)
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            kernel(x, weight)
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return best / calls
+
+
+@torch.inference_mode()
+def choose_kernel(weight, n: int) -> str:
+    """The fastest kernel for ``weight`` and ``n`` new tokens (one token, or a verification
+    step of up to `_SMALL`), timed once per machine and kept in ``~/.cache/tcsd/kernels.json``
+    (``$TCSD_CACHE_DIR`` moves it); ``$TCSD_KERNEL`` forces one."""
+    width = 1 if n == 1 else _SMALL
+    key = (weight.device.type, str(weight.dtype).replace("torch.", ""), *weight.shape, width)
+    if key in _CHOSEN:
+        return _CHOSEN[key]
+    import os
+
+    forced = os.environ.get(KERNEL_ENV)
+    if forced:
+        if forced not in _KERNELS:
+            raise ValueError(f"${KERNEL_ENV} must be one of {sorted(_KERNELS)}, got {forced!r}")
+        _CHOSEN[key] = forced
+        return forced
+    text = "|".join(map(str, key))
+    kind = _disk().get(text)
+    if kind not in _KERNELS:
+        x = torch.randn(1, max(n, 2) if width > 1 else 1, weight.shape[1], dtype=weight.dtype, device=weight.device)
+        candidates = ("mv", "linear", "matmul") if width == 1 else ("linear", "matmul")
+        kind = min(candidates, key=lambda name: _time(_KERNELS[name], x, weight))
+        _disk()[text] = kind
+        _save_disk()
+    _CHOSEN[key] = kind
+    return kind
+
+
+def kernel_choices() -> dict:
+    """The kernels chosen so far in this process: ``"device|dtype|out|in|width" -> name``."""
+    return {"|".join(map(str, k)): v for k, v in sorted(_CHOSEN.items(), key=str)}
 
 
 def _rope_parameters(cfg):

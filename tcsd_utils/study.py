@@ -213,6 +213,14 @@ def _bench(args) -> int:
     print(format_table(result))
     if args.json:
         write_json(result, args.json)
+    from .bench import regressions
+
+    slow = regressions(result)
+    if slow:  # whatever machine this is, the fast path must not lose to generate()
+        print("REGRESSION: " + "; ".join(slow) + f". Kernels chosen: {result['kernels']}; force another with "
+              "TCSD_KERNEL=linear|mv|matmul, or delete ~/.cache/tcsd/kernels.json to measure again.",
+              file=sys.stderr)
+        return 1
     return 0
 
 

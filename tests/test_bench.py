@@ -32,10 +32,13 @@ def test_bench_refuses_an_empty_prompt_set(tiny_target, tiny_draft):
         bench.run_bench(tiny_target, tiny_draft, [], progress=False)
 
 
-def test_tcsd_bench_command_prints_the_table(tiny_pair_dir, tmp_path, capsys):
+def test_tcsd_bench_command_prints_the_table(tiny_pair_dir, tmp_path, capsys, monkeypatch):
     import json
 
+    from tcsd_utils import bench
     from tcsd_utils.study import main
+
+    monkeypatch.setattr(bench, "regressions", lambda result: [])  # tiny models: speed is not the point here
 
     out = tmp_path / "bench.json"
     assert main(["bench", "--target", str(tiny_pair_dir / "target"), "--draft", str(tiny_pair_dir / "draft"),
@@ -43,7 +46,25 @@ def test_tcsd_bench_command_prints_the_table(tiny_pair_dir, tmp_path, capsys):
                  "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "ours_speculative" in printed and "predicted" in printed
-    assert len(json.loads(out.read_text())["rows"]) == 4
+    assert "machine: " in printed and "torch" in printed and "kernels (out|in|tokens)" in printed
+    saved = json.loads(out.read_text())
+    assert len(saved["rows"]) == 4 and saved["machine"]["cores"] >= 1 and saved["kernels"]
+    monkeypatch.setattr(bench, "regressions", lambda result: ["tau=0.5: our plain decoder is 9% slower"])
+    assert main(["bench", "--target", str(tiny_pair_dir / "target"), "--draft", str(tiny_pair_dir / "draft"),
+                 "--taus", "0.5", "--k", "2", "--prompts", "1", "--max-new-tokens", "3", "--repeats", "1"]) == 1
+    assert "REGRESSION: tau=0.5: our plain decoder is 9% slower" in capsys.readouterr().err
+
+
+def test_regression_is_more_than_five_percent_behind_generate():
+    from tcsd_utils.bench import regressions
+
+    def result(ours, hf):
+        return {"rows": [{"tau": 0.0, "method": "ours_plain", "tokens_per_s": ours},
+                         {"tau": 0.0, "method": "hf_plain", "tokens_per_s": hf}]}
+
+    assert regressions(result(96.0, 100.0)) == []
+    (msg,) = regressions(result(94.0, 100.0))
+    assert "tau=0: our plain decoder 94.0 tok/s is 6% slower than transformers generate() 100.0" in msg
 
 
 def test_bench_auto_k_picks_the_predicted_best_per_temperature(tiny_target, tiny_draft, monkeypatch):

@@ -98,3 +98,51 @@ def test_as_runner_picks_the_fast_path_and_can_be_told_not_to():
     assert isinstance(as_runner(model, fast=False), CausalLMRunner)
     runner = CausalLMRunner(model)
     assert as_runner(runner) is runner
+
+
+# ---------------------------------------------------------------- kernels chosen by measurement
+
+
+@pytest.fixture
+def fresh_kernels(monkeypatch, tmp_path):
+    from tcsd_utils import runners as R
+
+    monkeypatch.setattr(R, "_CHOSEN", {})
+    monkeypatch.setattr(R, "_DISK", None)
+    monkeypatch.setenv("TCSD_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(R.KERNEL_ENV, raising=False)
+    return R
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_every_kernel_computes_the_same_product(n):
+    from tcsd_utils import runners as R
+
+    w, x = torch.randn(24, 16), torch.randn(1, n, 16)
+    want = x @ w.T
+    for name, kernel in R._KERNELS.items():
+        torch.testing.assert_close(kernel(x, w), want, rtol=1e-5, atol=1e-5, msg=name)
+
+
+def test_kernel_is_timed_once_and_kept_on_disk(fresh_kernels):
+    import json
+
+    R = fresh_kernels
+    w = torch.randn(64, 32)
+    one, step = R.choose_kernel(w, 1), R.choose_kernel(w, 4)
+    assert one in ("mv", "linear", "matmul") and step in ("linear", "matmul")
+    saved = json.loads((R._cache_file()).read_text())
+    assert saved[R._machine_key()] == {"cpu|float32|64|32|1": one, f"cpu|float32|64|32|{R._SMALL}": step}
+    assert R.kernel_choices()["cpu|float32|64|32|1"] == one
+    R._CHOSEN.clear()
+    R._DISK = {"cpu|float32|64|32|1": "matmul"}  # a choice read back is used as it is
+    assert R.choose_kernel(w, 1) == "matmul"
+
+
+def test_kernel_can_be_forced_and_a_bad_name_is_refused(fresh_kernels, monkeypatch):
+    R = fresh_kernels
+    monkeypatch.setenv(R.KERNEL_ENV, "linear")
+    assert R.choose_kernel(torch.randn(8, 4), 1) == "linear"
+    monkeypatch.setenv(R.KERNEL_ENV, "fastest")
+    with pytest.raises(ValueError, match="TCSD_KERNEL must be one of"):
+        R.choose_kernel(torch.randn(8, 5), 1)
