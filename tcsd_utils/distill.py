@@ -52,7 +52,7 @@ from .study import progress as progress_bar
 from .subvocab import head_ids
 from .temperature import check_tau, log_probs, probs
 
-__all__ = ["KDConfig", "general_corpus", "teacher_data", "mix", "divergence", "train_draft",
+__all__ = ["KDConfig", "general_corpus", "teacher_data", "target_scores", "mix", "divergence", "train_draft",
            "load_draft", "is_finished"]
 
 DIVERGENCES = ("fkl", "rkl", "jsd", "tvd")
@@ -188,6 +188,55 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
         data.save_to_disk(str(tmp / "data"))
         write_json(config, tmp / "config.json")
     return _cached(path, config)
+
+
+@torch.inference_mode()
+def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad: int = 0):
+    """The target's top-``top_k`` logits at every answer position of ``data``, stored on disk.
+
+    Online KD on stored sequences needs the target's distribution at each position. It does
+    not depend on ``tau_kd`` (only its tempering does), so one forward over the sequences
+    serves every KD temperature and every step, instead of one target forward per step.
+    Keeping the top ``top_k`` logits is the usual sparse-KD approximation: ``p`` at tau is
+    renormalised over those tokens (exact at tau 0; at tau 1 the top 64 hold most of the
+    target's mass, README).
+
+    Returns:
+        ``data`` as a `datasets.Dataset` with two more columns, ``top_ids`` and
+        ``top_logits``: per answer token, the ids and raw logits of the target's top tokens.
+    """
+    from datasets import Dataset
+
+    path = Path(path)
+    config = {"kind": "target_scores", "top_k": top_k, "teacher": str(target.config._name_or_path),
+              "rows": [[r["prompt_id"], len(r["answer_ids"]), r["answer_ids"][:8]] for r in data]}
+    cached = _cached(path, config)
+    if cached is not None:
+        return cached
+    rows = [dict(r) for r in data]
+    for start in progress_bar(range(0, len(rows), batch_size), desc="target scores", leave=False):
+        chunk = rows[start:start + batch_size]
+        ids, mask, r, c, _ = _pack([(x["prompt_ids"], x["answer_ids"]) for x in chunk], pad, target.device)
+        top = _head_logits(target, ids, mask, r, c).float().topk(top_k, dim=-1)  # (answer tokens, top_k)
+        at = 0
+        for x in chunk:
+            n = len(x["answer_ids"])
+            x["top_ids"], x["top_logits"] = top.indices[at:at + n].tolist(), top.values[at:at + n].tolist()
+            at += n
+    scored = Dataset.from_list(rows)
+    with atomic_path(path) as tmp:
+        scored.save_to_disk(str(tmp / "data"))
+        write_json(config, tmp / "config.json")
+    return _cached(path, config)
+
+
+def _stored_logits(rows, vocab: int, device) -> torch.Tensor:
+    """The stored top logits of ``rows`` (in `_pack` order) as a dense ``(n, vocab)`` tensor,
+    ``-inf`` off each position's top tokens: the same shape as a target forward's logits, so
+    the loss treats both alike."""
+    ids = torch.tensor([t for r in rows for t in r["top_ids"]], dtype=torch.long, device=device)  # (n, top_k)
+    val = torch.tensor([t for r in rows for t in r["top_logits"]], dtype=torch.float32, device=device)
+    return torch.full((ids.shape[0], vocab), float("-inf"), device=device).scatter_(1, ids, val)
 
 
 def mix(datasets_by_tau: dict, weights: dict, n: int, seed: int = 0):
@@ -446,6 +495,8 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
             t_logits = None
             rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
             pairs = [(r["prompt_ids"], r["answer_ids"]) for r in rows]
+            if cfg.mode == "online" and "top_ids" in rows[0]:  # scored once (`target_scores`)
+                t_logits = _stored_logits(rows, draft.config.vocab_size, device)
         else:
             by_target = cfg.source == "target"
             pairs, t_logits = _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos,

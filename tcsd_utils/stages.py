@@ -24,7 +24,8 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .distill import KDConfig, _pad_id, general_corpus, is_finished, load_draft, mix, teacher_data, train_draft
+from .distill import KDConfig, _pad_id, general_corpus, is_finished, load_draft, mix, target_scores, teacher_data, \
+    train_draft
 from .evaluate import compare_draft, cost_ratio, measure_speedup, plain_times, predicted_speedup, \
     target_distributions, warm_up
 from .study import atomic_path, output_dir, progress, write_json
@@ -55,6 +56,7 @@ class Settings:
     online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=100,
                                                               batch_size=16, lr=1e-3, train_embedding=False))
     online_pool: bool = False             # online KD on the stored samples of every KD tau (source "data")
+    online_top_k: int | None = 64         # source "data": store the target's top-k logits once (None: a forward per step)
     # the grid (notebooks 03-05)
     kd_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)                         # KD temperatures
     decode_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)     # decoding temperatures
@@ -74,22 +76,24 @@ GRID_01 = tuple(round(0.1 * i, 1) for i in range(11))  # the paper's 0.1 grid
 SETTINGS: dict[str, Settings] = {
     "smoke": Settings(n_train_prompts=32, n_eval_prompts=8, new_tokens=24,
                       corpus_chars=100_000,
-                      nokd=KDConfig(mode="lm", steps=20, batch_size=4, lr=2e-3, seq_len=64),
-                      offline=KDConfig(mode="offline", steps=12, batch_size=8, lr=1e-3),
-                      online=KDConfig(mode="online", source="data", steps=6, batch_size=4, lr=1e-3),
+                      nokd=KDConfig(mode="lm", steps=20, batch_size=4, lr=3e-4, seq_len=64, train_embedding=False),
+                      offline=KDConfig(mode="offline", steps=12, batch_size=8, lr=1e-3, train_embedding=False),
+                      online=KDConfig(mode="online", source="data", steps=12, batch_size=8, lr=1e-3,
+                                      train_embedding=False),
                       kd_taus=(0.0, 1.0), decode_taus=(0.0, 1.0, 2.0), mix={0.0: 1.0, 1.0: 1.0},
                       spec_prompts=1, spec_tokens=8),
     "cpu": Settings(),
     "gpu": Settings(n_eval_prompts=128, new_tokens=128,
-                    nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=2e-3, seq_len=256),
-                    offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-3),
-                    online=KDConfig(mode="online", steps=1000, batch_size=32, lr=1e-3, max_new_tokens=128),
+                    nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False),
+                    offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-3, train_embedding=False),
+                    online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-3, max_new_tokens=128,
+                                    train_embedding=False),
                     kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
                     k=4, spec_prompts=16, spec_tokens=128),
     "paper": Settings(target="meta-llama/Llama-2-13b-chat-hf", train_set="alpaca", n_train_prompts=2000,
                       n_eval_prompts=128, new_tokens=128, ood_set="gsm8k",
                       offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-4),
-                      online=KDConfig(mode="online", steps=1000, batch_size=32, lr=1e-4, max_new_tokens=128),
+                      online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-4, max_new_tokens=128),
                       kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
                       k=4, spec_prompts=16, spec_tokens=128),
 }
@@ -215,6 +219,10 @@ class Study:
             extra["sequences"] = f"teacher samples at tau {list(self.settings.kd_taus)}"
         else:
             data = self.samples(tau_kd)
+        if mode == "online" and self.settings.online_top_k:  # the target scores them once, not every step
+            k = self.settings.online_top_k
+            data = target_scores(self.target, data, self.out / "teacher" / f"scores_{out.name}_top{k}", k, pad=self._pad())
+            extra["target_scores"] = f"top {k} logits per position, stored"
         return train_draft(out, cfg, start, self.tokenizer, target=self.target, data=data, extra_config=extra)
 
     def loss_history(self, name: str) -> list[dict]:

@@ -212,3 +212,33 @@ def test_teacher_sampling_follows_the_temperature_definition(teacher, tokenizer,
         expected = torch.cat([expected, (p[~keep] * n).sum(0, keepdim=True).double()])
     expected = expected * observed.sum() / expected.sum()
     assert sps.chisquare(observed.numpy(), expected.numpy()).pvalue > 1e-3
+
+
+def test_target_scores_are_the_targets_top_logits_and_are_cached(teacher, tokenizer, tmp_path):
+    data = D.teacher_data(teacher, tokenizer, PROMPTS[:6], NAMES[:6], 1.0, tmp_path / "t", max_new_tokens=5)
+    scored = D.target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)
+    row = scored[2]
+    seq = torch.tensor([row["prompt_ids"] + row["answer_ids"]])
+    with torch.no_grad():
+        logits = teacher(seq).logits[0, len(row["prompt_ids"]) - 1:-1]  # (answer tokens, vocab)
+    top = logits.topk(4, dim=-1)
+    assert row["top_ids"] == top.indices.tolist()
+    torch.testing.assert_close(torch.tensor(row["top_logits"]), top.values, rtol=1e-5, atol=1e-5)
+    assert (tmp_path / "s" / "config.json").is_file()
+    with pytest.MonkeyPatch.context() as mp:  # cached: read back, no forward
+        mp.setattr(D, "_head_logits", lambda *a, **k: pytest.fail("recomputed"))
+        assert D.target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)[2] == row
+
+
+@pytest.mark.parametrize("sub_vocab", [False, True])
+def test_online_kd_on_stored_scores_equals_a_target_forward_per_step(teacher, tokenizer, tmp_path, sub_vocab):
+    """With every logit stored (top_k = vocab), the stored path is the per-step forward."""
+    data = D.teacher_data(teacher, tokenizer, PROMPTS[:12], NAMES[:12], 0.5, tmp_path / "t", max_new_tokens=5)
+    scored = D.target_scores(teacher, data, tmp_path / "s", top_k=16, pad=3)
+    cfg = D.KDConfig(mode="online", source="data", tau_kd=0.5, steps=4, batch_size=4, warmup=1)
+    losses = []
+    for name, rows in (("forward", data), ("stored", scored)):
+        start = make_draft(teacher, target_layers=[0], head_vocab=10) if sub_vocab else fresh_draft(teacher)
+        D.train_draft(tmp_path / name, cfg, start, tokenizer, target=teacher, data=rows)
+        losses.append([h["loss"] for h in json.loads((tmp_path / name / "loss.json").read_text())])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
