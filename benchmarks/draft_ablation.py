@@ -42,6 +42,8 @@ ARMS = {
                                "head_vocab": 8192}, **OLD_SCHEDULE)),
     "cut": ("cut from the target: its embedding, layers 0-2 and norm, restricted head (8192 ids)",
             dict(draft_shape=CUT)),
+    "cut-334": ("cut, distilled on all 334 train prompts instead of 192 (more data)",
+                dict(draft_shape=CUT, n_train_prompts=None)),
     "cut-pool": ("cut, and online KD on the teacher samples of every KD temperature (more data)",
                  dict(draft_shape=CUT, online_pool=True)),
     "cut-long": ("cut, with twice the KD steps (schedule)",
@@ -60,7 +62,7 @@ def run_arm(name: str, root, shared) -> dict:
     what, overrides = ARMS[name]
     study = Study("cpu", root=root / name, **overrides)
     teacher = study.out / "teacher"
-    if not teacher.exists():
+    if not teacher.exists() and study.settings.n_train_prompts == CPU.n_train_prompts:  # same samples
         teacher.parent.mkdir(parents=True, exist_ok=True)
         teacher.symlink_to(shared, target_is_directory=True)
     t0 = time.perf_counter()

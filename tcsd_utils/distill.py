@@ -6,18 +6,22 @@ will be used at. Two paradigms, as the paper compares them:
 
 - offline KD, SeqKD (Kim and Rush 2016, arXiv 1606.07947): cross-entropy of the draft on
   teacher samples drawn from the target at ``tau_kd``, answer tokens only;
-- online KD, token-level: the draft's tempered distribution ``q`` is fitted to the target's
-  ``p`` at every position of sequences generated during training; the target's
-  distributions are computed during training, never stored. DistillSpec (Zhou et al. 2023,
+- online KD, token-level: the draft's own distribution ``q`` (its softmax, tau 1) is fitted
+  to the target's ``p`` at ``tau_kd`` at every position of the training sequences,
+  KL(p_tau_kd || q) by default (`divergence`). Only ``p`` is tempered: this is the
+  token-level expectation of SeqKD's loss, so both paradigms aim at the same draft, and at
+  tau_kd = 0 both are cross-entropy on the target's argmax. (An earlier version tempered
+  ``q`` too, which left drafts distilled at low tau_kd with logits shrunk by tau_kd.) DistillSpec (Zhou et al. 2023,
   arXiv 2310.08461) compares data sources and finds the best one depends on the draft's
   quality; Online Speculative Decoding (Liu et al. 2023, arXiv 2310.07177) trains on what the
   target produces while serving. Three sources are here (``KDConfig.source``): ``"target"``
   (default) samples fresh sequences from the target at ``tau_kd`` and takes its logits from
   that same generation; ``"draft"`` samples on-policy from the draft and scores them with
   the target; ``"data"`` takes the sequences from stored teacher samples at ``tau_kd`` (the
-  ones offline KD uses) and scores them with one target forward per step, which costs
-  about 0.42 s against about 3.7 s for generating them (batch 16, the 2-core CPU), so the
-  study's profiles use it for the KD grid. Measured on the embedded pair: on-policy samples of the general no-KD draft
+  ones offline KD uses), scored by the target once (`target_scores`: its top-64 logits
+  per position, stored) or, without scores, by one target forward per step; generating
+  them during training costs about 3.7 s a step (batch 16, a 2-core CPU), so the
+  cpu and smoke profiles use stored samples for the KD grid. Measured on the embedded pair: on-policy samples of the general no-KD draft
   are degenerate ("The world of a world of ...") and taught it nothing (expected alpha at
   tau 0 stayed at 0.075), hence the default. Forward KL by default; reverse KL, JSD and TVD
   are selectable (DistillSpec Table 1).

@@ -41,7 +41,7 @@ class Settings:
 
     target: str = "smollm2"
     train_set: str = "instructions"       # prompts the drafts are distilled on (train split)
-    n_train_prompts: int | None = 192     # None: the whole train split (334 instructions)
+    n_train_prompts: int | None = None    # None: the whole train split (334 instructions)
     n_eval_prompts: int = 32              # held-out prompts (test split) for evaluation
     new_tokens: int = 64                  # tokens per teacher / evaluation sample
     teacher_batch: int = 32
@@ -51,9 +51,9 @@ class Settings:
     corpus_chars: int = 1_000_000         # general text for the no-KD draft
     nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=100, batch_size=8, lr=3e-4,
                                                             seq_len=128, train_embedding=False))
-    offline: KDConfig = field(default_factory=lambda: KDConfig(mode="offline", steps=100, batch_size=16,
+    offline: KDConfig = field(default_factory=lambda: KDConfig(mode="offline", steps=60, batch_size=16,
                                                                lr=1e-3, train_embedding=False))
-    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=100,
+    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=60,
                                                               batch_size=16, lr=1e-3, train_embedding=False))
     online_pool: bool = False             # online KD on the stored samples of every KD tau (source "data")
     online_top_k: int | None = 64         # source "data": store the target's top-k logits once (None: a forward per step)
