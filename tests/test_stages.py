@@ -85,3 +85,23 @@ def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypat
     assert len(pd.read_csv(study.out / "results.csv")) == 6
     with pytest.raises(ValueError, match="unknown draft"):
         study.draft("online_tau7")
+
+
+def test_online_kd_on_stored_samples_scores_them_once(study):
+    """The cpu profile's online KD: stored teacher samples, the target's top logits stored
+    beside them, and a draft cut from the target with a restricted head."""
+    from dataclasses import replace
+
+    s = study.settings
+    s.online = replace(s.online, source="data", steps=2, batch_size=2)
+    s.online_top_k = 5
+    s.draft_shape = {"target_layers": [1], "head_vocab": 12}
+    draft = study.kd_draft("online", 0.5)
+    assert draft.lm_head.weight.shape[0] == 12 and len(draft.model.layers) == 1
+    scores = study.out / "teacher" / "scores_online_tau0p5_top5"
+    assert json.loads((scores / "config.json").read_text())["top_k"] == 5
+    cfg = json.loads((study.draft_dir("online_tau0p5") / "config.json").read_text())
+    assert cfg["target_scores"].startswith("top 5 logits")
+    s.online_top_k = None  # a forward per step instead: no scores are stored
+    study.kd_draft("online", 1.0)
+    assert not (study.out / "teacher" / "scores_online_tau1_top5").exists()
