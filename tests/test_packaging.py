@@ -49,3 +49,19 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
     assert "make study" in (ROOT / "README.md").read_text()
+
+
+def test_committed_notebooks_hold_no_machine_paths():
+    """Outputs must carry repo-relative paths only: an absolute path names someone's machine."""
+    import json
+    import re
+    from pathlib import Path
+
+    found = []
+    for nb in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(nb.read_text())["cells"]):
+            text = json.dumps(cell.get("outputs", []))
+            for hit in re.findall(r"(?:PosixPath\(|WindowsPath\(|['\" ])(/(?:home|root|work|tmp|Users|opt|mnt)/[^'\" ]*)",
+                                  text):
+                found.append(f"{nb.name} cell {i}: {hit}")
+    assert not found, found
