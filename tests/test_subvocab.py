@@ -193,3 +193,16 @@ def test_decoders_refuse_out_of_range_ids_and_other_vocabularies(tiny_target):
     other = make_llama(vocab=20, seed=2)
     with pytest.raises(ValueError, match="target has 16 tokens, draft has 20 tokens"):
         S.speculative_generate(tiny_target, other, [1, 4], max_new_tokens=3)
+
+
+@pytest.mark.parametrize("tau", [0.0, 1.0])
+def test_transformers_generate_and_assisted_generation_take_a_sub_vocabulary_draft(tau):
+    """The benchmark's baselines run the same draft through transformers."""
+    from tcsd_utils.bench import _hf_generate
+
+    target = make_llama(vocab=16, hidden=32, layers=2, heads=4, seed=5, scale=4.0)
+    draft = make_draft(target, target_layers=[0], head_vocab=8)
+    n, _ = _hf_generate(target, [1, 4, 5], tau, 6, seed=0, pad=3, draft=draft, k=2)
+    assert n == 6
+    out = draft.generate(torch.tensor([[1, 4, 5]]), max_new_tokens=5, do_sample=tau > 0, pad_token_id=3)
+    assert out[0, 3:].max() < 8  # the draft alone only proposes its kept ids
