@@ -92,3 +92,19 @@ def test_write_report_states_every_claim_with_its_rule(tmp_path):
     assert text.count("**agree**") == 5
     table = report.claims_table(report.claims(FakeStudy().results(), S))
     assert list(table.columns) == ["claim", "paper", "this run", "verdict"]
+
+
+def test_draft_regime_states_the_aligned_draft_against_its_target():
+    rows = []
+    for draft, mode, tau_kd, alpha0, alpha1 in [("nokd", "none", float("nan"), 0.10, 0.30),
+                                                ("offline_tau0", "offline", 0.0, 0.62, 0.3),
+                                                ("online_tau0", "online", 0.0, 0.55, 0.3),
+                                                ("online_tau1", "online", 1.0, 0.2, 0.45)]:
+        for tau, a in ((0.0, alpha0), (1.0, alpha1)):
+            rows.append({"draft": draft, "mode": mode, "tau_kd": tau_kd, "mix": "", "in_domain": True,
+                         "tau": tau, "alpha_expected": a})
+    lines = report.draft_regime(pd.DataFrame(rows))
+    assert lines[0].startswith("at tau 0, aligned KD (offline_tau0) has expected alpha 0.620: meets the target 0.60")
+    assert lines[0].endswith("no KD 0.100 (at most half of it)")
+    assert "aligned KD (online_tau1) has expected alpha 0.450: misses the target 0.50" in lines[1]
+    assert "no KD 0.300 (more than half of it)" in lines[1]
