@@ -166,12 +166,17 @@ def check_same_tokenizer(target_tok, draft_tok, target_name: str = "target", dra
     elif target_tok.get_vocab() != draft_tok.get_vocab():
         what = "the token-to-id maps differ"
     elif target_model is not None and draft_model is not None and (
-            target_model.get_output_embeddings().weight.shape[0]
-            != draft_model.get_output_embeddings().weight.shape[0]):
-        what = (f"output vocabulary sizes differ ({target_model.get_output_embeddings().weight.shape[0]} "
-                f"vs {draft_model.get_output_embeddings().weight.shape[0]})")
+            _output_vocab(target_model) != _output_vocab(draft_model)):
+        what = f"output vocabulary sizes differ ({_output_vocab(target_model)} vs {_output_vocab(draft_model)})"
     if what:
         raise ValueError(f"draft {draft_name!r} does not share the tokenizer of target {target_name!r}: {what}")
+
+
+def _output_vocab(model) -> int:
+    """How many token ids a model's logits index: a sub-vocabulary head computes fewer rows
+    but still gives logits over the whole vocabulary (`tcsd_utils.subvocab`)."""
+    head = model.get_output_embeddings()
+    return int(getattr(head, "vocab_size", None) or head.weight.shape[0])
 
 
 def context_length(model) -> int:

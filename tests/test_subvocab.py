@@ -206,3 +206,22 @@ def test_transformers_generate_and_assisted_generation_take_a_sub_vocabulary_dra
     assert n == 6
     out = draft.generate(torch.tensor([[1, 4, 5]]), max_new_tokens=5, do_sample=tau > 0, pad_token_id=3)
     assert out[0, 3:].max() < 8  # the draft alone only proposes its kept ids
+
+
+def test_load_pair_takes_a_saved_sub_vocabulary_draft(tiny_pair_dir, tmp_path):
+    """The benchmark loads the study's drafts by folder: a restricted head is not another vocabulary."""
+    from tcsd_utils.models import load_pair, load_tokenizer
+
+    target = load_model(str(tiny_pair_dir / "target"), "cpu", torch.float32)
+    draft = make_draft(target, target_layers=[0], head_vocab=8)
+    draft.save_pretrained(tmp_path / "d")
+    load_tokenizer(str(tiny_pair_dir / "target")).save_pretrained(tmp_path / "d")
+    pair = load_pair(str(tiny_pair_dir / "target"), str(tmp_path / "d"), "cpu", torch.float32)
+    assert head_ids(pair.draft).numel() == 8
+    other = make_llama(vocab=20, seed=2)
+    other.save_pretrained(tmp_path / "o")
+    with pytest.raises(ValueError, match="vocabulary sizes differ"):
+        from tcsd_utils.models import check_same_tokenizer
+
+        tok = load_tokenizer(str(tiny_pair_dir / "target"))
+        check_same_tokenizer(tok, tok, "t", "o", target, other)
