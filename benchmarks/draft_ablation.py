@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from dataclasses import replace
 
-import torch
-
+from tcsd_utils.bench import machine_info
 from tcsd_utils.distill import KDConfig
 from tcsd_utils.evaluate import compare_draft, cost_ratio, target_distributions
 from tcsd_utils.stages import SETTINGS, Study
@@ -53,9 +50,8 @@ ARMS = {
 
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 platform.processor())
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
+    m = machine_info()
+    return f"{m['cpu']} ({', '.join(m['flags'])}), {m['cores']} cores, torch {m['torch']} with {m['threads']} threads"
 
 
 def run_arm(name: str, root, shared) -> dict:

@@ -77,18 +77,10 @@ def machine_info() -> dict:
     """What a figure was measured on: CPU model, the flags that matter for bfloat16, cores,
     torch threads and version, load average (1 min), and the GPU if one is used."""
     import os
-    import platform
 
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    from .runners import cpu_info
+
+    model, flags = cpu_info()
     info = {"cpu": model, "flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
             "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
             "load_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}

@@ -470,7 +470,8 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
         if draft.get_input_embeddings().weight is draft.get_output_embeddings().weight:
             raise ValueError("train_embedding=False needs a draft whose output layer is not tied to its embedding")
         draft.get_input_embeddings().weight.requires_grad_(False)
-    opt = torch.optim.AdamW([w for w in draft.parameters() if w.requires_grad], lr=cfg.lr, weight_decay=0.01)
+    params = [w for w in draft.parameters() if w.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     pad, eos = _pad_id(tokenizer), tokenizer.eos_token_id
     step, history = 0, []
     ckpt = out_dir / "checkpoint.pt"
@@ -519,7 +520,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
             group["lr"] = _lr(cfg, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([w for w in draft.parameters() if w.requires_grad], 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
         history.append({"step": step, "loss": loss.item(), "lr": _lr(cfg, step - 1),

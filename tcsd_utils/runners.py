@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["Runner", "CausalLMRunner", "LlamaRunner", "as_runner", "choose_kernel", "kernel_choices",
-           "KERNEL_ENV"]
+           "KERNEL_ENV", "cpu_info"]
 
 
 class Runner(Protocol):
@@ -266,16 +266,25 @@ _CHOSEN: dict = {}  # (device, dtype, out, in, 1 or _SMALL) -> kernel name, this
 _DISK: dict | None = None
 
 
-def _machine_key() -> str:
+def cpu_info() -> tuple[str, set]:
+    """The CPU's model name and its feature flags (from /proc/cpuinfo where there is one)."""
     import platform
 
-    model = platform.processor() or platform.machine()
+    model, flags = platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return f"{model} | torch {torch.__version__} | {torch.get_num_threads()} threads"
+    return model, flags
+
+
+def _machine_key() -> str:
+    return f"{cpu_info()[0]} | torch {torch.__version__} | {torch.get_num_threads()} threads"
 
 
 def _cache_file():
