@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from .distill import _head_logits, _pack
+from .stats import indices, interval, mean_interval, ratio_replicates, wilson
 from .temperature import check_tau, entropy, overlap, probs
 
 __all__ = ["target_distributions", "compare_draft", "expected_alpha", "logit_scale", "cost_ratio", "predicted_speedup",
-           "expected_tokens_per_step", "best_k", "plain_times", "measure_speedup", "warm_up"]
+           "expected_tokens_per_step", "best_k", "measure_speedup", "steady_gamma", "warm_up"]
 
 
 def _rows(data):
@@ -62,21 +64,29 @@ def compare_draft(target_p: list, draft, tau: float, pad: int = 0, per_position:
         per_position: also return every position's overlap.
 
     Returns:
-        dict with ``alpha`` (mean of ``sum min(p, q)``), ``entropy_p`` and ``entropy_q``
-        (mean entropies in nats, which show both distributions flattening as tau grows),
+        dict with ``alpha`` (mean of ``sum min(p, q)`` over positions), ``alpha_lo`` and
+        ``alpha_hi`` (its 95% interval, a bootstrap over prompts: `tcsd_utils.stats`),
+        ``alpha_prompts`` and ``positions_prompts`` (each prompt's mean overlap and its
+        number of positions, for paired comparisons), ``entropy_p`` and ``entropy_q`` (mean
+        entropies in nats, which show both distributions flattening as tau grows),
         ``positions``, and ``overlaps`` with ``per_position``.
     """
     tau = check_tau(tau)
-    values, h_p, h_q = [], [], []
+    values, h_p, h_q, lens = [], [], [], []
     for chunk, p, entropy_p in target_p:
         ids, mask, r, c, _ = _pack(chunk, pad, draft.device)
         q = probs(_head_logits(draft, ids, mask, r, c), tau).to(p.device)
         values.append(overlap(p, q))
         h_p.append(entropy_p)
         h_q.append(entropy(q))
+        lens += [len(a) for _, a in chunk]
     values = torch.cat(values)
-    out = {"alpha": float(values.mean()), "entropy_p": float(torch.cat(h_p).mean()),
-           "entropy_q": float(torch.cat(h_q).mean()), "positions": int(values.numel())}
+    per_prompt = [float(v.mean()) for v in torch.split(values, lens)]
+    _, lo, hi = interval(ratio_replicates(per_prompt, lens, indices(len(lens))))
+    out = {"alpha": float(values.mean()), "alpha_lo": lo, "alpha_hi": hi,
+           "alpha_prompts": per_prompt, "positions_prompts": lens,
+           "entropy_p": float(torch.cat(h_p).mean()), "entropy_q": float(torch.cat(h_q).mean()),
+           "positions": int(values.numel())}
     if per_position:
         out["overlaps"] = values.tolist()
     return out
@@ -203,51 +213,105 @@ def best_k(alpha: float, c: float, k_max: int = 8) -> int:
     return max(range(1, k_max + 1), key=lambda k: predicted_speedup(alpha, c, k))
 
 
-def _median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
-
-
-def plain_times(target, prompts: list, tau: float, max_new_tokens: int, seed: int = 0) -> list[float]:
-    """Seconds of plain target decoding for each prompt (exactly ``max_new_tokens`` each)."""
-    from .speculative import autoregressive_generate
-
-    return [autoregressive_generate(target, p, max_new_tokens, tau=tau, seed=seed + i, eos_token_id=[])
-            .stats.time_total for i, p in enumerate(prompts)]
-
-
-def measure_speedup(target, draft, prompts: list, tau: float, k: int, max_new_tokens: int, plain: list,
+def measure_speedup(target, draft, prompts: list, tau: float, k: int, max_new_tokens: int, repeats: int = 1,
                     seed: int = 0) -> dict:
-    """Empirical alpha and wall-time speedup gamma of real speculative runs.
+    """Empirical alpha and wall-time speedup gamma of real runs, plain and speculative paired.
 
-    Each prompt is decoded by `speculative_generate` with the same seed and length as its
-    plain run in ``plain`` (`plain_times`); no early stop at EOS, so every run makes exactly
-    ``max_new_tokens`` tokens. Call after a warm-up (`warm_up`).
+    Every prompt is decoded ``repeats`` times, each time with its own seed, once by
+    `autoregressive_generate` and once by `speculative_generate`, back to back (A/B, with the
+    order alternating from run to run), so that a drift of the machine's speed hits both
+    halves of a pair alike. No early stop at EOS: every run makes exactly ``max_new_tokens``
+    tokens. Call after a warm-up (`warm_up`).
 
     Returns:
-        dict with ``gamma`` (median over prompts of plain time / speculative time),
-        ``gamma_min``, ``gamma_max``, ``alpha_empirical`` (accepted / tested draft tokens,
-        pooled: Leviathan's alpha), ``alpha_drafted`` (accepted / drafted), ``tested``,
-        ``tokens_per_step``, ``spec_ms_per_token`` and ``plain_ms_per_token``.
+        dict with ``gamma_raw`` (geometric mean over runs of plain time / speculative time)
+        and its 95% t interval ``gamma_raw_lo``, ``gamma_raw_hi``; ``log_ratio_runs`` (each
+        run's log time ratio) and ``log_step_ratio_runs`` (each run's log of plain time per
+        token over speculative time per step: the clock's part, for `steady_gamma`);
+        ``alpha_empirical`` (accepted / tested draft tokens, pooled: Leviathan's alpha) with
+        its Wilson interval ``alpha_empirical_lo``, ``alpha_empirical_hi``; ``alpha_drafted``
+        (accepted / drafted), ``tested``, ``runs``, ``tokens_per_step``,
+        ``spec_ms_per_token`` and ``plain_ms_per_token``.
     """
-    from .speculative import speculative_generate
+    from .speculative import autoregressive_generate, speculative_generate
 
-    if len(plain) != len(prompts):
-        raise ValueError(f"{len(plain)} plain timings for {len(prompts)} prompts")
-    ratios, spec_time, acc, rej, drafted, steps = [], 0.0, 0, 0, 0, 0
-    for i, (p, t_plain) in enumerate(zip(prompts, plain)):
-        st = speculative_generate(target, draft, p, max_new_tokens, k=k, tau=tau, seed=seed + i,
-                                  eos_token_id=[]).stats
-        ratios.append(t_plain / st.time_total)
-        spec_time += st.time_total
-        acc, rej, drafted, steps = acc + st.accepted, rej + st.rejections, drafted + st.drafted, steps + st.steps
-    n_tokens = max_new_tokens * len(prompts)
-    return {"gamma": _median(ratios), "gamma_min": min(ratios), "gamma_max": max(ratios),
+    if repeats < 1 or not prompts:
+        raise ValueError(f"need at least one prompt and one repeat, got {len(prompts)} prompts x {repeats}")
+    log_ratio, log_step, plain_time, spec_time = [], [], 0.0, 0.0
+    acc = rej = drafted = steps = 0
+    for r in range(repeats):
+        for i, p in enumerate(prompts):
+            run_seed = seed + i + 1000 * r
+            halves = {}
+            order = ("plain", "spec") if len(log_ratio) % 2 == 0 else ("spec", "plain")
+            for half in order:
+                if half == "plain":
+                    halves[half] = autoregressive_generate(target, p, max_new_tokens, tau=tau, seed=run_seed,
+                                                           eos_token_id=[]).stats
+                else:
+                    halves[half] = speculative_generate(target, draft, p, max_new_tokens, k=k, tau=tau,
+                                                        seed=run_seed, eos_token_id=[]).stats
+            tp, st = halves["plain"].time_total, halves["spec"]
+            log_ratio.append(math.log(tp / st.time_total))
+            log_step.append(math.log((tp / max_new_tokens) / (st.time_total / st.steps)))
+            plain_time, spec_time = plain_time + tp, spec_time + st.time_total
+            acc, rej, drafted, steps = acc + st.accepted, rej + st.rejections, drafted + st.drafted, steps + st.steps
+    mean, lo, hi = mean_interval(log_ratio)
+    a_lo, a_hi = wilson(acc, acc + rej)
+    n_tokens = max_new_tokens * len(log_ratio)
+    return {"gamma_raw": math.exp(mean), "gamma_raw_lo": math.exp(lo), "gamma_raw_hi": math.exp(hi),
+            "log_ratio_runs": log_ratio, "log_step_ratio_runs": log_step, "runs": len(log_ratio),
             "alpha_empirical": acc / (acc + rej) if acc + rej else math.nan,
+            "alpha_empirical_lo": a_lo, "alpha_empirical_hi": a_hi,
             "alpha_drafted": acc / drafted if drafted else math.nan, "tested": acc + rej,
             "tokens_per_step": n_tokens / steps, "spec_ms_per_token": 1000 * spec_time / n_tokens,
-            "plain_ms_per_token": 1000 * sum(plain) / n_tokens}
+            "plain_ms_per_token": 1000 * plain_time / n_tokens}
+
+
+def tokens_per_step_replicates(alpha, k: int) -> np.ndarray:
+    """`expected_tokens_per_step` on an array of alphas."""
+    a = np.clip(np.asarray(alpha, float), 0.0, 1.0)
+    safe = np.where(a < 1, a, 0.5)
+    return np.where(a < 1, (1 - safe ** (k + 1)) / (1 - safe), k + 1.0)
+
+
+def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0) -> np.ndarray:
+    """Replicates of gamma with the luck of acceptance in a few short runs taken out.
+
+    A speculative run's time is its number of steps times the time of a step. Of the spread
+    of gamma over runs, most comes from how many tokens the draft happened to get accepted
+    (binomial luck over a few dozen steps), little from the clock. This estimate keeps the
+    clock's part as measured (each run's plain time per token over its speculative time per
+    step, `measure_speedup`) and takes the tokens per step from expected alpha, which every
+    position of the held-out samples pins down (Leviathan et al. 2023, Eq. 1; exact in
+    expectation for k = 1, where tokens per step is 1 + alpha at each position). It is the
+    difference estimator of survey sampling with the realised tokens per step as the
+    auxiliary variable (Cochran 1977, *Sampling Techniques*, Sec. 7.7); ``gamma_raw`` is
+    the plain ratio, and the report counts how often the two agree.
+
+    The clock's part varies from cell to cell independently, so its replicates are drawn
+    from Student's t with the runs' own spread (a few runs: a bootstrap of 3 values would
+    understate it); expected alpha's replicates come from resampled prompts and are shared
+    by every cell of a prompt set.
+
+    Args:
+        log_step_ratio_runs: `measure_speedup`'s per-run clock ratios (logs).
+        alpha_replicates: expected alpha's replicates (element 0 the estimate).
+        k: draft tokens per step.
+        seed: for the clock's draws.
+
+    Returns:
+        replicates of gamma, element 0 the estimate; all but element 0 are nan with one run.
+    """
+    logs = np.asarray(log_step_ratio_runs, float)
+    alpha = np.asarray(alpha_replicates, float)
+    clock = np.full(len(alpha), logs.mean())
+    if len(logs) > 1:
+        se = logs.std(ddof=1) / math.sqrt(len(logs))
+        clock[1:] += se * np.random.default_rng(seed).standard_t(len(logs) - 1, size=len(alpha) - 1)
+    else:
+        clock[1:] = np.nan
+    return np.exp(np.clip(clock, -50, 50)) * tokens_per_step_replicates(alpha, k)  # t with 1 df has huge tails
 
 
 def warm_up(target, draft, k: int = 1) -> None:

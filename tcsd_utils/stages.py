@@ -11,8 +11,7 @@ Layout of ``outputs/<profile>/``:
     drafts/nokd/                     the no-KD draft (general text, no target outputs)
     drafts/<mode>_tau<t>[_mix...]/   KD drafts: model/, config.json, loss.json
     eval/cost.json                   c, the draft's cost per token over the target's
-    eval/<set>/tau<t>/<draft>.json   one evaluated cell (alpha, gamma, ...) + its config
-    eval/<set>/tau<t>/plain.json     plain decoding times, the baseline of gamma
+    eval/<set>/tau<t>/<draft>.json   one evaluated cell (alpha, gamma, their intervals, ...) + its config
     results.parquet, results.csv     every cell, one table (`Study.results`)
 """
 
@@ -21,18 +20,20 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .distill import KDConfig, _pad_id, general_corpus, is_finished, load_draft, mix, target_scores, teacher_data, \
     train_draft
-from .evaluate import compare_draft, cost_ratio, measure_speedup, plain_times, predicted_speedup, \
+from .evaluate import compare_draft, cost_ratio, measure_speedup, predicted_speedup, steady_gamma, \
     target_distributions, warm_up
+from .stats import indices, interval, ratio_replicates
 from .study import atomic_path, output_dir, progress, write_json
 
 MODES = ("offline", "online")
 
-__all__ = ["Settings", "SETTINGS", "MODES", "Study"]
+__all__ = ["Settings", "SETTINGS", "MODES", "Study", "run_name", "split_run_name"]
 
 
 @dataclass
@@ -66,7 +67,8 @@ class Settings:
     mix_baseline: float = 1.0             # the single-temperature KD it is compared with
     # speculative runs (empirical alpha and wall-time speedup gamma)
     k: int = 1                            # draft tokens per step (evaluate.best_k at alpha 0.1-0.3)
-    spec_prompts: int = 3                 # held-out prompts decoded per cell, plain and speculative
+    spec_prompts: int = 4                 # held-out prompts decoded per cell, plain and speculative
+    spec_repeats: int = 1                 # runs per prompt (each its own seed), plain and speculative back to back
     spec_tokens: int = 32                 # tokens per run (no early stop at EOS)
     seed: int = 0
 
@@ -81,7 +83,7 @@ SETTINGS: dict[str, Settings] = {
                       online=KDConfig(mode="online", source="data", steps=12, batch_size=8, lr=1e-3,
                                       train_embedding=False),
                       kd_taus=(0.0, 1.0), decode_taus=(0.0, 1.0, 2.0), mix={0.0: 1.0, 1.0: 1.0},
-                      spec_prompts=1, spec_tokens=8),
+                      spec_prompts=2, spec_tokens=8),
     "cpu": Settings(),
     "gpu": Settings(n_eval_prompts=128, new_tokens=128,
                     nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False),
@@ -99,6 +101,23 @@ SETTINGS: dict[str, Settings] = {
 }
 
 
+def run_name(profile: str, seed: int | None = None) -> str:
+    """The folder name of a run under ``outputs/``: ``<profile>``, or ``<profile>-seed<S>``
+    for a run with its own seed (prompt split, sampling, training and timing)."""
+    split_run_name(profile)
+    return profile if seed is None else f"{profile}-seed{int(seed)}"
+
+
+def split_run_name(name: str) -> tuple[str, int | None]:
+    """``"cpu-seed1"`` -> ``("cpu", 1)``; ``"cpu"`` -> ``("cpu", None)``. Raises `ValueError`
+    naming the known profiles for anything else."""
+    base, _, seed = name.partition("-seed")
+    if base not in SETTINGS or (seed and not seed.isdigit()) or (_ and not seed):
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(SETTINGS)}, "
+                         "optionally with -seed<N> (cpu-seed1)")
+    return base, int(seed) if seed else None
+
+
 KEY_COLUMNS = ["draft", "mode", "tau_kd", "mix", "prompt_set", "in_domain", "tau", "k"]
 
 
@@ -106,6 +125,12 @@ def _ordered(table):
     """The cell columns in one order, whether a cell was just computed or read back from JSON:
     the keys of a cell first, then the measurements alphabetically."""
     return table[[c for c in KEY_COLUMNS if c in table] + sorted(c for c in table if c not in KEY_COLUMNS)]
+
+
+def _load() -> float:
+    """The 1-minute load average (nan where the OS has none): timing on a busy machine is
+    flagged in report.md."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
 
 
 def _tau_tag(tau: float) -> str:
@@ -123,12 +148,14 @@ class Study:
     """
 
     def __init__(self, profile: str = "cpu", root=None, paper_draft: str | None = None, **overrides):
-        if profile not in SETTINGS:
-            raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(SETTINGS)}")
-        self.profile = profile
-        self.settings = replace(copy.deepcopy(SETTINGS[profile]), **overrides)
+        base, seed = split_run_name(profile)
+        if seed is not None:
+            overrides.setdefault("seed", seed)
+        self.profile = base
+        self.name = profile
+        self.settings = replace(copy.deepcopy(SETTINGS[base]), **overrides)
         self.out = output_dir(profile, root)
-        self.paper_draft = paper_draft or ("JackFram/llama-68m" if profile == "paper" else None)
+        self.paper_draft = paper_draft or ("JackFram/llama-68m" if base == "paper" else None)
         self._target = self._tokenizer = None
         self._drafts: dict = {}
 
@@ -275,24 +302,16 @@ class Study:
     def _pad(self) -> int:
         return _pad_id(self.tokenizer)
 
-    def _plain(self, prompt_set: str, tau: float, prompts: list) -> list[float]:
-        s = self.settings
-        path = self.out / "eval" / prompt_set / f"tau{_tau_tag(tau)}" / "plain.json"
-        config = {"tau": tau, "prompts": len(prompts), "tokens": s.spec_tokens, "seed": s.seed}
-        cached = json.loads(path.read_text()) if path.is_file() else None
-        if cached and cached["config"] == config:
-            return cached["seconds"]
-        seconds = plain_times(self.target, prompts, tau, s.spec_tokens, s.seed)
-        write_json({"config": config, "seconds": seconds}, path)
-        return seconds
-
     def evaluate(self, names: list[str], taus=None, prompt_set: str | None = None, speed: bool = True):
         """Evaluate drafts at decoding temperatures; one cached cell per draft x tau x set.
 
         A cell holds the expected alpha (with the mean entropies of p and q) on held-out
         target samples at tau and, with ``speed``, the empirical alpha and wall-time speedup
-        gamma of real speculative runs against plain decoding of the same prompts, seeds
-        and lengths, c and Leviathan's predicted speedup. Cells are written atomically under
+        of real speculative runs, each paired with a plain run of the same prompt, seed and
+        length (`evaluate.measure_speedup`): ``gamma_raw``, the plain time ratio, and
+        ``gamma``, the same with the luck of acceptance taken out (`evaluate.steady_gamma`);
+        c and Leviathan's predicted speedup. Every estimate has a 95% interval in columns
+        ``<name>_lo`` and ``<name>_hi`` (`tcsd_utils.stats`). Cells are written atomically under
         ``eval/<set>/tau<t>/<draft>.json`` with their config and skipped when present.
 
         Returns:
@@ -304,6 +323,10 @@ class Study:
         prompt_set = prompt_set or s.train_set
         taus = list(s.decode_taus if taus is None else taus)
         cost = self.cost() if speed else None
+        if speed:  # what the timings were measured on (report.md states it)
+            from .bench import machine_info
+
+            write_json(machine_info(), self.out / "eval" / "machine.json")
         rows = []
         bar = progress(total=len(taus) * len(names), desc=f"evaluating on {prompt_set}", leave=False)
         for tau in taus:
@@ -311,7 +334,8 @@ class Study:
             target_p, spec_ids = None, None
             for name in names:
                 config = {"draft": name, "draft_config": None, "tau": tau, "set": prompt_set, "speed": speed,
-                          "k": s.k, "spec_prompts": s.spec_prompts, "spec_tokens": s.spec_tokens,
+                          "k": s.k, "spec_prompts": s.spec_prompts, "spec_repeats": s.spec_repeats,
+                          "spec_tokens": s.spec_tokens, "timing": "paired",
                           "n_eval_prompts": s.n_eval_prompts, "new_tokens": s.new_tokens, "seed": s.seed}
                 draft = self.draft(name)  # trains it if needed, so its config exists
                 config["draft_config"] = self._draft_config(name)
@@ -337,13 +361,18 @@ class Study:
                "mix": ",".join(f"{t:g}" for t in sorted(mix_weights)) if mix_weights else "",
                "prompt_set": prompt_set, "in_domain": prompt_set == s.train_set, "tau": tau, "k": s.k}
         row.update(compare_draft(target_p, draft, tau, pad=self._pad()))
-        row["alpha_expected"] = row.pop("alpha")
+        for end in ("", "_lo", "_hi"):
+            row[f"alpha_expected{end}"] = row.pop(f"alpha{end}")
         if cost is not None:
-            plain = self._plain(prompt_set, tau, spec_ids)
             warm_up(self.target, draft, s.k)
-            row.update(measure_speedup(self.target, draft, spec_ids, tau, s.k, s.spec_tokens, plain, s.seed))
-            a = row["alpha_empirical"]
-            row["alpha_empirical_se"] = math.sqrt(a * (1 - a) / row["tested"]) if row["tested"] else math.nan
+            row["load_before"] = _load()
+            row.update(measure_speedup(self.target, draft, spec_ids, tau, s.k, s.spec_tokens, s.spec_repeats,
+                                       s.seed))
+            row["load_after"] = _load()
+            alpha = ratio_replicates(row["alpha_prompts"], row["positions_prompts"],
+                                     indices(len(row["alpha_prompts"]), seed=s.seed))
+            row["gamma"], row["gamma_lo"], row["gamma_hi"] = interval(
+                steady_gamma(row["log_step_ratio_runs"], alpha, s.k, seed=s.seed))
             row["c"] = cost["c"]
             row["gamma_predicted"] = predicted_speedup(row["alpha_expected"], cost["c"], s.k)
         return row
@@ -354,7 +383,7 @@ class Study:
         import pandas as pd
 
         cells = sorted((self.out / "eval").glob("*/tau*/*.json"))
-        rows = [json.loads(p.read_text())["row"] for p in cells if p.name != "plain.json"]
+        rows = [json.loads(p.read_text())["row"] for p in cells]
         table = _ordered(pd.DataFrame(rows))
         if len(table):
             table = table.sort_values(["prompt_set", "draft", "tau"]).reset_index(drop=True)

@@ -50,17 +50,31 @@ def test_best_k_maximises_the_predicted_speedup():
         E.best_k(1.5, 0.1)
 
 
-def test_measure_speedup_counts_tested_tokens_and_a_twin_is_always_accepted(tiny_target, tiny_draft):
-    plain = E.plain_times(tiny_target, PROMPTS[:2], 1.0, 6)
-    assert len(plain) == 2 and all(t > 0 for t in plain)
-    out = E.measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, plain)
-    assert 0 <= out["alpha_empirical"] <= 1 and out["gamma_min"] <= out["gamma"] <= out["gamma_max"]
+def test_measure_speedup_pairs_runs_counts_tested_tokens_and_a_twin_is_always_accepted(tiny_target, tiny_draft):
+    out = E.measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, repeats=2)
+    assert out["runs"] == 4 and len(out["log_ratio_runs"]) == len(out["log_step_ratio_runs"]) == 4
+    assert 0 <= out["alpha_empirical_lo"] <= out["alpha_empirical"] <= out["alpha_empirical_hi"] <= 1
+    assert out["gamma_raw_lo"] <= out["gamma_raw"] <= out["gamma_raw_hi"]
+    assert out["gamma_raw"] == pytest.approx(math.exp(sum(out["log_ratio_runs"]) / 4))
     assert out["alpha_drafted"] <= out["alpha_empirical"] + 1e-12  # untested drafts only lower it
     assert 1 <= out["tokens_per_step"] <= 3
-    twin = E.measure_speedup(tiny_target, copy.deepcopy(tiny_target), PROMPTS[:2], 1.0, 2, 6, plain)
+    twin = E.measure_speedup(tiny_target, copy.deepcopy(tiny_target), PROMPTS[:2], 1.0, 2, 6)
     assert twin["alpha_empirical"] == 1.0 and twin["tokens_per_step"] > 2  # p == q: nothing is rejected
-    with pytest.raises(ValueError, match="plain timings"):
-        E.measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, plain[:1])
+    with pytest.raises(ValueError, match="at least one prompt"):
+        E.measure_speedup(tiny_target, tiny_draft, [], 1.0, 2, 6)
+
+
+def test_steady_gamma_is_the_clock_ratio_times_the_expected_tokens_per_step():
+    import numpy as np
+
+    logs = [math.log(0.80), math.log(0.82), math.log(0.78)]
+    alpha = np.array([0.5, 0.45, 0.55, 0.5])
+    rep = E.steady_gamma(logs, alpha, k=1)
+    clock = math.exp(sum(logs) / 3)
+    assert rep[0] == pytest.approx(clock * 1.5)  # k = 1: 1 + alpha tokens per step
+    assert len(rep) == 4 and np.isfinite(rep).all()
+    assert np.isnan(E.steady_gamma(logs[:1], alpha, k=1)[1:]).all()  # one run: no spread known
+    assert E.steady_gamma(logs, np.array([0.5]), k=3)[0] == pytest.approx(clock * 1.875)
 
 
 def test_predicted_speedup_with_a_measured_verification_cost():

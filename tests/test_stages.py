@@ -58,19 +58,28 @@ def test_mixed_drafts_are_named_by_their_weights(study):
     assert cfg["mix"] == {"0.0": 1, "1.0": 1}
 
 
+LIST_COLUMNS = ["alpha_prompts", "positions_prompts", "log_ratio_runs", "log_step_ratio_runs"]
+
+
 def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypatch):
     import pandas as pd
 
     from tcsd_utils import stages
 
     s = study.settings
-    s.kd_taus, s.decode_taus, s.spec_prompts, s.spec_tokens, s.k = (1.0,), (0.0, 1.0), 1, 4, 2
+    s.kd_taus, s.decode_taus, s.spec_prompts, s.spec_tokens, s.k = (1.0,), (0.0, 1.0), 2, 4, 2
     names = study.grid_names()
     assert names == ["nokd", "offline_tau1", "online_tau1"]
     cells = study.evaluate(names)
     assert len(cells) == 6 and set(cells["tau"]) == {0.0, 1.0}
-    for col in ("alpha_expected", "alpha_empirical", "gamma", "gamma_predicted", "c", "entropy_p", "entropy_q"):
+    for col in ("alpha_expected", "alpha_empirical", "gamma", "gamma_predicted", "c", "entropy_p", "entropy_q",
+                "alpha_expected_lo", "alpha_expected_hi", "gamma_lo", "gamma_hi", "gamma_raw_lo", "gamma_raw_hi",
+                "alpha_empirical_lo", "alpha_empirical_hi", "load_before"):
         assert cells[col].notna().all(), col
+    assert (cells["alpha_expected_lo"] <= cells["alpha_expected"]).all()
+    assert (cells["gamma_lo"] <= cells["gamma"]).all() and (cells["gamma"] <= cells["gamma_hi"]).all()
+    assert cells["log_step_ratio_runs"].map(len).eq(2).all()  # 2 prompts x 1 repeat, paired
+    assert (study.out / "eval" / "machine.json").is_file()
     assert cells["alpha_expected"].between(0, 1).all() and (cells["gamma"] > 0).all()
     assert (study.out / "eval" / "instructions" / "tau1" / "online_tau1.json").is_file()
     # a second pass recomputes nothing; a changed setting recomputes its cells
@@ -81,7 +90,9 @@ def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypat
         study.evaluate(names[:1], taus=[0.0])
     table = study.results()
     assert len(table) == 6
-    assert pd.read_parquet(study.out / "results.parquet").equals(table)
+    back = pd.read_parquet(study.out / "results.parquet")
+    assert back.drop(columns=LIST_COLUMNS).equals(table.drop(columns=LIST_COLUMNS))
+    assert all(list(a) == list(b) for a, b in zip(back["alpha_prompts"], table["alpha_prompts"]))
     assert len(pd.read_csv(study.out / "results.csv")) == 6
     with pytest.raises(ValueError, match="unknown draft"):
         study.draft("online_tau7")

@@ -1,0 +1,91 @@
+"""Intervals: how sure one run of the study can be of each figure.
+
+One home for the uncertainty of every estimate in the results table and of every effect
+the claims are judged on (`tcsd_utils.report`):
+
+- expected alpha: a bootstrap over held-out prompts (the prompt is the unit that was
+  sampled; its positions are not independent of each other);
+- empirical alpha: the Wilson interval of a binomial proportion (accepted / tested);
+- gamma: runs of the same prompt and seed, plain and speculative back to back, give one
+  log ratio each: a t interval over runs for the plain ratio, and for the steadier
+  estimate the clock's part over runs with expected alpha's part over prompts
+  (`tcsd_utils.evaluate.steady_gamma`).
+
+Replicates are arrays whose element 0 is the point estimate and elements 1..B bootstrap
+replicates, so that an effect computed with numpy arithmetic on them carries its own
+interval (`interval`). Effects across cells of one prompt set use the same resampled
+prompts and runs (`indices`), which keeps paired comparisons paired.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["LEVEL", "N_BOOT", "indices", "ratio_replicates", "normal_replicates", "interval", "wilson",
+           "mean_interval"]
+
+LEVEL = 0.95    # every interval in the study
+N_BOOT = 2000   # bootstrap replicates: the 2.5% tail rests on 50 of them
+
+
+def indices(n: int, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    """Row 0 is the sample itself; rows 1..n_boot resample ``n`` units with replacement.
+
+    Returns:
+        int array of shape ``(n_boot + 1, n)``.
+    """
+    rng = np.random.default_rng(seed)
+    return np.vstack([np.arange(n)[None, :], rng.integers(0, n, size=(n_boot, n))])
+
+
+def ratio_replicates(means, weights, idx: np.ndarray) -> np.ndarray:
+    """The weighted mean ``sum(w m) / sum(w)`` on each row of resampled units ``idx``
+    (per-prompt mean overlaps weighted by their positions give expected alpha)."""
+    m, w = np.asarray(means, float), np.asarray(weights, float)
+    return (m * w)[idx].sum(1) / w[idx].sum(1)
+
+
+def normal_replicates(value: float, lo: float, hi: float, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    """Replicates of an estimate known only by its point and 95% interval, drawn as a normal
+    with the interval's half-width / 1.96 as its standard error (tables without per-unit
+    columns; cells drawn this way are independent of each other)."""
+    se = (hi - lo) / (2 * 1.959964) if np.isfinite(lo) and np.isfinite(hi) else 0.0
+    rng = np.random.default_rng(seed)
+    return np.concatenate([[value], value + se * rng.standard_normal(n_boot)])
+
+
+def interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
+    """(point, lo, hi): the point estimate and the percentile interval of the replicates."""
+    r = np.asarray(replicates, float)
+    tail = 100 * (1 - level) / 2
+    rest = r[1:][np.isfinite(r[1:])]
+    if not len(rest):
+        return float(r[0]), math.nan, math.nan
+    lo, hi = np.percentile(rest, [tail, 100 - tail])
+    return float(r[0]), float(lo), float(hi)
+
+
+def wilson(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (Wilson 1927); (nan, nan) for n = 0."""
+    if n <= 0:
+        return math.nan, math.nan
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mean_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
+    """(mean, lo, hi): Student's t interval of a mean; one value gives (value, nan, nan)."""
+    v = np.asarray(values, float)
+    if len(v) < 2:
+        return (float(v[0]) if len(v) else math.nan), math.nan, math.nan
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * float(v.std(ddof=1)) / math.sqrt(len(v))
+    return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
