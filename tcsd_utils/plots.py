@@ -304,7 +304,9 @@ def grid_heatmaps(table, value: str, kd_taus: Sequence[float], decode_taus: Sequ
 
     Returns:
         A `go.Figure`; in each column the best KD row is starred (★), the matching
-        temperature (the diagonal) is outlined.
+        temperature (the diagonal) is outlined, and where the table has the 95% interval
+        columns ``<value>_lo`` and ``<value>_hi``, every other row whose interval overlaps
+        the best one's is marked ≈ (this run cannot tell it from the best).
     """
     t = table[table["in_domain"] & (table["mix"] == "") & table["tau"].isin(list(decode_taus))]
     fig = make_subplots(rows=1, cols=len(modes), subplot_titles=[f"{m} KD" for m in modes],
@@ -313,14 +315,26 @@ def grid_heatmaps(table, value: str, kd_taus: Sequence[float], decode_taus: Sequ
     cols = [f"{x:g}" for x in decode_taus]
     for i, mode in enumerate(modes, 1):
         z, text, rows = [], [], ["no KD"] + [f"τ_kd {x:g}" for x in kd_taus]
-        base = t[t["mode"] == "none"].set_index("tau")[value]
-        kd = t[t["mode"] == mode].pivot_table(index="tau_kd", columns="tau", values=value)
-        z.append([base.get(x, math.nan) for x in decode_taus])
-        for k in kd_taus:
-            z.append([kd.loc[k, x] if k in kd.index and x in kd.columns else math.nan for x in decode_taus])
+        has_ci = f"{value}_lo" in t and f"{value}_hi" in t
+        grids = {}
+        for col in [value] + ([f"{value}_lo", f"{value}_hi"] if has_ci else []):
+            base = t[t["mode"] == "none"].set_index("tau")[col]
+            kd = t[t["mode"] == mode].pivot_table(index="tau_kd", columns="tau", values=col)
+            g = [[base.get(x, math.nan) for x in decode_taus]]
+            for k in kd_taus:
+                g.append([kd.loc[k, x] if k in kd.index and x in kd.columns else math.nan for x in decode_taus])
+            grids[col] = g
+        z = grids[value]
         best = [max(range(1, len(z)), key=lambda r: -math.inf if math.isnan(z[r][c]) else z[r][c])
                 for c in range(len(cols))]
-        text = [[("" if math.isnan(v) else f"{v:.2f}") + (" ★" if r == best[c] else "") for c, v in enumerate(row)]
+
+        def mark(r, c):
+            if r == best[c]:
+                return " ★"
+            if has_ci and grids[f"{value}_hi"][r][c] >= grids[f"{value}_lo"][best[c]][c]:
+                return " ≈"  # the intervals overlap
+            return ""
+        text = [[("" if math.isnan(v) else f"{v:.2f}") + mark(r, c) for c, v in enumerate(row)]
                 for r, row in enumerate(z)]
         fig.add_trace(go.Heatmap(z=z, x=cols, y=rows, text=text, texttemplate="%{text}", zmin=vmin, zmax=vmax,
                                  colorscale="Viridis", showscale=i == len(modes),
@@ -333,7 +347,8 @@ def grid_heatmaps(table, value: str, kd_taus: Sequence[float], decode_taus: Sequ
                               line={"color": "white", "width": 2}, row=1, col=i)
     fig.update_xaxes(title_text="decoding temperature τ", type="category")
     fig.update_yaxes(type="category", autorange="reversed")
-    fig.update_layout(title=title or f"{label or value} over τ_kd x τ (★ best τ_kd per column, □ τ_kd = τ)")
+    fig.update_layout(title=title or f"{label or value} over τ_kd x τ (★ best τ_kd per column, ≈ its interval "
+                                     "overlaps the best's, □ τ_kd = τ)")
     return fig
 
 
@@ -367,13 +382,23 @@ def tau_curves(table, value: str, group: str = "draft", title: str | None = None
     return fig
 
 
-def agreement(x, y, labels, x_title: str, y_title: str, title: str | None = None, y_err=None) -> go.Figure:
-    """One measurement against another, with the line y = x."""
+def _error_bars(values, bounds):
+    """Plotly error bars from (low, high) sequences around ``values``, or None."""
+    if bounds is None:
+        return None
+    low, high = ([float(v) for v in b] for b in bounds)
+    return {"type": "data", "symmetric": False, "array": [h - v for v, h in zip(values, high)],
+            "arrayminus": [v - lo for v, lo in zip(values, low)], "thickness": 1}
+
+
+def agreement(x, y, labels, x_title: str, y_title: str, title: str | None = None, y_err=None,
+              x_err=None) -> go.Figure:
+    """One measurement against another, with the line y = x; ``y_err``/``x_err`` are
+    optional (low, high) interval bounds of each point."""
     x, y = [float(v) for v in x], [float(v) for v in y]
     lo, hi = min(x + y), max(x + y)
     fig = go.Figure(go.Scatter(x=x, y=y, mode="markers", text=list(labels), name="cells",
-                               error_y=None if y_err is None else {"type": "data", "array": list(y_err),
-                                                                   "thickness": 1},
+                               error_y=_error_bars(y, y_err), error_x=_error_bars(x, x_err),
                                hovertemplate="%{text}: %{x:.3f}, %{y:.3f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x",
                              line={"dash": "dot", "color": "grey"}))

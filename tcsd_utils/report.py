@@ -27,7 +27,7 @@ import pandas as pd
 from .stats import LEVEL, N_BOOT, indices, interval, normal_replicates, ratio_replicates
 
 __all__ = ["PAPER", "PAPER_NUMBERS", "DRAFT_TARGETS", "INCONCLUSIVE", "Estimates", "claims", "claims_table",
-           "compare_runs", "draft_regime", "write_report"]
+           "compare_runs", "draft_regime", "markdown", "write_report"]
 
 # What each rule tests. The paper's own sentences where this project has them (the F2 quote
 # and the abstract); otherwise the claim as DESIGN.md states it from the paper.
@@ -542,6 +542,13 @@ def write_report(study, table=None) -> "Path":  # noqa: F821
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))
     return path
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A table as Markdown (no extra dependency)."""
+    cells = [list(map(str, table.columns))] + [[str(v) for v in row] for row in table.itertuples(index=False)]
+    lines = ["| " + " | ".join(r) + " |" for r in cells]
+    return "\n".join([lines[0], "|" + "---|" * len(table.columns)] + lines[1:])
 
 
 def compare_runs(*results: tuple[str, dict]) -> pd.DataFrame:

@@ -281,8 +281,21 @@ class Study:
                 raise ValueError(f"unknown draft {name!r}; this profile has {sorted(specs)}")
             mode, tau, mix_weights = specs[name]
             model = self.nokd_draft() if mode == "none" else self.kd_draft(mode, tau, mix_weights)
-            self._drafts[name] = model.to(self.target.dtype).eval()
+            self._drafts[name] = self._share_embedding(model.to(self.target.dtype).eval())
         return self._drafts[name]
+
+    def _share_embedding(self, draft):
+        """A draft cut from the target keeps the target's embedding frozen (49152 x 576, most
+        of its weights): point it at the target's own tensor rather than hold one copy per
+        draft. Only when the two are equal, so a draft that trained its embedding keeps it."""
+        import torch
+
+        mine, theirs = draft.get_input_embeddings(), self.target.get_input_embeddings()
+        tied = draft.get_output_embeddings() is not None and draft.get_output_embeddings().weight is mine.weight
+        if (not tied and mine.weight.shape == theirs.weight.shape and mine.weight.dtype == theirs.weight.dtype
+                and torch.equal(mine.weight, theirs.weight)):
+            mine.weight = theirs.weight
+        return draft
 
     def _draft_config(self, name: str) -> dict:
         if name == "nokd" and self.paper_draft:

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
-           "write_json", "progress", "run_notebooks", "main"]
+           "write_json", "progress", "run_notebooks", "compare", "main"]
 
 NOTEBOOKS = ["01_temperature_and_distributions", "02_knowledge_distillation", "03_alpha_gamma_grid",
              "04_u_curve", "05_data_mixing_recipe"]
@@ -114,16 +114,22 @@ def progress(iterable=None, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
-def _parameters(profile: str) -> dict:
+def _parameters(profile: str, seed: int | None = None) -> dict:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-    return {"PROFILE": profile, **PROFILES[profile]}
+    if seed is None:
+        return {"PROFILE": profile, **PROFILES[profile]}
+    if int(seed) < 0:
+        raise ValueError(f"--seed must be 0 or more, got {seed}")
+    # the run's folder name carries the seed to every notebook's Study (stages.split_run_name)
+    return {"PROFILE": f"{profile}-seed{int(seed)}", **PROFILES[profile], "SEED": int(seed)}
 
 
 def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None,
-                  kernel_name: str = "python3", force: bool = False) -> list[Path]:
-    """Execute the notebooks in order with papermill into ``outputs/<profile>/notebooks/``,
-    then write ``outputs/<profile>/report.md`` from the results table.
+                  kernel_name: str = "python3", force: bool = False, seed: int | None = None) -> list[Path]:
+    """Execute the notebooks in order with papermill into ``outputs/<run>/notebooks/``, then
+    write ``outputs/<run>/report.md`` from the results table. ``<run>`` is the profile, or
+    ``<profile>-seed<S>`` with ``seed`` (prompt split, sampling, training and timing seeds).
 
     A notebook already executed with the same source and parameters is skipped (its stamp
     ``notebooks/<name>.json`` records both), so a killed study resumes at the notebook it
@@ -135,6 +141,7 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
         root: folder for ``outputs/`` (default: the project's).
         kernel_name: Jupyter kernel to run them in.
         force: execute even the notebooks whose stamps match.
+        seed: a seed other than the profile's 0, in its own output folder.
 
     Returns:
         Paths of the executed notebooks.
@@ -143,8 +150,9 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
 
     import papermill as pm
 
-    params = _parameters(profile)
-    out = output_dir(profile, root) / "notebooks"
+    params = _parameters(profile, seed)
+    run = params["PROFILE"]
+    out = output_dir(run, root) / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
     names = [n for n in NOTEBOOKS if not only or any(n.startswith(o) for o in only)]
     if not names:
@@ -171,13 +179,35 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
         print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
         done.append(target)
     write_json({"profile": profile, "parameters": params, "notebooks": [str(p) for p in done]},
-               output_dir(profile, root) / "study.json")
-    if (output_dir(profile, root) / "eval").is_dir():
+               output_dir(run, root) / "study.json")
+    if (output_dir(run, root) / "eval").is_dir():
         from .report import write_report
         from .stages import Study
 
-        print(f"report: {write_report(Study(profile, root))}", flush=True)
+        print(f"report: {write_report(Study(run, root))}", flush=True)
     return done
+
+
+def compare(dirs: list[str]) -> "pd.DataFrame":  # noqa: F821
+    """The claims of several runs side by side (``tcsd compare``): each folder is an
+    ``outputs/<run>/`` with a ``results.parquet``; its name gives the profile and seed."""
+    import pandas as pd
+
+    from .report import claims, compare_runs
+    from .stages import Study, split_run_name
+
+    results = []
+    for d in dirs:
+        path = Path(d)
+        if not (path / "results.parquet").is_file():
+            raise SystemExit(f"no results.parquet in {d}: run `tcsd study` there first")
+        try:
+            split_run_name(path.name)
+        except ValueError as e:
+            raise SystemExit(f"{d}: {e}") from None
+        study = Study(path.name, root=path.parent)
+        results.append((path.name, claims(pd.read_parquet(path / "results.parquet"), study.settings)))
+    return compare_runs(*results)
 
 
 def _bench_draft(spec: str, profile: str = "cpu", root=None) -> str:
@@ -232,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     study.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
     study.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
     study.add_argument("--force", action="store_true", help="re-execute notebooks that already ran")
+    study.add_argument("--seed", type=int, default=None,
+                       help="prompt split, sampling, training and timing seed; writes to outputs/<profile>-seed<S>/")
+    cmp = sub.add_parser("compare", help="the claims of two or more runs side by side")
+    cmp.add_argument("dirs", nargs="+", help="outputs/<run>/ folders, e.g. outputs/cpu outputs/cpu-seed1")
+    cmp.add_argument("--markdown", default=None, help="also write the table here")
     sub.add_parser("profiles", help="print the profiles and their parameters")
     b = sub.add_parser("bench", help="tokens/s of our decoders vs transformers (plain and assisted)")
     b.add_argument("--draft", default="offline_tau0",
@@ -254,18 +289,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "profiles":
         print(json.dumps(PROFILES, indent=2))
         return 0
+    if args.command == "compare":
+        from .report import markdown
+
+        if len(args.dirs) < 2:
+            raise SystemExit("tcsd compare needs two or more outputs/<run>/ folders")
+        table = compare(args.dirs)
+        text = markdown(table)
+        print(text)
+        same = table["same decided verdict"].eq("yes").sum()
+        print(f"\n{same} of {len(table)} claims: every run that decided gave the same verdict")
+        if args.markdown:
+            with atomic_path(args.markdown) as tmp:
+                Path(tmp).write_text(text + "\n")
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "0" if args.profile == "paper" else "1")
     import logging
 
     logging.basicConfig(format="    %(message)s")  # the kernels' printed lines and progress bars
     logging.getLogger("papermill").setLevel(logging.INFO)
     t0 = time.perf_counter()
-    paths = run_notebooks(args.profile, args.only, force=args.force)
+    paths = run_notebooks(args.profile, args.only, force=args.force, seed=args.seed)
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2  # KiB on Linux
     print(f"study ({args.profile}) finished in {time.perf_counter() - t0:.0f} s: "
-          f"{len(paths)} notebooks, outputs in {output_dir(args.profile)}; "
+          f"{len(paths)} notebooks, outputs in {paths[0].parent.parent if paths else output_dir(args.profile)}; "
           f"peak memory of a notebook kernel {peak:.1f} GB")
     return 0
 

@@ -107,6 +107,7 @@ def test_online_kd_on_stored_samples_scores_them_once(study):
     s.online = replace(s.online, source="data", steps=2, batch_size=2)
     s.online_top_k = 5
     s.draft_shape = {"target_layers": [1], "head_vocab": 12}
+    s.nokd = replace(s.nokd, train_embedding=False)
     draft = study.kd_draft("online", 0.5)
     assert draft.lm_head.weight.shape[0] == 12 and len(draft.model.layers) == 1
     scores = study.out / "teacher" / "scores_online_tau0p5_top5"
@@ -116,3 +117,7 @@ def test_online_kd_on_stored_samples_scores_them_once(study):
     s.online_top_k = None  # a forward per step instead: no scores are stored
     study.kd_draft("online", 1.0)
     assert not (study.out / "teacher" / "scores_online_tau1_top5").exists()
+    # its frozen embedding is the target's: the study holds one copy for all its drafts
+    s.online = replace(s.online, train_embedding=False)
+    held = study.draft("online_tau1")
+    assert held.get_input_embeddings().weight is study.target.get_input_embeddings().weight

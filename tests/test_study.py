@@ -37,3 +37,43 @@ def test_runner_executes_in_order_skips_finished_notebooks_and_resumes(tmp_path,
     assert calls == ["04_u_curve.ipynb"]
     with pytest.raises(ValueError, match="no notebook matches"):
         S.run_notebooks("smoke", root=tmp_path, only=["09"])
+
+
+def test_a_seeded_run_has_its_own_folder_and_passes_its_seed_to_every_notebook(tmp_path, monkeypatch):
+    import papermill
+
+    from tcsd_utils.stages import Study, split_run_name
+
+    seen = []
+    monkeypatch.setattr(papermill, "execute_notebook",
+                        lambda src, out, parameters, **kw: (seen.append(parameters), open(out, "w").write("{}")))
+    S.run_notebooks("smoke", root=tmp_path, only=["01"], seed=3)
+    assert (tmp_path / "smoke-seed3" / "notebooks" / "01_temperature_and_distributions.ipynb").is_file()
+    assert seen == [{"PROFILE": "smoke-seed3", "SEED": 3}]
+    study = Study("smoke-seed3", root=tmp_path)
+    assert study.settings.seed == 3 and study.profile == "smoke" and study.out == tmp_path / "smoke-seed3"
+    assert split_run_name("cpu") == ("cpu", None)
+    for bad in ("cpu-seed", "cpu-seedx", "laptop-seed1", "cpu-seed-1"):
+        with pytest.raises(ValueError, match="unknown profile"):
+            split_run_name(bad)
+    with pytest.raises(ValueError, match="--seed must be 0 or more"):
+        S.run_notebooks("smoke", root=tmp_path, seed=-1)
+
+
+def test_compare_reads_two_runs_and_names_a_folder_without_results(tmp_path, capsys):
+    import numpy as np
+
+    from tests.test_report import make_table, paper_like, u_curve
+
+    for run, seed in (("smoke", 0), ("smoke-seed1", 1)):
+        (tmp_path / run).mkdir()
+        make_table(paper_like, ood_gamma=u_curve, mix_gain=0.15, se=0.003,
+                   rng=np.random.default_rng(seed)).to_parquet(tmp_path / run / "results.parquet")
+    out_md = tmp_path / "cmp.md"
+    assert S.main(["compare", str(tmp_path / "smoke"), str(tmp_path / "smoke-seed1"), "--markdown", str(out_md)]) == 0
+    text = capsys.readouterr().out
+    assert "| F2 | agree |" in text and "6 of 6 claims: every run that decided gave the same verdict" in text
+    assert out_md.read_text().startswith("| claim | smoke verdict |")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no results.parquet in"):
+        S.main(["compare", str(tmp_path / "smoke"), str(tmp_path / "empty")])
