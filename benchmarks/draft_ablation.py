@@ -69,10 +69,10 @@ def run_arm(name: str, root, shared) -> dict:
         t0 = time.perf_counter()
         draft = study.draft(study.kd_name(mode, tau))
         row[f"{mode}_s"] = round(time.perf_counter() - t0)
-        p = target_distributions(study.target, study.samples(tau, "test"), tau, pad=study._pad())
-        row[f"alpha_tau{tau:g}"] = round(compare_draft(p, draft, tau, pad=study._pad())["alpha"], 3)
+        p = target_distributions(study.target, study.samples(tau, "test"), tau, pad=study.pad_id())
+        row[f"alpha_tau{tau:g}"] = round(compare_draft(p, draft, tau, pad=study.pad_id())["alpha"], 3)
         if tau == 0.0:
-            row["alpha_nokd_tau0"] = round(compare_draft(p, nokd, 0.0, pad=study._pad())["alpha"], 3)
+            row["alpha_nokd_tau0"] = round(compare_draft(p, nokd, 0.0, pad=study.pad_id())["alpha"], 3)
     row["c"] = round(cost_ratio(study.target, nokd)["c"], 3)
     return row
 

@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from tcsd_utils.batching import pad_id
 from tcsd_utils.bench import peak_memory_gb
 from tcsd_utils.evaluate import cost_ratio, expected_alpha
 from tcsd_utils.stages import Study
@@ -62,7 +63,7 @@ def main() -> None:
     res["draft_params_m"] = sum(p.numel() for p in nokd.parameters()) / 1e6
     dt = study.target.dtype
     res.update(cost_ratio(study.target, nokd.to(dt)))
-    pad = study.tokenizer.pad_token_id or 0
+    pad = pad_id(study.tokenizer)
     for name, draft in [("nokd", nokd), ("offline", offline), ("online", online)]:
         res[f"alpha_{name}"] = expected_alpha(study.target, draft.to(dt), held_out, args.tau, pad=pad)
     res["peak_rss_gb"] = peak_memory_gb()

@@ -29,11 +29,10 @@ import statistics
 
 import torch
 
-from .distill import _generation_config
 from .evaluate import best_k, cost_ratio, predicted_speedup, verify_cost
-from .runners import CausalLMRunner
+from .runners import CausalLMRunner, machine_info  # noqa: F401 (machine_info: re-exported)
 from .speculative import Clock, autoregressive_generate, speculative_generate
-from .temperature import check_tau
+from .temperature import check_tau, generation_config
 
 __all__ = ["METHODS", "run_bench", "format_table", "peak_memory_gb", "machine_info", "regressions"]
 
@@ -41,7 +40,7 @@ METHODS = ("ours_plain", "hf_plain", "hf_assisted", "ours_speculative")
 
 
 def _hf_generate(target, prompt, tau, max_new_tokens, seed, pad, draft=None, k=4):
-    gen = _generation_config(tau, max_new_tokens, pad, None, min_new_tokens=max_new_tokens)
+    gen = generation_config(tau, max_new_tokens, pad, None, min_new_tokens=max_new_tokens)
     extra = {}
     if draft is not None:
         gen.num_assistant_tokens = k
@@ -71,22 +70,6 @@ def _run(method, target, draft, prompt, tau, k, max_new_tokens, seed, pad, fast=
         return out.stats.new_tokens, (out.stats.accepted, out.stats.drafted, out.stats.rejections)
     return _hf_generate(target, prompt, tau, max_new_tokens, seed, pad,
                         draft if method == "hf_assisted" else None, k)
-
-
-def machine_info() -> dict:
-    """What a figure was measured on: CPU model, the flags that matter for bfloat16, cores,
-    torch threads and version, load average (1 min), and the GPU if one is used."""
-    import os
-
-    from .runners import cpu_info
-
-    model, flags = cpu_info()
-    info = {"cpu": model, "flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
-            "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "load_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def regressions(result: dict, tolerance: float = 0.05) -> list[str]:

@@ -51,10 +51,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .study import atomic_path, write_json
-from .study import progress as progress_bar
+from .batching import head_logits, pack, pad_id
+from .files import atomic_path, write_json
+from .files import progress as progress_bar
 from .subvocab import head_ids
-from .temperature import check_tau, log_probs, probs
+from .temperature import check_tau, generation_config, log_probs, probs
 
 __all__ = ["KDConfig", "general_corpus", "teacher_data", "target_scores", "mix", "divergence", "train_draft",
            "load_draft", "is_finished"]
@@ -120,17 +121,6 @@ def general_corpus(max_chars: int = 3_000_000) -> list[str]:
     return texts
 
 
-def _generation_config(tau: float, max_new_tokens: int, pad: int, eos: int, **extra):
-    """Batched sampling with `generate` at ``tau``: greedy at 0, else softmax(logits / tau)
-    with no top-k or top-p truncation, the definition of `temperature.probs`."""
-    from transformers import GenerationConfig
-
-    common = {"max_new_tokens": max_new_tokens, "pad_token_id": pad, "eos_token_id": eos, **extra}
-    if tau == 0:
-        return GenerationConfig(do_sample=False, **common)
-    return GenerationConfig(do_sample=True, temperature=tau, top_k=0, top_p=1.0, **common)
-
-
 def _cached(path: Path, config: dict):
     """The dataset at ``path`` if it was made with ``config``, else None."""
     from datasets import load_from_disk
@@ -171,8 +161,8 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
     if cached is not None:
         return cached
     eos = target.config.eos_token_id
-    pad = _pad_id(tokenizer)
-    gen = _generation_config(tau, max_new_tokens, pad, eos)
+    pad = pad_id(tokenizer)
+    gen = generation_config(tau, max_new_tokens, pad, eos)
     torch.manual_seed(seed)
     rows = {"prompt_id": [], "prompt_ids": [], "answer_ids": [], "tau": []}
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding
@@ -220,8 +210,8 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
     rows = [dict(r) for r in data]
     for start in progress_bar(range(0, len(rows), batch_size), desc="target scores", leave=False):
         chunk = rows[start:start + batch_size]
-        ids, mask, r, c, _ = _pack([(x["prompt_ids"], x["answer_ids"]) for x in chunk], pad, target.device)
-        top = _head_logits(target, ids, mask, r, c).float().topk(top_k, dim=-1)  # (answer tokens, top_k)
+        ids, mask, r, c, _ = pack([(x["prompt_ids"], x["answer_ids"]) for x in chunk], pad, target.device)
+        top = head_logits(target, ids, mask, r, c).float().topk(top_k, dim=-1)  # (answer tokens, top_k)
         at = 0
         for x in chunk:
             n = len(x["answer_ids"])
@@ -235,7 +225,7 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
 
 
 def _stored_logits(rows, vocab: int, device) -> torch.Tensor:
-    """The stored top logits of ``rows`` (in `_pack` order) as a dense ``(n, vocab)`` tensor,
+    """The stored top logits of ``rows`` (in `batching.pack` order) as a dense ``(n, vocab)`` tensor,
     ``-inf`` off each position's top tokens: the same shape as a target forward's logits, so
     the loss treats both alike."""
     ids = torch.tensor([t for r in rows for t in r["top_ids"]], dtype=torch.long, device=device)  # (n, top_k)
@@ -324,34 +314,6 @@ def divergence(target_logits: torch.Tensor, draft_logits: torch.Tensor, tau: flo
 # ---------------------------------------------------------------------------- training
 
 
-def _head_logits(model, ids, mask, rows, cols, compact: bool = False):
-    """Logits at chosen positions only: the vocabulary projection dominates a small draft's
-    cost, so it is applied to the positions the loss uses (rows, cols), not to all. With
-    ``compact``, a sub-vocabulary draft gives its kept ids' logits only, (n, len(ids))."""
-    hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
-    head = model.get_output_embeddings()
-    if compact and hasattr(head, "compact"):
-        return head.compact(hidden[rows, cols])
-    return head(hidden[rows, cols])  # (n, vocab)
-
-
-def _pack(pairs, pad, device):
-    """Right-padded (ids, mask) and the positions predicting each answer token."""
-    width = max(len(p) + len(a) for p, a in pairs)
-    ids = torch.full((len(pairs), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    rows, cols, labels = [], [], []
-    for r, (p, a) in enumerate(pairs):
-        seq = list(p) + list(a)
-        ids[r, :len(seq)] = torch.tensor(seq)
-        mask[r, :len(seq)] = 1
-        rows += [r] * len(a)
-        cols += range(len(p) - 1, len(p) - 1 + len(a))  # logits at i predict token i + 1
-        labels += list(a)
-    return (ids.to(device), mask.to(device), torch.tensor(rows, device=device),
-            torch.tensor(cols, device=device), torch.tensor(labels, device=device))
-
-
 def _lm_batch(stream, cfg, rng, device):
     starts = [rng.randrange(len(stream) - cfg.seq_len - 1) for _ in range(cfg.batch_size)]
     return [([stream[s]], stream[s + 1: s + cfg.seq_len + 1]) for s in starts]
@@ -363,9 +325,6 @@ def sampling_tau(cfg: KDConfig, rng: random.Random) -> float:
     weights = cfg.mix_weights or {cfg.tau_kd: 1.0}
     return rng.choices(list(weights), weights=list(weights.values()), k=1)[0]
 
-
-def _pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 def _cut_at_eos(answer: list, eos: int) -> list:
@@ -389,7 +348,7 @@ def _online_samples(model, prompts, cfg, rng, pad, eos, with_logits=False):
 
     ``model`` is the draft (on-policy, ``cfg.source == "draft"``) or the target
     (``"target"``). With ``with_logits`` the target's raw logits at every answer position
-    come back too, in `_pack` order, so the target needs no second forward.
+    come back too, in `batching.pack` order, so the target needs no second forward.
     """
     batch = [prompts[rng.randrange(len(prompts))] for _ in range(cfg.batch_size)]
     tau = sampling_tau(cfg, rng)
@@ -397,7 +356,7 @@ def _online_samples(model, prompts, cfg, rng, pad, eos, with_logits=False):
     was_training = model.training
     model.eval()
     out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                         generation_config=_generation_config(tau, cfg.max_new_tokens, pad, eos,
+                         generation_config=generation_config(tau, cfg.max_new_tokens, pad, eos,
                                                               return_dict_in_generate=True,
                                                               output_logits=with_logits))
     model.train(was_training)
@@ -472,7 +431,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
         draft.get_input_embeddings().weight.requires_grad_(False)
     params = [w for w in draft.parameters() if w.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
-    pad, eos = _pad_id(tokenizer), tokenizer.eos_token_id
+    pad, eos = pad_id(tokenizer), tokenizer.eos_token_id
     step, history = 0, []
     ckpt = out_dir / "checkpoint.pt"
     if ckpt.is_file():  # resume
@@ -506,12 +465,12 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
             by_target = cfg.source == "target"
             pairs, t_logits = _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos,
                                               with_logits=by_target)
-        ids, mask, rows_i, cols, labels = _pack(pairs, pad, device)
-        logits = _head_logits(draft, ids, mask, rows_i, cols, compact=True)  # (n, vocab or kept ids)
+        ids, mask, rows_i, cols, labels = pack(pairs, pad, device)
+        logits = head_logits(draft, ids, mask, rows_i, cols, compact=True)  # (n, vocab or kept ids)
         if cfg.mode == "online":
             if t_logits is None:  # draft samples or stored ones: score them with the target now
                 with torch.no_grad():
-                    t_logits = _head_logits(target, ids.to(target.device), mask.to(target.device),
+                    t_logits = head_logits(target, ids.to(target.device), mask.to(target.device),
                                             rows_i.to(target.device), cols.to(target.device))
             loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, kept).mean()
         else:  # tokens the draft's head does not cover carry no loss

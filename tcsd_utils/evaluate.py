@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from .distill import _head_logits, _pack
+from .batching import head_logits, pack
 from .stats import indices, interval, mean_interval, ratio_replicates, wilson
 from .temperature import check_tau, entropy, overlap, probs
 
@@ -47,8 +47,8 @@ def target_distributions(target, data, tau: float, batch_size: int = 16, pad: in
     rows, out = _rows(data), []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        ids, mask, r, c, _ = _pack(chunk, pad, target.device)
-        p = probs(_head_logits(target, ids, mask, r, c), tau)
+        ids, mask, r, c, _ = pack(chunk, pad, target.device)
+        p = probs(head_logits(target, ids, mask, r, c), tau)
         out.append((chunk, p, entropy(p)))
     return out
 
@@ -74,8 +74,8 @@ def compare_draft(target_p: list, draft, tau: float, pad: int = 0, per_position:
     tau = check_tau(tau)
     values, h_p, h_q, lens = [], [], [], []
     for chunk, p, entropy_p in target_p:
-        ids, mask, r, c, _ = _pack(chunk, pad, draft.device)
-        q = probs(_head_logits(draft, ids, mask, r, c), tau).to(p.device)
+        ids, mask, r, c, _ = pack(chunk, pad, draft.device)
+        q = probs(head_logits(draft, ids, mask, r, c), tau).to(p.device)
         values.append(overlap(p, q))
         h_p.append(entropy_p)
         h_q.append(entropy(q))
@@ -132,8 +132,8 @@ def logit_scale(draft, data, batch_size: int = 16, pad: int = 0) -> dict:
     """
     rows, std, h = _rows(data), [], []
     for start in range(0, len(rows), batch_size):
-        ids, mask, r, c, _ = _pack(rows[start:start + batch_size], pad, draft.device)
-        logits = _head_logits(draft, ids, mask, r, c, compact=True).float()  # (n, kept ids)
+        ids, mask, r, c, _ = pack(rows[start:start + batch_size], pad, draft.device)
+        logits = head_logits(draft, ids, mask, r, c, compact=True).float()  # (n, kept ids)
         std.append(logits.std(-1))
         h.append(entropy(probs(logits, 1.0)))
     return {"logit_std": float(torch.cat(std).mean()), "entropy_q": float(torch.cat(h).mean())}

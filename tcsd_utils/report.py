@@ -494,7 +494,7 @@ def timing_notes(table, machine: dict | None) -> list[str]:
 
 def write_report(study, table=None) -> "Path":  # noqa: F821
     """Write ``outputs/<run>/report.md`` (atomically) from the results table."""
-    from .study import atomic_path
+    from .files import atomic_path
 
     table = study.results() if table is None else table
     s = study.settings

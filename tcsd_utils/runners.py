@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["Runner", "CausalLMRunner", "LlamaRunner", "as_runner", "choose_kernel", "kernel_choices",
-           "KERNEL_ENV", "cpu_info"]
+           "KERNEL_ENV", "cpu_info", "machine_info"]
 
 
 class Runner(Protocol):
@@ -388,3 +388,17 @@ def as_runner(model_or_runner, fast: bool = True) -> Runner:
     if fast and LlamaRunner.supports(model_or_runner):
         return LlamaRunner(model_or_runner)
     return CausalLMRunner(model_or_runner)
+
+
+def machine_info() -> dict:
+    """What a figure was measured on: CPU model, the flags that matter for bfloat16, cores,
+    torch threads and version, load average (1 min), and the GPU if one is used."""
+    import os
+
+    model, flags = cpu_info()
+    info = {"cpu": model, "flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
+            "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "load_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info

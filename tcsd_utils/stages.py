@@ -3,8 +3,8 @@
 DESIGN.md's data flow, as one object per profile (`Study`). Each stage writes its artifact
 under ``outputs/<profile>/`` beside the config that made it, atomically, and is skipped when
 that artifact exists with the same config: a killed run resumes where it stopped, and
-notebooks 02-05 share the drafts that notebook 02 trained. The stage settings of every
-profile live here, in `SETTINGS` (one place; notebooks only choose the profile).
+notebooks 02-05 share the drafts that notebook 02 trained. The settings of every profile
+live in `tcsd_utils.profiles` (one place; notebooks only choose the profile).
 
 Layout of ``outputs/<profile>/``:
     teacher/<set>_<split>_tau<t>/    target samples (`datasets` on disk) + config.json
@@ -24,81 +24,18 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .distill import KDConfig, _pad_id, general_corpus, is_finished, load_draft, mix, target_scores, teacher_data, \
+from .batching import pad_id
+from .distill import general_corpus, is_finished, load_draft, mix, target_scores, teacher_data, \
     train_draft
 from .evaluate import compare_draft, cost_ratio, measure_speedup, predicted_speedup, steady_gamma, \
     target_distributions, warm_up
 from .stats import indices, interval, ratio_replicates
-from .study import atomic_path, output_dir, progress, write_json
+from .files import atomic_path, output_dir, progress, write_json
+from .profiles import GRID_01, SETTINGS, Settings  # noqa: F401 (GRID_01, Settings: re-exported)
 
 MODES = ("offline", "online")
 
 __all__ = ["Settings", "SETTINGS", "MODES", "Study", "run_name", "split_run_name"]
-
-
-@dataclass
-class Settings:
-    """Stage settings of one profile. Defaults are the cpu profile (measured in benchmarks/)."""
-
-    target: str = "smollm2"
-    train_set: str = "instructions"       # prompts the drafts are distilled on (train split)
-    n_train_prompts: int | None = None    # None: the whole train split (334 instructions)
-    n_eval_prompts: int = 32              # held-out prompts (test split) for evaluation
-    new_tokens: int = 64                  # tokens per teacher / evaluation sample
-    teacher_batch: int = 32
-    # the draft (models.make_draft): cut from the target, its layers 0-2 at full width and an
-    # output layer over the 8192 lowest (most frequent) token ids; README, "the draft ablation"
-    draft_shape: dict = field(default_factory=lambda: {"target_layers": [0, 1, 2], "head_vocab": 8192})
-    corpus_chars: int = 1_000_000         # general text for the no-KD draft
-    nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=100, batch_size=8, lr=3e-4,
-                                                            seq_len=128, train_embedding=False))
-    offline: KDConfig = field(default_factory=lambda: KDConfig(mode="offline", steps=60, batch_size=16,
-                                                               lr=1e-3, train_embedding=False))
-    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=60,
-                                                              batch_size=16, lr=1e-3, train_embedding=False))
-    online_pool: bool = False             # online KD on the stored samples of every KD tau (source "data")
-    online_top_k: int | None = 64         # source "data": store the target's top-k logits once (None: a forward per step)
-    # the grid (notebooks 03-05)
-    kd_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)                         # KD temperatures
-    decode_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)     # decoding temperatures
-    ood_set: str = "math"                 # out-of-domain prompts (notebook 04)
-    ood_taus: tuple = (1.0,)              # KD temperatures of the drafts measured out of domain
-    mix: dict = field(default_factory=lambda: {0.5: 1.0, 1.0: 1.0, 1.5: 1.0})  # data-mixing recipe
-    mix_baseline: float = 1.0             # the single-temperature KD it is compared with
-    # speculative runs (empirical alpha and wall-time speedup gamma)
-    k: int = 1                            # draft tokens per step (evaluate.best_k at alpha 0.1-0.3)
-    spec_prompts: int = 4                 # held-out prompts decoded per cell, plain and speculative
-    spec_repeats: int = 1                 # runs per prompt (each its own seed), plain and speculative back to back
-    spec_tokens: int = 32                 # tokens per run (no early stop at EOS)
-    seed: int = 0
-
-
-GRID_01 = tuple(round(0.1 * i, 1) for i in range(11))  # the paper's 0.1 grid
-
-SETTINGS: dict[str, Settings] = {
-    "smoke": Settings(n_train_prompts=32, n_eval_prompts=8, new_tokens=24,
-                      corpus_chars=100_000,
-                      nokd=KDConfig(mode="lm", steps=20, batch_size=4, lr=3e-4, seq_len=64, train_embedding=False),
-                      offline=KDConfig(mode="offline", steps=12, batch_size=8, lr=1e-3, train_embedding=False),
-                      online=KDConfig(mode="online", source="data", steps=12, batch_size=8, lr=1e-3,
-                                      train_embedding=False),
-                      kd_taus=(0.0, 1.0), decode_taus=(0.0, 1.0, 2.0), mix={0.0: 1.0, 1.0: 1.0},
-                      spec_prompts=2, spec_tokens=8),
-    "cpu": Settings(),
-    "gpu": Settings(n_eval_prompts=128, new_tokens=128,
-                    nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False),
-                    offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-3, train_embedding=False),
-                    online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-3, max_new_tokens=128,
-                                    train_embedding=False),
-                    kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
-                    k=4, spec_prompts=16, spec_tokens=128),
-    "paper": Settings(target="meta-llama/Llama-2-13b-chat-hf", train_set="alpaca", n_train_prompts=2000,
-                      n_eval_prompts=128, new_tokens=128, ood_set="gsm8k",
-                      offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-4),
-                      online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-4, max_new_tokens=128),
-                      kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
-                      k=4, spec_prompts=16, spec_tokens=128),
-}
 
 
 def run_name(profile: str, seed: int | None = None) -> str:
@@ -155,7 +92,7 @@ class Study:
         self.name = profile
         self.settings = replace(copy.deepcopy(SETTINGS[base]), **overrides)
         self.out = output_dir(profile, root)
-        self.paper_draft = paper_draft or ("JackFram/llama-68m" if base == "paper" else None)
+        self.paper_draft = paper_draft or self.settings.paper_draft
         self._target = self._tokenizer = None
         self._drafts: dict = {}
 
@@ -248,7 +185,7 @@ class Study:
             data = self.samples(tau_kd)
         if mode == "online" and self.settings.online_top_k:  # the target scores them once, not every step
             k = self.settings.online_top_k
-            data = target_scores(self.target, data, self.out / "teacher" / f"scores_{out.name}_top{k}", k, pad=self._pad())
+            data = target_scores(self.target, data, self.out / "teacher" / f"scores_{out.name}_top{k}", k, pad=self.pad_id())
             extra["target_scores"] = f"top {k} logits per position, stored"
         return train_draft(out, cfg, start, self.tokenizer, target=self.target, data=data, extra_config=extra)
 
@@ -304,16 +241,23 @@ class Study:
 
     # -- evaluation (notebooks 03-05) ----------------------------------------------------
     def cost(self) -> dict:
-        """c: the draft's time per token over the target's (all drafts share one shape)."""
+        """c: the draft's time per token over the target's (all drafts share one shape),
+        measured once and reused while the target, the draft's shape and its config stay the
+        same (a new draft shape or target measures it again)."""
         path = self.out / "eval" / "cost.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-        result = {**cost_ratio(self.target, self.draft("nokd")), "draft_shape": self.settings.draft_shape}
+        draft = self.draft("nokd")  # trained first if needed: its config is part of the key
+        config = json.loads(json.dumps({"target": self.settings.target, "draft_shape": self.settings.draft_shape,
+                                        "nokd": self._draft_config("nokd")}, default=str))
+        cached = json.loads(path.read_text()) if path.is_file() else None
+        if cached and cached.get("config") == config:
+            return cached
+        result = {**cost_ratio(self.target, draft), "draft_shape": self.settings.draft_shape, "config": config}
         write_json(result, path)
         return result
 
-    def _pad(self) -> int:
-        return _pad_id(self.tokenizer)
+    def pad_id(self) -> int:
+        """The padding id of every batch (`batching.pad_id`)."""
+        return pad_id(self.tokenizer)
 
     def evaluate(self, names: list[str], taus=None, prompt_set: str | None = None, speed: bool = True):
         """Evaluate drafts at decoding temperatures; one cached cell per draft x tau x set.
@@ -337,7 +281,7 @@ class Study:
         taus = list(s.decode_taus if taus is None else taus)
         cost = self.cost() if speed else None
         if speed:  # what the timings were measured on (report.md states it)
-            from .bench import machine_info
+            from .runners import machine_info
 
             write_json(machine_info(), self.out / "eval" / "machine.json")
         rows = []
@@ -357,7 +301,7 @@ class Study:
                 if cell is None or cell["config"] != json.loads(json.dumps(config, default=str)):
                     if target_p is None:
                         data = self.samples(tau, "test", prompt_set)
-                        target_p = target_distributions(self.target, data, tau, pad=self._pad())
+                        target_p = target_distributions(self.target, data, tau, pad=self.pad_id())
                         spec_ids = self.prompts("test", prompt_set, s.n_eval_prompts)[1][: s.spec_prompts]
                     cell = {"config": config, "row": self._cell(name, draft, tau, prompt_set, target_p,
                                                                  spec_ids, cost)}
@@ -373,7 +317,7 @@ class Study:
         row = {"draft": name, "mode": mode, "tau_kd": tau_kd,
                "mix": ",".join(f"{t:g}" for t in sorted(mix_weights)) if mix_weights else "",
                "prompt_set": prompt_set, "in_domain": prompt_set == s.train_set, "tau": tau, "k": s.k}
-        row.update(compare_draft(target_p, draft, tau, pad=self._pad()))
+        row.update(compare_draft(target_p, draft, tau, pad=self.pad_id()))
         for end in ("", "_lo", "_hi"):
             row[f"alpha_expected{end}"] = row.pop(f"alpha{end}")
         if cost is not None:

@@ -6,11 +6,7 @@ composes (STYLE.md item 5): each notebook owns its defaults in its ``parameters`
 (those defaults are the smoke profile, which nbval re-executes), and a profile overrides
 some of them.
 
-Profiles (DESIGN.md):
-    smoke  CI and the committed notebook outputs: minutes on a 2-core CPU;
-    cpu    the default full study on a laptop-class CPU;
-    gpu    the paper's 0.1 grid on the embedded pair, on a GPU;
-    paper  the paper's own models from the Hub, on a GPU, with the network.
+Profiles and their settings: `tcsd_utils.profiles`.
 
 Every run writes under ``outputs/<profile>/``: executed notebooks in ``notebooks/`` and
 figures in ``figures/``. Files are written atomically (``atomic_path``) so a killed run
@@ -20,98 +16,21 @@ never leaves a half-written file that a later run trusts.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
+# re-exported: the notebooks call study.figure_dir and study.write_json
+from .files import TEXT_PROGRESS, atomic_path, figure_dir, output_dir, progress, repo_root, write_json  # noqa: F401
+from .profiles import PROFILES  # what papermill passes to the notebooks, per profile
+
 __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
            "write_json", "progress", "run_notebooks", "compare", "main"]
 
 NOTEBOOKS = ["01_temperature_and_distributions", "02_knowledge_distillation", "03_alpha_gamma_grid",
              "04_u_curve", "05_data_mixing_recipe"]
-
-# Overrides of the notebooks' own defaults (their parameters cells hold the smoke values).
-# Papermill passes every key to every notebook; a notebook ignores keys it does not have.
-# Stage settings (training steps, prompt counts) live in tcsd_utils.stages.SETTINGS.
-PROFILES: dict[str, dict] = {
-    "smoke": {},
-    "cpu": {"N_PROMPTS": 16, "MAX_NEW_TOKENS": 64,
-            "TAUS": [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]},
-    "gpu": {"N_PROMPTS": 64, "MAX_NEW_TOKENS": 128,
-            "TAUS": [round(0.1 * i, 1) for i in range(11)] + [1.25, 1.5, 1.75, 2.0]},
-    "paper": {"TARGET": "meta-llama/Llama-2-13b-chat-hf", "DRAFT": "JackFram/llama-68m",
-              "N_PROMPTS": 64, "MAX_NEW_TOKENS": 128,
-              "TAUS": [round(0.1 * i, 1) for i in range(11)] + [1.25, 1.5, 1.75, 2.0]},
-}
-
-
-def repo_root() -> Path:
-    """The project folder (the one holding ``tcsd_utils/``)."""
-    return Path(__file__).resolve().parent.parent
-
-
-def output_dir(profile: str = "smoke", root: str | os.PathLike | None = None) -> Path:
-    """``outputs/<profile>/`` (created). ``$TCSD_OUTPUTS`` or ``root`` moves ``outputs/``."""
-    base = Path(root or os.environ.get("TCSD_OUTPUTS") or repo_root() / "outputs")
-    path = base / profile
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def figure_dir(profile: str = "smoke", root=None) -> Path:
-    """``outputs/<profile>/figures/`` (created)."""
-    path = output_dir(profile, root) / "figures"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temporary sibling of ``path``; rename it onto ``path`` only on success.
-
-    Works for files and folders: whatever the body writes at the yielded path appears at
-    ``path`` in one rename, or not at all.
-    """
-    import shutil
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffix (.ipynb)
-    try:
-        yield tmp
-        if path.is_dir() and tmp.is_dir():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
-
-
-def write_json(obj, path) -> Path:
-    """Write JSON atomically."""
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    return Path(path)
-
-
-def progress(iterable=None, **kwargs):
-    """A progress bar for long work: a widget in JupyterLab; plain text lines, at most one
-    every 15 s, when the study runs headless (``tcsd study`` sets ``TCSD_TEXT_PROGRESS``
-    so that papermill can relay the bars to the terminal)."""
-    if os.environ.get("TCSD_TEXT_PROGRESS"):
-        from tqdm.std import tqdm
-
-        kwargs.setdefault("mininterval", 15.0)
-        kwargs.setdefault("file", sys.stdout)
-        kwargs["leave"] = True
-    else:
-        from tqdm.auto import tqdm
-    return tqdm(iterable, **kwargs)
 
 
 def _parameters(profile: str, seed: int | None = None) -> dict:
@@ -123,6 +42,34 @@ def _parameters(profile: str, seed: int | None = None) -> dict:
         raise ValueError(f"--seed must be 0 or more, got {seed}")
     # the run's folder name carries the seed to every notebook's Study (stages.split_run_name)
     return {"PROFILE": f"{profile}-seed{int(seed)}", **PROFILES[profile], "SEED": int(seed)}
+
+
+def _execute(names, src, out, params, profile, kernel_name, force) -> list[Path]:
+    """Run each notebook unless its stamp (source and parameters) says it already ran."""
+    import hashlib
+
+    import papermill as pm
+
+    done = []
+    for i, name in enumerate(names, 1):
+        target, stamp_path = out / f"{name}.ipynb", out / f"{name}.json"
+        stamp = {"source_sha256": hashlib.sha256((src / f"{name}.ipynb").read_bytes()).hexdigest(),
+                 "parameters": params}
+        if not force and target.is_file() and stamp_path.is_file() and \
+                json.loads(stamp_path.read_text()) == json.loads(json.dumps(stamp)):
+            print(f"[{i}/{len(names)}] {name}: already executed with these parameters, skipped", flush=True)
+            done.append(target)
+            continue
+        print(f"[{i}/{len(names)}] {name} (profile {profile})", flush=True)
+        t0 = time.perf_counter()
+        with atomic_path(target) as tmp:
+            pm.execute_notebook(str(src / f"{name}.ipynb"), str(tmp), parameters=params,
+                                kernel_name=kernel_name, cwd=str(src), progress_bar=False,
+                                log_output=True, request_save_on_cell_execute=False)
+        write_json(stamp, stamp_path)
+        print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
+        done.append(target)
+    return done
 
 
 def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None,
@@ -146,10 +93,6 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
     Returns:
         Paths of the executed notebooks.
     """
-    import hashlib
-
-    import papermill as pm
-
     params = _parameters(profile, seed)
     run = params["PROFILE"]
     out = output_dir(run, root) / "notebooks"
@@ -158,26 +101,15 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
     if not names:
         raise ValueError(f"no notebook matches {only}; notebooks are {NOTEBOOKS}")
     src = repo_root() / "notebooks"
-    os.environ["TCSD_TEXT_PROGRESS"] = "1"  # the kernels inherit it: training bars reach the log
-    done = []
-    for i, name in enumerate(names, 1):
-        target, stamp_path = out / f"{name}.ipynb", out / f"{name}.json"
-        stamp = {"source_sha256": hashlib.sha256((src / f"{name}.ipynb").read_bytes()).hexdigest(),
-                 "parameters": params}
-        if not force and target.is_file() and stamp_path.is_file() and \
-                json.loads(stamp_path.read_text()) == json.loads(json.dumps(stamp)):
-            print(f"[{i}/{len(names)}] {name}: already executed with these parameters, skipped", flush=True)
-            done.append(target)
-            continue
-        print(f"[{i}/{len(names)}] {name} (profile {profile})", flush=True)
-        t0 = time.perf_counter()
-        with atomic_path(target) as tmp:
-            pm.execute_notebook(str(src / f"{name}.ipynb"), str(tmp), parameters=params,
-                                kernel_name=kernel_name, cwd=str(src), progress_bar=False,
-                                log_output=True, request_save_on_cell_execute=False)
-        write_json(stamp, stamp_path)
-        print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
-        done.append(target)
+    before = os.environ.get(TEXT_PROGRESS)
+    os.environ[TEXT_PROGRESS] = "1"  # the kernels inherit it: training bars reach the log
+    try:
+        done = _execute(names, src, out, params, profile, kernel_name, force)
+    finally:  # leave the caller's environment as it was
+        if before is None:
+            os.environ.pop(TEXT_PROGRESS, None)
+        else:
+            os.environ[TEXT_PROGRESS] = before
     write_json({"profile": profile, "parameters": params, "notebooks": [str(p) for p in done]},
                output_dir(run, root) / "study.json")
     if (output_dir(run, root) / "eval").is_dir():
@@ -229,6 +161,7 @@ def _bench_draft(spec: str, profile: str = "cpu", root=None) -> str:
 
 
 def _bench(args) -> int:
+    from .batching import pad_id
     from .bench import format_table, run_bench
     from .data import encode_prompts, load_prompts
     from .models import load_pair
@@ -238,7 +171,7 @@ def _bench(args) -> int:
     pair = load_pair(args.target, draft)
     prompts = encode_prompts(pair.tokenizer, load_prompts("instructions", args.prompts, 0, split="test"))
     result = run_bench(pair.target, pair.draft, prompts, args.taus, args.k, args.max_new_tokens, args.repeats,
-                       pad=pair.tokenizer.pad_token_id or 0, fast=args.runner == "fast")
+                       pad=pad_id(pair.tokenizer), fast=args.runner == "fast")
     result.update(target=args.target, draft=draft, date=time.strftime("%Y-%m-%d"))
     print(format_table(result))
     if args.json:

@@ -26,6 +26,7 @@ from numbers import Real
 import torch
 
 __all__ = [
+    "generation_config",
     "check_tau",
     "probs",
     "log_probs",
@@ -158,3 +159,16 @@ def top_k_mass(p: torch.Tensor, k: int) -> torch.Tensor:
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     return p.topk(min(k, p.shape[-1]), dim=-1).values.sum(-1)
+
+
+def generation_config(tau: float, max_new_tokens: int, pad: int, eos: int, **extra):
+    """The same temperature in transformers' terms, for `generate` (teacher samples, online
+    KD's sequences, the transformers baselines of `tcsd bench`): greedy at 0, else
+    softmax(logits / tau) with no top-k or top-p truncation, exactly `probs`. A
+    chi-square test (tests/test_temperature.py) keeps the two definitions in step."""
+    from transformers import GenerationConfig
+
+    common = {"max_new_tokens": max_new_tokens, "pad_token_id": pad, "eos_token_id": eos, **extra}
+    if tau == 0:
+        return GenerationConfig(do_sample=False, **common)
+    return GenerationConfig(do_sample=True, temperature=tau, top_k=0, top_p=1.0, **common)

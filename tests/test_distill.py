@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import make_llama
+from tcsd_utils import batching as B
 from tcsd_utils import distill as D
 from tcsd_utils import evaluate as E
 from tcsd_utils.models import make_draft
@@ -30,11 +31,11 @@ def fresh_draft(teacher):
 
 def _mean_divergence(teacher, draft, data, tau, kind):
     """The divergence KD optimises, on held-out target samples."""
-    from tcsd_utils.distill import _head_logits, _pack
+    from tcsd_utils.batching import head_logits, pack
 
-    ids, mask, r, c, _ = _pack([(x["prompt_ids"], x["answer_ids"]) for x in data], 3, "cpu")
+    ids, mask, r, c, _ = pack([(x["prompt_ids"], x["answer_ids"]) for x in data], 3, "cpu")
     with torch.no_grad():
-        return float(D.divergence(_head_logits(teacher, ids, mask, r, c), _head_logits(draft, ids, mask, r, c),
+        return float(D.divergence(head_logits(teacher, ids, mask, r, c), head_logits(draft, ids, mask, r, c),
                                   tau, kind).mean())
 
 
@@ -89,7 +90,7 @@ def test_kd_lowers_divergence_and_raises_expected_alpha(teacher, tokenizer, tmp_
 
 
 def test_offline_kd_masks_prompt_tokens():
-    ids, mask, rows, cols, labels = D._pack([([1, 2, 3], [7, 8]), ([4], [9, 10, 11])], 0, "cpu")
+    ids, mask, rows, cols, labels = B.pack([([1, 2, 3], [7, 8]), ([4], [9, 10, 11])], 0, "cpu")
     # only answer tokens are predicted: from the last prompt position onwards
     assert labels.tolist() == [7, 8, 9, 10, 11]
     assert list(zip(rows.tolist(), cols.tolist())) == [(0, 2), (0, 3), (1, 0), (1, 1), (1, 2)]
@@ -181,9 +182,9 @@ def test_online_target_samples_come_with_the_targets_logits(teacher):
 
     cfg = D.KDConfig(mode="online", tau_kd=1.0, batch_size=3, max_new_tokens=4)
     pairs, logits = D._online_samples(teacher, PROMPTS, cfg, random.Random(1), 3, 2, with_logits=True)
-    ids, mask, rows, cols, _ = D._pack(pairs, 3, "cpu")
+    ids, mask, rows, cols, _ = B.pack(pairs, 3, "cpu")
     with torch.no_grad():
-        ref = D._head_logits(teacher, ids, mask, rows, cols)
+        ref = B.head_logits(teacher, ids, mask, rows, cols)
     assert logits.shape == ref.shape
     torch.testing.assert_close(logits.float(), ref, atol=1e-4, rtol=1e-4)
 
@@ -226,7 +227,7 @@ def test_target_scores_are_the_targets_top_logits_and_are_cached(teacher, tokeni
     torch.testing.assert_close(torch.tensor(row["top_logits"]), top.values, rtol=1e-5, atol=1e-5)
     assert (tmp_path / "s" / "config.json").is_file()
     with pytest.MonkeyPatch.context() as mp:  # cached: read back, no forward
-        mp.setattr(D, "_head_logits", lambda *a, **k: pytest.fail("recomputed"))
+        mp.setattr(D, "head_logits", lambda *a, **k: pytest.fail("recomputed"))
         assert D.target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)[2] == row
 
 

@@ -96,6 +96,13 @@ def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypat
     assert len(pd.read_csv(study.out / "results.csv")) == 6
     with pytest.raises(ValueError, match="unknown draft"):
         study.draft("online_tau7")
+    # c is measured once per draft config: a stale cost.json (another draft) is measured again
+    cost = study.out / "eval" / "cost.json"
+    assert study.cost() == json.loads(cost.read_text())
+    stale = {**json.loads(cost.read_text()), "c": 99.0}
+    stale["config"]["draft_shape"] = {"n_layers": 7}
+    cost.write_text(json.dumps(stale))
+    assert study.cost()["c"] != 99.0
 
 
 def test_online_kd_on_stored_samples_scores_them_once(study):

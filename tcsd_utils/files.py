@@ -1,0 +1,87 @@
+"""Where a run's files go and how they are written: the bottom of the house.
+
+Output folders (``outputs/<run>/``), atomic writes (a killed run never leaves a half-written
+file that a later run trusts), JSON beside a config, and progress bars that become plain
+text lines when the study runs headless. Every other module may import this one; it
+imports none of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["repo_root", "output_dir", "figure_dir", "atomic_path", "write_json", "progress", "TEXT_PROGRESS"]
+
+# Set (to any value) by ``tcsd study`` for the notebook kernels it starts, so that papermill
+# can relay progress bars to the terminal as text lines.
+TEXT_PROGRESS = "TCSD_TEXT_PROGRESS"
+
+
+def repo_root() -> Path:
+    """The project folder (the one holding ``tcsd_utils/``)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def output_dir(profile: str = "smoke", root: str | os.PathLike | None = None) -> Path:
+    """``outputs/<profile>/`` (created). ``$TCSD_OUTPUTS`` or ``root`` moves ``outputs/``."""
+    base = Path(root or os.environ.get("TCSD_OUTPUTS") or repo_root() / "outputs")
+    path = base / profile
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def figure_dir(profile: str = "smoke", root=None) -> Path:
+    """``outputs/<profile>/figures/`` (created)."""
+    path = output_dir(profile, root) / "figures"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary sibling of ``path``; rename it onto ``path`` only on success.
+
+    Works for files and folders: whatever the body writes at the yielded path appears at
+    ``path`` in one rename, or not at all.
+    """
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffix (.ipynb)
+    try:
+        yield tmp
+        if path.is_dir() and tmp.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def write_json(obj, path) -> Path:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    return Path(path)
+
+
+def progress(iterable=None, **kwargs):
+    """A progress bar for long work: a widget in JupyterLab; plain text lines, at most one
+    every 15 s, when the study runs headless (``tcsd study`` sets ``TCSD_TEXT_PROGRESS``
+    so that papermill can relay the bars to the terminal)."""
+    if os.environ.get(TEXT_PROGRESS):
+        from tqdm.std import tqdm
+
+        kwargs.setdefault("mininterval", 15.0)
+        kwargs.setdefault("file", sys.stdout)
+        kwargs["leave"] = True
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)

@@ -1,0 +1,106 @@
+"""The profiles: every setting of a run, in one place.
+
+A profile is the one config a run composes (STYLE.md item 5). `Settings` holds the stages'
+settings (`tcsd_utils.stages`); `notebook_parameters` derives from them what papermill passes
+to the notebooks (whose ``parameters`` cells hold the smoke profile's values, which nbval
+re-executes). Profiles (DESIGN.md):
+
+    smoke  CI and the committed notebook outputs: minutes on a 2-core CPU;
+    cpu    the default full study on a laptop-class CPU;
+    gpu    the paper's 0.1 grid on the embedded pair, on a GPU;
+    paper  the paper's own models from the Hub, on a GPU, with the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .distill import KDConfig
+from .models import PAPER_DRAFT, PAPER_TARGET
+
+__all__ = ["Settings", "SETTINGS", "GRID_01", "notebook_parameters", "PROFILES"]
+
+
+@dataclass
+class Settings:
+    """Stage settings of one profile. Defaults are the cpu profile (measured in benchmarks/)."""
+
+    target: str = "smollm2"
+    train_set: str = "instructions"       # prompts the drafts are distilled on (train split)
+    n_train_prompts: int | None = None    # None: the whole train split (334 instructions)
+    n_eval_prompts: int = 32              # held-out prompts (test split) for evaluation
+    new_tokens: int = 64                  # tokens per teacher / evaluation sample
+    teacher_batch: int = 32
+    # the draft (models.make_draft): cut from the target, its layers 0-2 at full width and an
+    # output layer over the 8192 lowest (most frequent) token ids; README, "the draft ablation"
+    draft_shape: dict = field(default_factory=lambda: {"target_layers": [0, 1, 2], "head_vocab": 8192})
+    corpus_chars: int = 1_000_000         # general text for the no-KD draft
+    nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=100, batch_size=8, lr=3e-4,
+                                                            seq_len=128, train_embedding=False))
+    offline: KDConfig = field(default_factory=lambda: KDConfig(mode="offline", steps=60, batch_size=16,
+                                                               lr=1e-3, train_embedding=False))
+    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=60,
+                                                              batch_size=16, lr=1e-3, train_embedding=False))
+    online_pool: bool = False             # online KD on the stored samples of every KD tau (source "data")
+    online_top_k: int | None = 64         # source "data": store the target's top-k logits once (None: a forward per step)
+    # the grid (notebooks 03-05)
+    kd_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)                         # KD temperatures
+    decode_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)     # decoding temperatures
+    ood_set: str = "math"                 # out-of-domain prompts (notebook 04)
+    ood_taus: tuple = (1.0,)              # KD temperatures of the drafts measured out of domain
+    mix: dict = field(default_factory=lambda: {0.5: 1.0, 1.0: 1.0, 1.5: 1.0})  # data-mixing recipe
+    mix_baseline: float = 1.0             # the single-temperature KD it is compared with
+    # speculative runs (empirical alpha and wall-time speedup gamma)
+    k: int = 1                            # draft tokens per step (evaluate.best_k at alpha 0.1-0.3)
+    spec_prompts: int = 4                 # held-out prompts decoded per cell, plain and speculative
+    spec_repeats: int = 1                 # runs per prompt (each its own seed), plain and speculative back to back
+    spec_tokens: int = 32                 # tokens per run (no early stop at EOS)
+    seed: int = 0
+    # notebook 01 (the target alone, and one untrained or given draft)
+    explore_prompts: int = 16             # prompts its temperature curves average over
+    paper_draft: str | None = None        # a Hub draft used as the no-KD draft (paper profile)
+
+
+GRID_01 = tuple(round(0.1 * i, 1) for i in range(11))  # the paper's 0.1 grid
+
+SETTINGS: dict[str, Settings] = {
+    "smoke": Settings(n_train_prompts=32, n_eval_prompts=8, new_tokens=24,
+                      corpus_chars=100_000,
+                      nokd=KDConfig(mode="lm", steps=20, batch_size=4, lr=3e-4, seq_len=64, train_embedding=False),
+                      offline=KDConfig(mode="offline", steps=12, batch_size=8, lr=1e-3, train_embedding=False),
+                      online=KDConfig(mode="online", source="data", steps=12, batch_size=8, lr=1e-3,
+                                      train_embedding=False),
+                      kd_taus=(0.0, 1.0), decode_taus=(0.0, 1.0, 2.0), mix={0.0: 1.0, 1.0: 1.0},
+                      spec_prompts=2, spec_tokens=8),
+    "cpu": Settings(),
+    "gpu": Settings(n_eval_prompts=128, new_tokens=128,
+                    nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False),
+                    offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-3, train_embedding=False),
+                    online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-3, max_new_tokens=128,
+                                    train_embedding=False),
+                    kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
+                    k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64),
+    "paper": Settings(target=PAPER_TARGET, paper_draft=PAPER_DRAFT, train_set="alpaca", n_train_prompts=2000,
+                      n_eval_prompts=128, new_tokens=128, ood_set="gsm8k",
+                      offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-4),
+                      online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-4, max_new_tokens=128),
+                      kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
+                      k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64),
+}
+
+
+def notebook_parameters(profile: str) -> dict:
+    """What papermill passes to every notebook for ``profile`` (a notebook ignores keys it
+    does not have): nothing for smoke, whose values are the notebooks' own defaults."""
+    if profile not in SETTINGS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(SETTINGS)}")
+    if profile == "smoke":
+        return {}
+    s = SETTINGS[profile]
+    params = {"N_PROMPTS": s.explore_prompts, "MAX_NEW_TOKENS": s.new_tokens, "TAUS": list(s.decode_taus)}
+    if s.paper_draft:
+        params = {"TARGET": s.target, "DRAFT": s.paper_draft, **params}
+    return params
+
+
+PROFILES: dict[str, dict] = {name: notebook_parameters(name) for name in SETTINGS}
