@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make study   create/reuse .venv, install, run the study (papermill) into outputs/<profile>/
-#   make test    create/reuse .venv, install, run every test (pytest + nbval over notebooks/)
+#   make test    create/reuse .venv, install, check the import layers (.importlinter), run every test (pytest + nbval over notebooks/)
 # and one more: make bench (the speed benchmark, tokens/s against transformers)
 PYTHON ?= python3
 VENV ?= .venv
@@ -31,6 +31,7 @@ smoke: $(STAMP)
 	$(VENV)/bin/tcsd study --profile smoke
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --config .importlinter
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 # The speed benchmark: our decoders against transformers' plain and assisted generation and

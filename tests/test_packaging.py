@@ -65,3 +65,26 @@ def test_committed_notebooks_hold_no_machine_paths():
                                   text):
                 found.append(f"{nb.name} cell {i}: {hit}")
     assert not found, found
+
+
+def test_the_import_layers_hold_and_an_upward_import_is_named(tmp_path):
+    """`.importlinter` is the house's plan; `make test` runs it. An import from a bottom
+    module up to the command must fail with both modules named."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    lint = Path(sys.executable).parent / "lint-imports"
+    if not lint.exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
+    ok = subprocess.run([str(lint), "--config", str(root / ".importlinter")], cwd=root, capture_output=True, text=True)
+    assert ok.returncode == 0 and "1 kept, 0 broken" in ok.stdout, ok.stdout + ok.stderr
+    shutil.copytree(root / "tcsd_utils", tmp_path / "tcsd_utils", ignore=shutil.ignore_patterns("__pycache__"))
+    bad = tmp_path / "tcsd_utils" / "temperature.py"
+    bad.write_text(bad.read_text() + "\n\ndef _up():\n    from .study import main  # noqa: F401\n")
+    broken = subprocess.run([str(lint), "--config", str(root / ".importlinter")], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert broken.returncode != 0
+    assert "tcsd_utils.temperature -> tcsd_utils.study" in broken.stdout, broken.stdout
