@@ -1,0 +1,42 @@
+"""Intervals: each against a value computed by hand or a known property."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tcsd_utils import stats
+
+
+def test_wilson_matches_the_textbook_formula_and_stays_in_0_1():
+    lo, hi = stats.wilson(8, 10)  # Wilson (1927) at z = 1.96: about [0.490, 0.943]
+    assert lo == pytest.approx(0.4902, abs=1e-3) and hi == pytest.approx(0.9433, abs=1e-3)
+    assert stats.wilson(0, 20)[0] == 0.0 and stats.wilson(20, 20)[1] == 1.0
+    assert all(math.isnan(v) for v in stats.wilson(0, 0))
+
+
+def test_mean_interval_is_students_t():
+    mean, lo, hi = stats.mean_interval([1.0, 2.0, 3.0])  # sd 1, n 3, t(2) = 4.303
+    assert mean == 2.0 and hi - mean == pytest.approx(4.3027 / math.sqrt(3), rel=1e-4) and mean - lo == hi - mean
+    assert math.isnan(stats.mean_interval([5.0])[1])
+
+
+def test_bootstrap_rows_start_with_the_sample_and_give_a_sensible_interval():
+    idx = stats.indices(5, n_boot=100, seed=1)
+    assert idx.shape == (101, 5) and (idx[0] == np.arange(5)).all()
+    rng = np.random.default_rng(0)
+    means, weights = rng.uniform(0.2, 0.4, 200), rng.integers(10, 60, 200)
+    rep = stats.ratio_replicates(means, weights, stats.indices(200, 2000))
+    point, lo, hi = stats.interval(rep)
+    assert point == pytest.approx((means * weights).sum() / weights.sum())
+    se = means.std() / math.sqrt(200)  # roughly, for weights of similar size
+    assert lo < point < hi and 2.5 * se < hi - lo < 6 * se
+
+
+def test_normal_replicates_recover_the_interval_they_were_made_from():
+    rep = stats.normal_replicates(1.0, 0.9, 1.1, n_boot=20000)
+    point, lo, hi = stats.interval(rep)
+    assert point == 1.0 and lo == pytest.approx(0.9, abs=0.01) and hi == pytest.approx(1.1, abs=0.01)
+    assert (stats.normal_replicates(0.5, math.nan, math.nan, 10) == 0.5).all()
