@@ -396,7 +396,7 @@ class Study:
         import pandas as pd
 
         cells = sorted((self.out / "eval").glob("*/tau*/*.json"))
-        rows = [json.loads(p.read_text())["row"] for p in cells]
+        rows = [json.loads(p.read_text())["row"] for p in cells if p.name != "plain.json"]  # (older runs' timings)
         table = _ordered(pd.DataFrame(rows))
         if len(table):
             table = table.sort_values(["prompt_set", "draft", "tau"]).reset_index(drop=True)
