@@ -165,6 +165,14 @@ def _grid(table, settings, mode):
     return {(float(r.tau_kd), float(r.tau)): i for i, r in t.iterrows()}
 
 
+def _signed_verdict(lo: float, hi: float, sign: int, supported: str) -> str:
+    """The verdict of an effect whose sign the paper states (``sign`` +1 or -1):
+    ``supported`` when its interval lies wholly on the paper's side of 0, "disagree" when
+    wholly on the other side, inconclusive otherwise (a nan interval included)."""
+    lo, hi = (lo, hi) if sign > 0 else (-hi, -lo)
+    return supported if lo > 0 else "disagree" if hi < 0 else INCONCLUSIVE
+
+
 def _result(measured: str, verdict: str, effect=None, settle: str | None = None, **detail) -> dict:
     out = {"measured": measured, "verdict": verdict, "effect": effect, "detail": detail}
     if verdict == INCONCLUSIVE and settle:
@@ -189,12 +197,7 @@ def _f1(table, settings, metric, est) -> dict:
     per = {d: interval(s, each) for d, s in slopes.items()}
     falls = [d for d, (_, _, h) in per.items() if h < 0]
     rises = [d for d, (_, l, _) in per.items() if l > 0]
-    if hi < 0:
-        verdict = "agree" if not rises else "partly"
-    elif lo > 0:
-        verdict = "disagree"
-    else:
-        verdict = INCONCLUSIVE
+    verdict = _signed_verdict(lo, hi, -1, "agree" if not rises else "partly")
     text = (f"mean slope of {SYMBOL[metric]} against tau over 0-{max(settings.kd_taus):g}: "
             f"{_fmt(point, lo, hi)} per unit tau over {n} drafts; it falls for {len(falls)} and rises for "
             f"{len(rises)} of them (simultaneous 95% intervals)")
@@ -249,7 +252,7 @@ def check_f2(table, settings, est=None) -> dict:
     if adv is None:
         return _result("no KD grid cells", NOT_MEASURED)
     point, lo, hi = interval(adv)
-    verdict = ("agree" if hits >= cols / 2 else "partly") if lo > 0 else "disagree" if hi < 0 else INCONCLUSIVE
+    verdict = _signed_verdict(lo, hi, +1, "agree" if hits >= cols / 2 else "partly")
     text = (f"gamma of the matching KD tau minus the other KD taus' mean: {_fmt(point, lo, hi)}; "
             f"the matching KD tau is fastest in {hits} of {cols} columns")
     a_adv, a_hits, _ = _diagonal_advantage(table, settings, "alpha", est)
@@ -284,7 +287,7 @@ def check_f3(table, settings, est=None) -> dict:
         return _result("no diagonal cells for both modes", NOT_MEASURED)
     point, lo, hi = interval(lead)
     grows = trend is not None and interval(trend)[1] > 0
-    verdict = ("agree" if grows else "partly") if lo > 0 else "disagree" if hi < 0 else INCONCLUSIVE
+    verdict = _signed_verdict(lo, hi, +1, "agree" if grows else "partly")
     text = f"online minus offline gamma on the diagonal: {_fmt(point, lo, hi)}"
     if trend is not None:
         text += f"; high-tau lead minus low-tau lead {_fmt(*interval(trend))}"
