@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from .distill import KDConfig
 from .models import PAPER_DRAFT, PAPER_TARGET
 
-__all__ = ["Settings", "SETTINGS", "GRID_01", "notebook_parameters", "PROFILES"]
+__all__ = ["Settings", "SETTINGS", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name"]
 
 
 @dataclass
@@ -104,3 +104,20 @@ def notebook_parameters(profile: str) -> dict:
 
 
 PROFILES: dict[str, dict] = {name: notebook_parameters(name) for name in SETTINGS}
+
+
+def run_name(profile: str, seed: int | None = None) -> str:
+    """The folder name of a run under ``outputs/``: ``<profile>``, or ``<profile>-seed<S>``
+    for a run with its own seed (prompt split, sampling, training and timing)."""
+    split_run_name(profile)
+    return profile if seed is None else f"{profile}-seed{int(seed)}"
+
+
+def split_run_name(name: str) -> tuple[str, int | None]:
+    """``"cpu-seed1"`` -> ``("cpu", 1)``; ``"cpu"`` -> ``("cpu", None)``. Raises `ValueError`
+    naming the known profiles for anything else."""
+    base, _, seed = name.partition("-seed")
+    if base not in SETTINGS or (seed and not seed.isdigit()) or (_ and not seed):
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(SETTINGS)}, "
+                         "optionally with -seed<N> (cpu-seed1)")
+    return base, int(seed) if seed else None

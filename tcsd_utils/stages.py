@@ -21,7 +21,7 @@ import copy
 import json
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from .batching import pad_id
@@ -31,28 +31,11 @@ from .evaluate import compare_draft, cost_ratio, measure_speedup, predicted_spee
     target_distributions, warm_up
 from .stats import indices, interval, ratio_replicates
 from .files import atomic_path, output_dir, progress, write_json
-from .profiles import GRID_01, SETTINGS, Settings  # noqa: F401 (GRID_01, Settings: re-exported)
+from .profiles import GRID_01, SETTINGS, Settings, split_run_name  # noqa: F401 (GRID_01, Settings: re-exported)
 
 MODES = ("offline", "online")
 
-__all__ = ["Settings", "SETTINGS", "MODES", "Study", "run_name", "split_run_name"]
-
-
-def run_name(profile: str, seed: int | None = None) -> str:
-    """The folder name of a run under ``outputs/``: ``<profile>``, or ``<profile>-seed<S>``
-    for a run with its own seed (prompt split, sampling, training and timing)."""
-    split_run_name(profile)
-    return profile if seed is None else f"{profile}-seed{int(seed)}"
-
-
-def split_run_name(name: str) -> tuple[str, int | None]:
-    """``"cpu-seed1"`` -> ``("cpu", 1)``; ``"cpu"`` -> ``("cpu", None)``. Raises `ValueError`
-    naming the known profiles for anything else."""
-    base, _, seed = name.partition("-seed")
-    if base not in SETTINGS or (seed and not seed.isdigit()) or (_ and not seed):
-        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(SETTINGS)}, "
-                         "optionally with -seed<N> (cpu-seed1)")
-    return base, int(seed) if seed else None
+__all__ = ["Settings", "SETTINGS", "MODES", "Study"]
 
 
 KEY_COLUMNS = ["draft", "mode", "tau_kd", "mix", "prompt_set", "in_domain", "tau", "k"]
@@ -89,7 +72,6 @@ class Study:
         if seed is not None:
             overrides.setdefault("seed", seed)
         self.profile = base
-        self.name = profile
         self.settings = replace(copy.deepcopy(SETTINGS[base]), **overrides)
         self.out = output_dir(profile, root)
         self.paper_draft = paper_draft or self.settings.paper_draft

@@ -24,7 +24,7 @@ from pathlib import Path
 
 # re-exported: the notebooks call study.figure_dir and study.write_json
 from .files import TEXT_PROGRESS, atomic_path, figure_dir, output_dir, progress, repo_root, write_json  # noqa: F401
-from .profiles import PROFILES  # what papermill passes to the notebooks, per profile
+from .profiles import PROFILES, run_name, split_run_name  # PROFILES: what papermill passes to the notebooks
 
 __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
            "write_json", "progress", "run_notebooks", "compare", "main"]
@@ -40,8 +40,8 @@ def _parameters(profile: str, seed: int | None = None) -> dict:
         return {"PROFILE": profile, **PROFILES[profile]}
     if int(seed) < 0:
         raise ValueError(f"--seed must be 0 or more, got {seed}")
-    # the run's folder name carries the seed to every notebook's Study (stages.split_run_name)
-    return {"PROFILE": f"{profile}-seed{int(seed)}", **PROFILES[profile], "SEED": int(seed)}
+    # the run's folder name carries the seed to every notebook's Study (profiles.split_run_name)
+    return {"PROFILE": run_name(profile, seed), **PROFILES[profile], "SEED": int(seed)}
 
 
 def _execute(names, src, out, params, profile, kernel_name, force) -> list[Path]:
@@ -126,7 +126,7 @@ def compare(dirs: list[str]) -> "pd.DataFrame":  # noqa: F821
     import pandas as pd
 
     from .report import claims, compare_runs
-    from .stages import Study, split_run_name
+    from .stages import Study
 
     results = []
     for d in dirs:

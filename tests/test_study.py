@@ -42,7 +42,8 @@ def test_runner_executes_in_order_skips_finished_notebooks_and_resumes(tmp_path,
 def test_a_seeded_run_has_its_own_folder_and_passes_its_seed_to_every_notebook(tmp_path, monkeypatch):
     import papermill
 
-    from tcsd_utils.stages import Study, split_run_name
+    from tcsd_utils.profiles import split_run_name
+    from tcsd_utils.stages import Study
 
     seen = []
     monkeypatch.setattr(papermill, "execute_notebook",
