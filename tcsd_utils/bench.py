@@ -32,7 +32,7 @@ import torch
 from .evaluate import best_k, cost_ratio, predicted_speedup, verify_cost
 from .runners import CausalLMRunner, machine_info  # noqa: F401 (machine_info: re-exported)
 from .speculative import Clock, autoregressive_generate, speculative_generate
-from .temperature import check_tau, generation_config
+from .temperature import check_tau, generation_config, local_rng
 
 __all__ = ["METHODS", "run_bench", "format_table", "peak_memory_gb", "machine_info", "regressions"]
 
@@ -50,9 +50,9 @@ def _hf_generate(target, prompt, tau, max_new_tokens, seed, pad, draft=None, k=4
         draft.generation_config.num_assistant_tokens_schedule = "constant"
         draft.generation_config.assistant_confidence_threshold = 0.0
         extra["assistant_model"] = draft
-    torch.manual_seed(seed)
     ids = torch.tensor([prompt], device=target.device)
-    with torch.inference_mode():
+    with local_rng(target.device), torch.inference_mode():  # the caller's random state is left as it was
+        torch.manual_seed(seed)
         out = target.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=gen, **extra)
     return out.shape[1] - ids.shape[1], None
 

@@ -55,7 +55,7 @@ from .batching import head_logits, pack, pad_id
 from .files import atomic_path, write_json
 from .files import progress as progress_bar
 from .subvocab import head_ids
-from .temperature import check_tau, generation_config, log_probs, probs
+from .temperature import check_tau, generation_config, local_rng, log_probs, probs
 
 __all__ = ["KDConfig", "general_corpus", "teacher_data", "target_scores", "mix", "divergence", "train_draft",
            "load_draft", "is_finished"]
@@ -163,20 +163,21 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
     eos = target.config.eos_token_id
     pad = pad_id(tokenizer)
     gen = generation_config(tau, max_new_tokens, pad, eos)
-    torch.manual_seed(seed)
     rows = {"prompt_id": [], "prompt_ids": [], "answer_ids": [], "tau": []}
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding
-    for start in progress_bar(range(0, len(order), batch_size), desc=f"teacher samples tau={tau}", leave=False):
-        idx = order[start:start + batch_size]
-        ids, mask = _left_pad([prompt_ids[i] for i in idx], pad)
-        width = ids.shape[1]
-        out = target.generate(input_ids=ids.to(target.device), attention_mask=mask.to(target.device),
-                              generation_config=gen)[:, width:].tolist()
-        for r, i in enumerate(idx):
-            rows["prompt_id"].append(prompt_names[i])
-            rows["prompt_ids"].append(list(prompt_ids[i]))
-            rows["answer_ids"].append(_cut_at_eos(out[r], eos))
-            rows["tau"].append(tau)
+    with local_rng(target.device):  # seeded here; the caller's random state is left as it was
+        torch.manual_seed(seed)
+        for start in progress_bar(range(0, len(order), batch_size), desc=f"teacher samples tau={tau}", leave=False):
+            idx = order[start:start + batch_size]
+            ids, mask = _left_pad([prompt_ids[i] for i in idx], pad)
+            width = ids.shape[1]
+            out = target.generate(input_ids=ids.to(target.device), attention_mask=mask.to(target.device),
+                                  generation_config=gen)[:, width:].tolist()
+            for r, i in enumerate(idx):
+                rows["prompt_id"].append(prompt_names[i])
+                rows["prompt_ids"].append(list(prompt_ids[i]))
+                rows["answer_ids"].append(_cut_at_eos(out[r], eos))
+                rows["tau"].append(tau)
     data = Dataset.from_dict(rows)
     with atomic_path(path) as tmp:
         data.save_to_disk(str(tmp / "data"))
@@ -450,46 +451,48 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
     t0 = time.perf_counter() - (history[-1]["time"] if history else 0.0)
     bar = progress_bar(total=cfg.steps, initial=step, desc=f"{cfg.mode} KD tau={cfg.tau_kd}" if cfg.mode != "lm"
                else "no-KD pretraining", disable=not progress, leave=False)
-    while step < cfg.steps:
-        rng = random.Random(cfg.seed * 1_000_003 + step)  # batches depend on the step only
-        torch.manual_seed(cfg.seed * 1_000_003 + step)
-        if cfg.mode == "lm":
-            pairs = _lm_batch(stream, cfg, rng, device)
-        elif cfg.mode == "offline" or cfg.source == "data":
-            t_logits = None
-            rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
-            pairs = [(r["prompt_ids"], r["answer_ids"]) for r in rows]
-            if cfg.mode == "online" and "top_ids" in rows[0]:  # scored once (`target_scores`)
-                t_logits = _stored_logits(rows, draft.config.vocab_size, device)
-        else:
-            by_target = cfg.source == "target"
-            pairs, t_logits = _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos,
-                                              with_logits=by_target)
-        ids, mask, rows_i, cols, labels = pack(pairs, pad, device)
-        logits = head_logits(draft, ids, mask, rows_i, cols, compact=True)  # (n, vocab or kept ids)
-        if cfg.mode == "online":
-            if t_logits is None:  # draft samples or stored ones: score them with the target now
-                with torch.no_grad():
-                    t_logits = head_logits(target, ids.to(target.device), mask.to(target.device),
-                                            rows_i.to(target.device), cols.to(target.device))
-            loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, kept).mean()
-        else:  # tokens the draft's head does not cover carry no loss
-            loss = F.cross_entropy(logits.float(), labels if kept is None else slot[labels], ignore_index=-100)
-        for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        step += 1
-        history.append({"step": step, "loss": loss.item(), "lr": _lr(cfg, step - 1),
-                        "tokens": int(labels.numel()), "time": time.perf_counter() - t0})
-        bar.update(1)
-        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", refresh=False)
-        if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-            with atomic_path(ckpt) as tmp:
-                torch.save({"model": draft.state_dict(), "optim": opt.state_dict(), "step": step,
-                            "history": history}, tmp)
+    devices = (device,) if target is None else (device, target.device)
+    with local_rng(*devices):  # each step reseeds; the caller's random state is left as it was
+        while step < cfg.steps:
+            rng = random.Random(cfg.seed * 1_000_003 + step)  # batches depend on the step only
+            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            if cfg.mode == "lm":
+                pairs = _lm_batch(stream, cfg, rng, device)
+            elif cfg.mode == "offline" or cfg.source == "data":
+                t_logits = None
+                rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
+                pairs = [(r["prompt_ids"], r["answer_ids"]) for r in rows]
+                if cfg.mode == "online" and "top_ids" in rows[0]:  # scored once (`target_scores`)
+                    t_logits = _stored_logits(rows, draft.config.vocab_size, device)
+            else:
+                by_target = cfg.source == "target"
+                pairs, t_logits = _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos,
+                                                  with_logits=by_target)
+            ids, mask, rows_i, cols, labels = pack(pairs, pad, device)
+            logits = head_logits(draft, ids, mask, rows_i, cols, compact=True)  # (n, vocab or kept ids)
+            if cfg.mode == "online":
+                if t_logits is None:  # draft samples or stored ones: score them with the target now
+                    with torch.no_grad():
+                        t_logits = head_logits(target, ids.to(target.device), mask.to(target.device),
+                                                rows_i.to(target.device), cols.to(target.device))
+                loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, kept).mean()
+            else:  # tokens the draft's head does not cover carry no loss
+                loss = F.cross_entropy(logits.float(), labels if kept is None else slot[labels], ignore_index=-100)
+            for group in opt.param_groups:
+                group["lr"] = _lr(cfg, step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            step += 1
+            history.append({"step": step, "loss": loss.item(), "lr": _lr(cfg, step - 1),
+                            "tokens": int(labels.numel()), "time": time.perf_counter() - t0})
+            bar.update(1)
+            bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", refresh=False)
+            if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                with atomic_path(ckpt) as tmp:
+                    torch.save({"model": draft.state_dict(), "optim": opt.state_dict(), "step": step,
+                                "history": history}, tmp)
     bar.close()
     draft.eval()
     with atomic_path(out_dir / "model") as tmp:

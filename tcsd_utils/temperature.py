@@ -16,10 +16,15 @@ temperature. The divergences between them live here too: total variation distanc
 KL in both directions, entropy, and the overlap ``sum_x min(p(x), q(x)) = 1 - TVD(p, q)``,
 which is the probability that speculative sampling accepts a draft token (Leviathan et
 al. 2023, Sec. 3.1, "alpha = E[beta]").
+
+`generate` samples from torch's global generator; `local_rng` lets a seeded sampling run
+(teacher samples, online KD, the transformers baselines) reseed it without changing the
+caller's random state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from numbers import Real
 
@@ -36,6 +41,7 @@ __all__ = [
     "kl",
     "overlap",
     "top_k_mass",
+    "local_rng",
 ]
 
 
@@ -172,3 +178,22 @@ def generation_config(tau: float, max_new_tokens: int, pad: int, eos: int, **ext
     if tau == 0:
         return GenerationConfig(do_sample=False, **common)
     return GenerationConfig(do_sample=True, temperature=tau, top_k=0, top_p=1.0, **common)
+
+
+@contextlib.contextmanager
+def local_rng(*devices):
+    """Torch's global random state, forked: inside, ``torch.manual_seed`` and every draw
+    change it as usual; on exit the caller's state is back, on the CPU and on each
+    accelerator device in ``devices`` (the devices the sampling runs on).
+
+    The draws inside are those of the same code without the fork: only what the caller
+    sees afterwards changes. ``torch.manual_seed`` reseeds every accelerator device; only
+    those named here are restored.
+    """
+    accelerators = {torch.device(d) for d in devices if torch.device(d).type not in ("cpu", "meta")}
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.random.fork_rng(devices=[]))  # the CPU's state
+        for kind in sorted({d.type for d in accelerators}):
+            stack.enter_context(torch.random.fork_rng(devices=[d for d in accelerators if d.type == kind],
+                                                      device_type=kind))
+        yield

@@ -25,6 +25,16 @@ def test_bench_runs_every_method_on_equal_lengths(tiny_target, tiny_draft):
     assert "hf_assisted" in table and "efficiency" in table and "of bound" in table
 
 
+def test_transformers_baseline_leaves_the_callers_random_state_alone(tiny_target, tiny_draft):
+    import torch
+
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    first = bench._hf_generate(tiny_target, [1, 4, 5], 1.0, 4, seed=3, pad=3, draft=tiny_draft, k=2)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert bench._hf_generate(tiny_target, [1, 4, 5], 1.0, 4, seed=3, pad=3, draft=tiny_draft, k=2) == first
+
+
 def test_bench_refuses_an_empty_prompt_set(tiny_target, tiny_draft):
     import pytest
 

@@ -189,6 +189,24 @@ def test_online_target_samples_come_with_the_targets_logits(teacher):
     torch.testing.assert_close(logits.float(), ref, atol=1e-4, rtol=1e-4)
 
 
+def test_seeded_sampling_and_training_leave_the_callers_random_state_alone(teacher, tokenizer, tmp_path):
+    """Teacher samples, online KD on the target's samples and a new draft seed torch's
+    generator inside a fork: the caller's state afterwards is what it was, and the same
+    seed still gives the same numbers."""
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    data = D.teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "t", max_new_tokens=4)
+    assert torch.equal(torch.get_rng_state(), before)
+    draft = fresh_draft(teacher)
+    assert torch.equal(torch.get_rng_state(), before)
+    cfg = D.KDConfig(mode="online", tau_kd=1.0, steps=2, batch_size=2, warmup=1, max_new_tokens=3)
+    D.train_draft(tmp_path / "d", cfg, draft, tokenizer, target=teacher, prompts=PROMPTS, progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(99)  # another caller state: the same samples
+    again = D.teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "t2", max_new_tokens=4)
+    assert again["answer_ids"] == data["answer_ids"]
+
+
 def test_general_corpus_is_offline_english_text():
     texts = D.general_corpus(max_chars=50_000)
     assert sum(map(len, texts)) >= 50_000
