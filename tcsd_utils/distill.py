@@ -1,4 +1,4 @@
-"""Knowledge distillation of the draft at a temperature: teacher data, offline and online KD.
+"""Knowledge distillation of the draft at a temperature: the losses, offline and online KD, training.
 
 The paper's remedy (Ouyang et al. 2024, arXiv 2410.10141, Sec. 3-5) for slow speculative
 decoding at high temperature is to distil the draft from the target at the temperature it
@@ -27,10 +27,10 @@ will be used at. Two paradigms, as the paper compares them:
   are selectable (DistillSpec Table 1).
 
 Both take their temperature from `tcsd_utils.temperature`, the one definition in the
-project. The data-centric recipe (the paper's Sec. 5.3) composes the training data from
-samples at several temperatures with chosen weights (`mix`). The "no KD" draft is trained
-as a plain language model on general text that the target never wrote (`general_corpus`):
-the part JackFram/llama-68m, pretrained on web text, plays in the paper.
+project. What the drafts learn from (teacher samples, the target's stored scores, the
+temperature mix of the data-centric recipe, general text for the "no KD" draft) is made in
+`tcsd_utils.teacher`; `general_corpus`, `teacher_data`, `target_scores` and `mix` are
+importable from here too.
 
 Training saves a resumable checkpoint every few steps and the finished draft with
 ``save_pretrained`` beside its config and loss curve; a finished draft is never trained
@@ -39,11 +39,9 @@ again (`train_draft`).
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import random
-import sysconfig
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +53,9 @@ from .batching import head_logits, pack, pad_id
 from .files import atomic_path, write_json
 from .files import progress as progress_bar
 from .subvocab import head_ids
+from .teacher import cut_at_eos, left_pad, stored_logits
+# re-exported: notebooks, tests and benchmarks import the teacher data from here
+from .teacher import general_corpus, mix, target_scores, teacher_data  # noqa: F401
 from .temperature import check_tau, generation_config, local_rng, log_probs, probs
 
 __all__ = ["KDConfig", "general_corpus", "teacher_data", "target_scores", "mix", "divergence", "train_draft",
@@ -92,176 +93,6 @@ class KDConfig:
             raise ValueError(f"divergence must be one of {DIVERGENCES}, got {self.divergence!r}")
         self.tau_kd = check_tau(self.tau_kd, "tau_kd")
         self.mix_weights = {float(check_tau(t, "mix tau")): float(w) for t, w in self.mix_weights.items()}
-
-
-# ---------------------------------------------------------------------------- data
-
-
-def general_corpus(max_chars: int = 3_000_000) -> list[str]:
-    """General English text found on any machine with Python: the standard library's docstrings.
-
-    Deterministic for a given Python version; no network. Used to pretrain the no-KD draft.
-    """
-    texts, total = [], 0
-    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
-        if any(part in {"test", "tests", "idle_test", "site-packages"} for part in path.parts):
-            continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                doc = ast.get_docstring(node)
-                if doc and len(doc) >= 200:
-                    texts.append(doc)
-                    total += len(doc)
-        if total >= max_chars:
-            break
-    return texts
-
-
-def _cached(path: Path, config: dict):
-    """The dataset at ``path`` if it was made with ``config``, else None."""
-    from datasets import load_from_disk
-
-    cfg = path / "config.json"
-    if (path / "data").is_dir() and cfg.is_file() and json.loads(cfg.read_text()) == json.loads(
-            json.dumps(config, default=str)):
-        return load_from_disk(str(path / "data"))
-    return None
-
-
-@torch.inference_mode()
-def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: list[str], tau: float,
-                 path, max_new_tokens: int = 64, batch_size: int = 32, seed: int = 0):
-    """Sample the target's answers at ``tau`` and store them as a `datasets.Dataset` on disk.
-
-    Args:
-        target: the teacher.
-        tokenizer: its tokenizer (for padding).
-        prompt_ids: chat-formatted prompts, token ids.
-        prompt_names: an id per prompt (stored with each row).
-        tau: sampling temperature (0 = greedy).
-        path: folder for the dataset and its ``config.json``; reused when both match.
-        max_new_tokens, batch_size, seed: sampling settings.
-
-    Returns:
-        `datasets.Dataset` with columns ``prompt_id``, ``prompt_ids``, ``answer_ids``, ``tau``;
-        answers end at the first EOS (kept) or after ``max_new_tokens``.
-    """
-    from datasets import Dataset
-
-    tau, path = check_tau(tau), Path(path)
-    if not prompt_ids:
-        raise ValueError("empty prompt set: no prompts to sample teacher data from")
-    config = {"kind": "teacher_data", "tau": tau, "seed": seed, "max_new_tokens": max_new_tokens,
-              "prompt_ids": list(prompt_names), "teacher": str(target.config._name_or_path)}
-    cached = _cached(path, config)
-    if cached is not None:
-        return cached
-    eos = target.config.eos_token_id
-    pad = pad_id(tokenizer)
-    gen = generation_config(tau, max_new_tokens, pad, eos)
-    rows = {"prompt_id": [], "prompt_ids": [], "answer_ids": [], "tau": []}
-    order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding
-    with local_rng(target.device):  # seeded here; the caller's random state is left as it was
-        torch.manual_seed(seed)
-        for start in progress_bar(range(0, len(order), batch_size), desc=f"teacher samples tau={tau}", leave=False):
-            idx = order[start:start + batch_size]
-            ids, mask = _left_pad([prompt_ids[i] for i in idx], pad)
-            width = ids.shape[1]
-            out = target.generate(input_ids=ids.to(target.device), attention_mask=mask.to(target.device),
-                                  generation_config=gen)[:, width:].tolist()
-            for r, i in enumerate(idx):
-                rows["prompt_id"].append(prompt_names[i])
-                rows["prompt_ids"].append(list(prompt_ids[i]))
-                rows["answer_ids"].append(_cut_at_eos(out[r], eos))
-                rows["tau"].append(tau)
-    data = Dataset.from_dict(rows)
-    with atomic_path(path) as tmp:
-        data.save_to_disk(str(tmp / "data"))
-        write_json(config, tmp / "config.json")
-    return _cached(path, config)
-
-
-@torch.inference_mode()
-def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad: int = 0):
-    """The target's top-``top_k`` logits at every answer position of ``data``, stored on disk.
-
-    Online KD on stored sequences needs the target's distribution at each position. It does
-    not depend on ``tau_kd`` (only its tempering does), so one forward over the sequences
-    serves every KD temperature and every step, instead of one target forward per step.
-    Keeping the top ``top_k`` logits is the usual sparse-KD approximation: ``p`` at tau is
-    renormalised over those tokens (exact at tau 0; at tau 1 the top 64 hold most of the
-    target's mass, README).
-
-    Returns:
-        ``data`` as a `datasets.Dataset` with two more columns, ``top_ids`` and
-        ``top_logits``: per answer token, the ids and raw logits of the target's top tokens.
-    """
-    from datasets import Dataset
-
-    path = Path(path)
-    config = {"kind": "target_scores", "top_k": top_k, "teacher": str(target.config._name_or_path),
-              "rows": [[r["prompt_id"], len(r["answer_ids"]), r["answer_ids"][:8]] for r in data]}
-    cached = _cached(path, config)
-    if cached is not None:
-        return cached
-    rows = [dict(r) for r in data]
-    for start in progress_bar(range(0, len(rows), batch_size), desc="target scores", leave=False):
-        chunk = rows[start:start + batch_size]
-        ids, mask, r, c, _ = pack([(x["prompt_ids"], x["answer_ids"]) for x in chunk], pad, target.device)
-        top = head_logits(target, ids, mask, r, c).float().topk(top_k, dim=-1)  # (answer tokens, top_k)
-        at = 0
-        for x in chunk:
-            n = len(x["answer_ids"])
-            x["top_ids"], x["top_logits"] = top.indices[at:at + n].tolist(), top.values[at:at + n].tolist()
-            at += n
-    scored = Dataset.from_list(rows)
-    with atomic_path(path) as tmp:
-        scored.save_to_disk(str(tmp / "data"))
-        write_json(config, tmp / "config.json")
-    return _cached(path, config)
-
-
-def _stored_logits(rows, vocab: int, device) -> torch.Tensor:
-    """The stored top logits of ``rows`` (in `batching.pack` order) as a dense ``(n, vocab)`` tensor,
-    ``-inf`` off each position's top tokens: the same shape as a target forward's logits, so
-    the loss treats both alike."""
-    ids = torch.tensor([t for r in rows for t in r["top_ids"]], dtype=torch.long, device=device)  # (n, top_k)
-    val = torch.tensor([t for r in rows for t in r["top_logits"]], dtype=torch.float32, device=device)
-    return torch.full((ids.shape[0], vocab), float("-inf"), device=device).scatter_(1, ids, val)
-
-
-def mix(datasets_by_tau: dict, weights: dict, n: int, seed: int = 0):
-    """Compose ``n`` rows from teacher data at several temperatures in the ratio ``weights``.
-
-    The data-centric recipe of the paper (Sec. 5.3). Counts are proportional to the
-    weights (largest remainder); rows are drawn without replacement while a set lasts.
-
-    Returns:
-        `datasets.Dataset` of ``n`` rows, shuffled.
-    """
-    from datasets import concatenate_datasets
-
-    if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise ValueError(f"mix weights must be non-negative with a positive sum, got {weights}")
-    missing = set(weights) - set(datasets_by_tau)
-    if missing:
-        raise ValueError(f"no teacher data for temperature(s) {sorted(missing)}")
-    total = sum(weights.values())
-    exact = {t: n * w / total for t, w in weights.items()}
-    counts = {t: int(math.floor(v)) for t, v in exact.items()}
-    for t in sorted(exact, key=lambda t: exact[t] - counts[t], reverse=True)[: n - sum(counts.values())]:
-        counts[t] += 1
-    rng, parts = random.Random(seed), []
-    for t, c in counts.items():
-        if c:
-            size = len(datasets_by_tau[t])
-            idx = rng.sample(range(size), c) if c <= size else [rng.randrange(size) for _ in range(c)]
-            parts.append(datasets_by_tau[t].select(idx))
-    return concatenate_datasets(parts).shuffle(seed=seed)
 
 
 # ---------------------------------------------------------------------------- losses
@@ -327,22 +158,6 @@ def sampling_tau(cfg: KDConfig, rng: random.Random) -> float:
     return rng.choices(list(weights), weights=list(weights.values()), k=1)[0]
 
 
-
-def _cut_at_eos(answer: list, eos: int) -> list:
-    """The answer up to and including its first EOS."""
-    return answer[: answer.index(eos) + 1] if eos in answer else answer
-
-
-def _left_pad(batch, pad):
-    """Left-padded ids and attention mask for `generate`: (batch, width) each."""
-    width = max(map(len, batch))
-    ids = torch.full((len(batch), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for r, p in enumerate(batch):
-        ids[r, width - len(p):], mask[r, width - len(p):] = torch.tensor(list(p)), 1
-    return ids, mask
-
-
 @torch.no_grad()
 def _online_samples(model, prompts, cfg, rng, pad, eos, with_logits=False):
     """Online KD data: continuations of a batch of prompts, sampled during training.
@@ -353,7 +168,7 @@ def _online_samples(model, prompts, cfg, rng, pad, eos, with_logits=False):
     """
     batch = [prompts[rng.randrange(len(prompts))] for _ in range(cfg.batch_size)]
     tau = sampling_tau(cfg, rng)
-    ids, mask = _left_pad(batch, pad)
+    ids, mask = left_pad(batch, pad)
     was_training = model.training
     model.eval()
     out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
@@ -364,7 +179,7 @@ def _online_samples(model, prompts, cfg, rng, pad, eos, with_logits=False):
     answers = out.sequences[:, ids.shape[1]:].tolist()
     pairs, logits = [], []
     for r, (p, a) in enumerate(zip(batch, answers)):
-        a = _cut_at_eos(a, eos) or [eos]
+        a = cut_at_eos(a, eos) or [eos]
         pairs.append((p, a))
         if with_logits:
             logits += [out.logits[j][r] for j in range(len(a))]  # logits[j]: (batch, vocab)
@@ -463,7 +278,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
                 rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
                 pairs = [(r["prompt_ids"], r["answer_ids"]) for r in rows]
                 if cfg.mode == "online" and "top_ids" in rows[0]:  # scored once (`target_scores`)
-                    t_logits = _stored_logits(rows, draft.config.vocab_size, device)
+                    t_logits = stored_logits(rows, draft.config.vocab_size, device)
             else:
                 by_target = cfg.source == "target"
                 pairs, t_logits = _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos,

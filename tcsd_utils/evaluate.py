@@ -99,7 +99,7 @@ def expected_alpha(target, draft, data, tau: float, batch_size: int = 16, pad: i
     Args:
         target, draft: the two models (same vocabulary).
         data: rows with ``prompt_ids`` and ``answer_ids``: target continuations sampled at
-            ``tau`` (`tcsd_utils.distill.teacher_data` on held-out prompts).
+            ``tau`` (`tcsd_utils.teacher.teacher_data` on held-out prompts).
         tau: decoding temperature for both ``p`` and ``q`` (0 = greedy: overlap is 1 where
             the argmaxes agree, else 0).
         batch_size: sequences per forward.

@@ -25,13 +25,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from .batching import pad_id
-from .distill import general_corpus, is_finished, load_draft, mix, target_scores, teacher_data, \
-    train_draft
+from .distill import is_finished, load_draft, train_draft
 from .evaluate import compare_draft, cost_ratio, measure_speedup, predicted_speedup, steady_gamma, \
     target_distributions, warm_up
 from .stats import indices, interval, ratio_replicates
 from .files import atomic_path, output_dir, progress, write_json
 from .profiles import GRID_01, SETTINGS, Settings, split_run_name  # noqa: F401 (GRID_01, Settings: re-exported)
+from .teacher import general_corpus, mix, target_scores, teacher_data
 
 MODES = ("offline", "online")
 
@@ -140,7 +140,7 @@ class Study:
         """A draft distilled at ``tau_kd`` (offline or online), optionally on mixed data.
 
         With ``mix_weights`` ({tau: weight}) the training sequences are composed from teacher
-        samples at several temperatures (the data-centric recipe, `distill.mix`); the online
+        samples at several temperatures (the data-centric recipe, `teacher.mix`); the online
         loss still compares ``p`` and ``q`` at ``tau_kd``.
         """
         if mode not in MODES:

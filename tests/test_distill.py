@@ -12,6 +12,7 @@ from conftest import make_llama
 from tcsd_utils import batching as B
 from tcsd_utils import distill as D
 from tcsd_utils import evaluate as E
+from tcsd_utils import teacher as T
 from tcsd_utils.models import make_draft
 from tcsd_utils.temperature import kl, probs
 
@@ -245,7 +246,7 @@ def test_target_scores_are_the_targets_top_logits_and_are_cached(teacher, tokeni
     torch.testing.assert_close(torch.tensor(row["top_logits"]), top.values, rtol=1e-5, atol=1e-5)
     assert (tmp_path / "s" / "config.json").is_file()
     with pytest.MonkeyPatch.context() as mp:  # cached: read back, no forward
-        mp.setattr(D, "head_logits", lambda *a, **k: pytest.fail("recomputed"))
+        mp.setattr(T, "head_logits", lambda *a, **k: pytest.fail("recomputed"))
         assert D.target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)[2] == row
 
 

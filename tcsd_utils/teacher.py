@@ -1,0 +1,220 @@
+"""What the drafts learn from: the target's samples and scores, and general text.
+
+Knowledge distillation (`tcsd_utils.distill`) trains a draft on what the target writes at a
+temperature. This module makes and stores those data, each once per configuration (a
+folder with the `datasets.Dataset` and the ``config.json`` it was made with, reused when
+the config matches):
+
+- `teacher_data`: the target's answers to chat prompts, sampled at ``tau`` (the samples
+  offline KD trains on, and the sequences of online KD with ``source="data"``);
+- `target_scores`: the target's top-64 logits at every answer position of such samples,
+  one forward for every KD temperature and step (`stored_logits` turns them back into
+  logits for the loss);
+- `mix`: teacher samples at several temperatures composed in chosen ratios, the
+  data-centric recipe of the paper (Ouyang et al. 2024, arXiv 2410.10141, Sec. 5.3);
+- `general_corpus`: general English text the target never wrote, for the no-KD draft:
+  the part JackFram/llama-68m, pretrained on web text, plays in the paper.
+
+Sampling goes through `tcsd_utils.temperature` (`generation_config`), the one definition
+of a temperature in the project, and reseeds torch only inside `temperature.local_rng`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import random
+import sysconfig
+from pathlib import Path
+
+import torch
+
+from .batching import head_logits, pack, pad_id
+from .files import atomic_path, write_json
+from .files import progress as progress_bar
+from .temperature import check_tau, generation_config, local_rng
+
+__all__ = ["general_corpus", "teacher_data", "target_scores", "mix", "stored_logits", "cut_at_eos", "left_pad"]
+
+
+def general_corpus(max_chars: int = 3_000_000) -> list[str]:
+    """General English text found on any machine with Python: the standard library's docstrings.
+
+    Deterministic for a given Python version; no network. Used to pretrain the no-KD draft.
+    """
+    texts, total = [], 0
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
+        if any(part in {"test", "tests", "idle_test", "site-packages"} for part in path.parts):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and len(doc) >= 200:
+                    texts.append(doc)
+                    total += len(doc)
+        if total >= max_chars:
+            break
+    return texts
+
+
+def _cached(path: Path, config: dict):
+    """The dataset at ``path`` if it was made with ``config``, else None."""
+    from datasets import load_from_disk
+
+    cfg = path / "config.json"
+    if (path / "data").is_dir() and cfg.is_file() and json.loads(cfg.read_text()) == json.loads(
+            json.dumps(config, default=str)):
+        return load_from_disk(str(path / "data"))
+    return None
+
+
+@torch.inference_mode()
+def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: list[str], tau: float,
+                 path, max_new_tokens: int = 64, batch_size: int = 32, seed: int = 0):
+    """Sample the target's answers at ``tau`` and store them as a `datasets.Dataset` on disk.
+
+    Args:
+        target: the teacher.
+        tokenizer: its tokenizer (for padding).
+        prompt_ids: chat-formatted prompts, token ids.
+        prompt_names: an id per prompt (stored with each row).
+        tau: sampling temperature (0 = greedy).
+        path: folder for the dataset and its ``config.json``; reused when both match.
+        max_new_tokens, batch_size, seed: sampling settings.
+
+    Returns:
+        `datasets.Dataset` with columns ``prompt_id``, ``prompt_ids``, ``answer_ids``, ``tau``;
+        answers end at the first EOS (kept) or after ``max_new_tokens``.
+    """
+    from datasets import Dataset
+
+    tau, path = check_tau(tau), Path(path)
+    if not prompt_ids:
+        raise ValueError("empty prompt set: no prompts to sample teacher data from")
+    config = {"kind": "teacher_data", "tau": tau, "seed": seed, "max_new_tokens": max_new_tokens,
+              "prompt_ids": list(prompt_names), "teacher": str(target.config._name_or_path)}
+    cached = _cached(path, config)
+    if cached is not None:
+        return cached
+    eos = target.config.eos_token_id
+    pad = pad_id(tokenizer)
+    gen = generation_config(tau, max_new_tokens, pad, eos)
+    rows = {"prompt_id": [], "prompt_ids": [], "answer_ids": [], "tau": []}
+    order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding
+    with local_rng(target.device):  # seeded here; the caller's random state is left as it was
+        torch.manual_seed(seed)
+        for start in progress_bar(range(0, len(order), batch_size), desc=f"teacher samples tau={tau}", leave=False):
+            idx = order[start:start + batch_size]
+            ids, mask = left_pad([prompt_ids[i] for i in idx], pad)
+            width = ids.shape[1]
+            out = target.generate(input_ids=ids.to(target.device), attention_mask=mask.to(target.device),
+                                  generation_config=gen)[:, width:].tolist()
+            for r, i in enumerate(idx):
+                rows["prompt_id"].append(prompt_names[i])
+                rows["prompt_ids"].append(list(prompt_ids[i]))
+                rows["answer_ids"].append(cut_at_eos(out[r], eos))
+                rows["tau"].append(tau)
+    data = Dataset.from_dict(rows)
+    with atomic_path(path) as tmp:
+        data.save_to_disk(str(tmp / "data"))
+        write_json(config, tmp / "config.json")
+    return _cached(path, config)
+
+
+@torch.inference_mode()
+def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad: int = 0):
+    """The target's top-``top_k`` logits at every answer position of ``data``, stored on disk.
+
+    Online KD on stored sequences needs the target's distribution at each position. It does
+    not depend on ``tau_kd`` (only its tempering does), so one forward over the sequences
+    serves every KD temperature and every step, instead of one target forward per step.
+    Keeping the top ``top_k`` logits is the usual sparse-KD approximation: ``p`` at tau is
+    renormalised over those tokens (exact at tau 0; at tau 1 the top 64 hold most of the
+    target's mass, README).
+
+    Returns:
+        ``data`` as a `datasets.Dataset` with two more columns, ``top_ids`` and
+        ``top_logits``: per answer token, the ids and raw logits of the target's top tokens.
+    """
+    from datasets import Dataset
+
+    path = Path(path)
+    config = {"kind": "target_scores", "top_k": top_k, "teacher": str(target.config._name_or_path),
+              "rows": [[r["prompt_id"], len(r["answer_ids"]), r["answer_ids"][:8]] for r in data]}
+    cached = _cached(path, config)
+    if cached is not None:
+        return cached
+    rows = [dict(r) for r in data]
+    for start in progress_bar(range(0, len(rows), batch_size), desc="target scores", leave=False):
+        chunk = rows[start:start + batch_size]
+        ids, mask, r, c, _ = pack([(x["prompt_ids"], x["answer_ids"]) for x in chunk], pad, target.device)
+        top = head_logits(target, ids, mask, r, c).float().topk(top_k, dim=-1)  # (answer tokens, top_k)
+        at = 0
+        for x in chunk:
+            n = len(x["answer_ids"])
+            x["top_ids"], x["top_logits"] = top.indices[at:at + n].tolist(), top.values[at:at + n].tolist()
+            at += n
+    scored = Dataset.from_list(rows)
+    with atomic_path(path) as tmp:
+        scored.save_to_disk(str(tmp / "data"))
+        write_json(config, tmp / "config.json")
+    return _cached(path, config)
+
+
+def stored_logits(rows, vocab: int, device) -> torch.Tensor:
+    """The stored top logits of ``rows`` (in `batching.pack` order) as a dense ``(n, vocab)`` tensor,
+    ``-inf`` off each position's top tokens: the same shape as a target forward's logits, so
+    the loss treats both alike."""
+    ids = torch.tensor([t for r in rows for t in r["top_ids"]], dtype=torch.long, device=device)  # (n, top_k)
+    val = torch.tensor([t for r in rows for t in r["top_logits"]], dtype=torch.float32, device=device)
+    return torch.full((ids.shape[0], vocab), float("-inf"), device=device).scatter_(1, ids, val)
+
+
+def mix(datasets_by_tau: dict, weights: dict, n: int, seed: int = 0):
+    """Compose ``n`` rows from teacher data at several temperatures in the ratio ``weights``.
+
+    The data-centric recipe of the paper (Sec. 5.3). Counts are proportional to the
+    weights (largest remainder); rows are drawn without replacement while a set lasts.
+
+    Returns:
+        `datasets.Dataset` of ``n`` rows, shuffled.
+    """
+    from datasets import concatenate_datasets
+
+    if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError(f"mix weights must be non-negative with a positive sum, got {weights}")
+    missing = set(weights) - set(datasets_by_tau)
+    if missing:
+        raise ValueError(f"no teacher data for temperature(s) {sorted(missing)}")
+    total = sum(weights.values())
+    exact = {t: n * w / total for t, w in weights.items()}
+    counts = {t: int(math.floor(v)) for t, v in exact.items()}
+    for t in sorted(exact, key=lambda t: exact[t] - counts[t], reverse=True)[: n - sum(counts.values())]:
+        counts[t] += 1
+    rng, parts = random.Random(seed), []
+    for t, c in counts.items():
+        if c:
+            size = len(datasets_by_tau[t])
+            idx = rng.sample(range(size), c) if c <= size else [rng.randrange(size) for _ in range(c)]
+            parts.append(datasets_by_tau[t].select(idx))
+    return concatenate_datasets(parts).shuffle(seed=seed)
+
+
+def cut_at_eos(answer: list, eos: int) -> list:
+    """The answer up to and including its first EOS."""
+    return answer[: answer.index(eos) + 1] if eos in answer else answer
+
+
+def left_pad(batch, pad):
+    """Left-padded ids and attention mask for `generate`: (batch, width) each."""
+    width = max(map(len, batch))
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for r, p in enumerate(batch):
+        ids[r, width - len(p):], mask[r, width - len(p):] = torch.tensor(list(p)), 1
+    return ids, mask
