@@ -209,6 +209,84 @@ def load_draft(out_dir, device=None, dtype=None):
     return load_model(str(Path(out_dir) / "model"), device, dtype)
 
 
+def _check_inputs(cfg: KDConfig, target, data, prompts, texts) -> None:
+    """Refuse a training run that lacks what its mode and source read."""
+    online_needs = ("data", data) if cfg.source == "data" else ("prompts", prompts)
+    need = {"lm": ("texts", texts), "offline": ("data", data), "online": online_needs}[cfg.mode]
+    if not need[1]:
+        raise ValueError(f"{cfg.mode} training needs a non-empty `{need[0]}`")
+    if cfg.mode == "online" and target is None:
+        raise ValueError("online KD needs the target")
+
+
+def _optimiser(draft, cfg: KDConfig):
+    """The trained parameters (the input embedding frozen with ``train_embedding=False``) and
+    their AdamW."""
+    if not cfg.train_embedding:
+        if draft.get_input_embeddings().weight is draft.get_output_embeddings().weight:
+            raise ValueError("train_embedding=False needs a draft whose output layer is not tied to its embedding")
+        draft.get_input_embeddings().weight.requires_grad_(False)
+    params = [w for w in draft.parameters() if w.requires_grad]
+    return params, torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+
+
+def _head_slots(draft, device):
+    """A sub-vocabulary draft's kept ids and, per token id, its column in the compact logits
+    (-100 where not kept, which the cross-entropy ignores); None, None for a full head."""
+    kept = head_ids(draft)
+    if kept is None:
+        return None, None
+    slot = torch.full((draft.config.vocab_size,), -100, dtype=torch.long, device=device)
+    slot[kept] = torch.arange(kept.numel(), device=device)
+    return kept, slot
+
+
+def _batch(cfg: KDConfig, rng: random.Random, draft, target, data, prompts, stream, pad: int, eos: int):
+    """One step's (prompt, answer) pairs and the target's logits at their answer positions
+    (`batching.pack` order) where they come with the pairs: from the target's own
+    generation, or stored by `target_scores`; else None (`_loss` asks the target)."""
+    if cfg.mode == "lm":
+        return _lm_batch(stream, cfg, rng, draft.device), None
+    if cfg.mode == "offline" or cfg.source == "data":
+        rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
+        pairs = [(r["prompt_ids"], r["answer_ids"]) for r in rows]
+        if cfg.mode == "online" and "top_ids" in rows[0]:  # scored once (`target_scores`)
+            return pairs, stored_logits(rows, draft.config.vocab_size, draft.device)
+        return pairs, None
+    by_target = cfg.source == "target"
+    return _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos, with_logits=by_target)
+
+
+def _loss(cfg: KDConfig, draft, target, pairs, t_logits, pad: int, kept, slot):
+    """The step's loss on ``pairs``: the divergence from the target (online) or the
+    cross-entropy on the answers (offline, lm). Returns the loss and its token count."""
+    device = draft.device
+    ids, mask, rows, cols, labels = pack(pairs, pad, device)
+    logits = head_logits(draft, ids, mask, rows, cols, compact=True)  # (n, vocab or kept ids)
+    if cfg.mode == "online":
+        if t_logits is None:  # draft samples or stored ones: score them with the target now
+            with torch.no_grad():
+                t_logits = head_logits(target, ids.to(target.device), mask.to(target.device),
+                                       rows.to(target.device), cols.to(target.device))
+        loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, kept).mean()
+    else:  # tokens the draft's head does not cover carry no loss
+        loss = F.cross_entropy(logits.float(), labels if kept is None else slot[labels], ignore_index=-100)
+    return loss, int(labels.numel())
+
+
+def _save(out_dir: Path, cfg: KDConfig, draft, tokenizer, history, extra_config) -> None:
+    """The finished draft (``model/``), its loss curve and, last, its config."""
+    draft.eval()
+    with atomic_path(out_dir / "model") as tmp:
+        draft.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    write_json(history, out_dir / "loss.json")
+    write_json({"kd": asdict(cfg), **(extra_config or {})}, out_dir / "config.json")  # written last
+    ckpt = out_dir / "checkpoint.pt"
+    if ckpt.is_file():
+        ckpt.unlink()
+
+
 def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None, prompts=None,
                 texts=None, extra_config: dict | None = None, progress: bool = True):
     """Train a draft, resumably, and save it with ``save_pretrained`` beside its config.
@@ -233,20 +311,10 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
     out_dir = Path(out_dir)
     if is_finished(out_dir, cfg):
         return load_draft(out_dir, draft.device, torch.float32)
-    online_needs = ("data", data) if cfg.source == "data" else ("prompts", prompts)
-    need = {"lm": ("texts", texts), "offline": ("data", data), "online": online_needs}[cfg.mode]
-    if not need[1]:
-        raise ValueError(f"{cfg.mode} training needs a non-empty `{need[0]}`")
-    if cfg.mode == "online" and target is None:
-        raise ValueError("online KD needs the target")
+    _check_inputs(cfg, target, data, prompts, texts)
     device = draft.device
     draft = draft.float().train()
-    if not cfg.train_embedding:
-        if draft.get_input_embeddings().weight is draft.get_output_embeddings().weight:
-            raise ValueError("train_embedding=False needs a draft whose output layer is not tied to its embedding")
-        draft.get_input_embeddings().weight.requires_grad_(False)
-    params = [w for w in draft.parameters() if w.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    params, opt = _optimiser(draft, cfg)
     pad, eos = pad_id(tokenizer), tokenizer.eos_token_id
     step, history = 0, []
     ckpt = out_dir / "checkpoint.pt"
@@ -255,11 +323,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
         draft.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
         step, history = state["step"], state["history"]
-    kept = head_ids(draft)  # a sub-vocabulary draft's ids, or None
-    slot = None
-    if kept is not None:  # token id -> its column in the compact logits, -100 if not kept
-        slot = torch.full((draft.config.vocab_size,), -100, dtype=torch.long, device=device)
-        slot[kept] = torch.arange(kept.numel(), device=device)
+    kept, slot = _head_slots(draft, device)
     stream = None
     if cfg.mode == "lm":
         stream = [t for text in texts for t in tokenizer.encode(text, add_special_tokens=False) + [eos]]
@@ -271,28 +335,8 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
         while step < cfg.steps:
             rng = random.Random(cfg.seed * 1_000_003 + step)  # batches depend on the step only
             torch.manual_seed(cfg.seed * 1_000_003 + step)
-            if cfg.mode == "lm":
-                pairs = _lm_batch(stream, cfg, rng, device)
-            elif cfg.mode == "offline" or cfg.source == "data":
-                t_logits = None
-                rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
-                pairs = [(r["prompt_ids"], r["answer_ids"]) for r in rows]
-                if cfg.mode == "online" and "top_ids" in rows[0]:  # scored once (`target_scores`)
-                    t_logits = stored_logits(rows, draft.config.vocab_size, device)
-            else:
-                by_target = cfg.source == "target"
-                pairs, t_logits = _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos,
-                                                  with_logits=by_target)
-            ids, mask, rows_i, cols, labels = pack(pairs, pad, device)
-            logits = head_logits(draft, ids, mask, rows_i, cols, compact=True)  # (n, vocab or kept ids)
-            if cfg.mode == "online":
-                if t_logits is None:  # draft samples or stored ones: score them with the target now
-                    with torch.no_grad():
-                        t_logits = head_logits(target, ids.to(target.device), mask.to(target.device),
-                                                rows_i.to(target.device), cols.to(target.device))
-                loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, kept).mean()
-            else:  # tokens the draft's head does not cover carry no loss
-                loss = F.cross_entropy(logits.float(), labels if kept is None else slot[labels], ignore_index=-100)
+            pairs, t_logits = _batch(cfg, rng, draft, target, data, prompts, stream, pad, eos)
+            loss, tokens = _loss(cfg, draft, target, pairs, t_logits, pad, kept, slot)
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step)
             opt.zero_grad(set_to_none=True)
@@ -301,7 +345,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
             opt.step()
             step += 1
             history.append({"step": step, "loss": loss.item(), "lr": _lr(cfg, step - 1),
-                            "tokens": int(labels.numel()), "time": time.perf_counter() - t0})
+                            "tokens": tokens, "time": time.perf_counter() - t0})
             bar.update(1)
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", refresh=False)
             if step % cfg.checkpoint_every == 0 and step < cfg.steps:
@@ -309,12 +353,5 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
                     torch.save({"model": draft.state_dict(), "optim": opt.state_dict(), "step": step,
                                 "history": history}, tmp)
     bar.close()
-    draft.eval()
-    with atomic_path(out_dir / "model") as tmp:
-        draft.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    write_json(history, out_dir / "loss.json")
-    write_json({"kd": asdict(cfg), **(extra_config or {})}, out_dir / "config.json")  # written last
-    if ckpt.is_file():
-        ckpt.unlink()
+    _save(out_dir, cfg, draft, tokenizer, history, extra_config)
     return draft
