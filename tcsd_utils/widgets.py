@@ -6,7 +6,7 @@ For exploring Ouyang et al. 2024 (arXiv 2410.10141) in JupyterLab: move the temp
 without widgets so that headless runs (papermill, nbval) show it too.
 
 The figure goes into an `ipywidgets.Output` whose ``outputs`` are set directly to the
-figure's display data (`plots.mime_bundle`). That needs no frontend and no running
+figure's display data (`render.mime_bundle`). That needs no frontend and no running
 kernel, so building and redrawing a panel works headless and in tests. (plotly's own
 ``go.FigureWidget`` would need the ``anywidget`` package since plotly 6.)
 """
@@ -18,7 +18,7 @@ from typing import Callable
 
 import ipywidgets as widgets
 
-from .plots import mime_bundle
+from .render import mime_bundle
 from .temperature import check_tau
 
 __all__ = ["tau_slider"]
