@@ -63,6 +63,11 @@ __all__ = ["KDConfig", "general_corpus", "teacher_data", "target_scores", "mix",
 
 DIVERGENCES = ("fkl", "rkl", "jsd", "tvd")
 SOURCES = ("target", "draft", "data")
+LR_FLOOR = 0.1          # after warm-up the cosine decays the learning rate to 10% of its peak, not to 0
+WEIGHT_DECAY = 0.01     # AdamW's decoupled weight decay (torch's default)
+MAX_GRAD_NORM = 1.0     # each step's gradient is clipped to this global norm
+STEP_SEED = 1_000_003   # a prime above any step count: seed * STEP_SEED + step differs for every (seed, step)
+IGNORE = -100           # a label without loss: the ignore_index of F.cross_entropy
 
 
 @dataclass
@@ -139,7 +144,7 @@ def divergence(target_logits: torch.Tensor, draft_logits: torch.Tensor, tau: flo
     if kind == "tvd":
         return 0.5 * (p - q).abs().sum(-1)
     m = 0.5 * (p + q)
-    log_m = torch.log(m.clamp_min(1e-12))
+    log_m = torch.log(m.clamp_min(1e-12))  # m = 0 only where p = q = 0 (terms that are 0): no log(0)
     return 0.5 * ((torch.special.xlogy(p, p) - p * log_m).sum(-1) + (q * (log_q - log_m)).sum(-1))
 
 
@@ -190,7 +195,7 @@ def _lr(cfg, step):
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return cfg.lr * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def is_finished(out_dir, cfg: KDConfig | None = None) -> bool:
@@ -227,16 +232,16 @@ def _optimiser(draft, cfg: KDConfig):
             raise ValueError("train_embedding=False needs a draft whose output layer is not tied to its embedding")
         draft.get_input_embeddings().weight.requires_grad_(False)
     params = [w for w in draft.parameters() if w.requires_grad]
-    return params, torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    return params, torch.optim.AdamW(params, lr=cfg.lr, weight_decay=WEIGHT_DECAY)
 
 
 def _head_slots(draft, device):
     """A sub-vocabulary draft's kept ids and, per token id, its column in the compact logits
-    (-100 where not kept, which the cross-entropy ignores); None, None for a full head."""
+    (`IGNORE` where not kept); None, None for a full head."""
     kept = head_ids(draft)
     if kept is None:
         return None, None
-    slot = torch.full((draft.config.vocab_size,), -100, dtype=torch.long, device=device)
+    slot = torch.full((draft.config.vocab_size,), IGNORE, dtype=torch.long, device=device)
     slot[kept] = torch.arange(kept.numel(), device=device)
     return kept, slot
 
@@ -270,7 +275,7 @@ def _loss(cfg: KDConfig, draft, target, pairs, t_logits, pad: int, kept, slot):
                                        rows.to(target.device), cols.to(target.device))
         loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, kept).mean()
     else:  # tokens the draft's head does not cover carry no loss
-        loss = F.cross_entropy(logits.float(), labels if kept is None else slot[labels], ignore_index=-100)
+        loss = F.cross_entropy(logits.float(), labels if kept is None else slot[labels], ignore_index=IGNORE)
     return loss, int(labels.numel())
 
 
@@ -333,15 +338,15 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
     devices = (device,) if target is None else (device, target.device)
     with local_rng(*devices):  # each step reseeds; the caller's random state is left as it was
         while step < cfg.steps:
-            rng = random.Random(cfg.seed * 1_000_003 + step)  # batches depend on the step only
-            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            rng = random.Random(cfg.seed * STEP_SEED + step)  # batches depend on the step only
+            torch.manual_seed(cfg.seed * STEP_SEED + step)
             pairs, t_logits = _batch(cfg, rng, draft, target, data, prompts, stream, pad, eos)
             loss, tokens = _loss(cfg, draft, target, pairs, t_logits, pad, kept, slot)
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
             opt.step()
             step += 1
             history.append({"step": step, "loss": loss.item(), "lr": _lr(cfg, step - 1),

@@ -38,6 +38,8 @@ __all__ = ["use_notebook_renderer", "mime_bundle", "token_label", "next_token_di
            "temperature_effect", "overlap_vs_tau", "acceptance_trace", "loss_curves", "alpha_bars",
            "save_figure"]
 
+PROBABILITY_RANGE = [0, 1.02]  # a probability axis, a little above 1 so that points at 1 show whole
+
 
 def token_label(labels, token_id: int) -> str:
     """A readable, one-line label of a token id.
@@ -150,7 +152,7 @@ def temperature_effect(taus: Sequence[float], entropies, top_mass, k: int = 10,
             row=1, col=col)
         fig.update_xaxes(title_text="τ", row=1, col=col)
     fig.update_yaxes(title_text="H(p) [nats]", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text=f"Σ top-{k} p(x)", range=[0, 1.02], row=1, col=2)
+    fig.update_yaxes(title_text=f"Σ top-{k} p(x)", range=PROBABILITY_RANGE, row=1, col=2)
     fig.update_layout(title=title or "How τ reshapes the target distribution p", showlegend=False)
     return fig
 
@@ -179,7 +181,7 @@ def overlap_vs_tau(taus: Sequence[float], overlaps, label: str = "draft",
                                  error_y=dict(type="data", array=spread, visible=spread is not None)))
     fig.update_layout(title=title or "Expected acceptance α = Σ min(p, q) vs τ",
                       xaxis_title="τ (decoding temperature of p and q)",
-                      yaxis_title="α = E[Σ min(p, q)]", yaxis_range=[0, 1.02],
+                      yaxis_title="α = E[Σ min(p, q)]", yaxis_range=PROBABILITY_RANGE,
                       legend_title_text="draft")
     return fig
 
@@ -200,7 +202,7 @@ def acceptance_trace(accepted_per_step: Sequence[int], k: int, title: str | None
     """
     n = [int(v) for v in accepted_per_step]
     steps = list(range(1, len(n) + 1))
-    colors = ["#2ca02c" if v >= k else "#1f77b4" for v in n]
+    colors = ["#2ca02c" if v >= k else "#1f77b4" for v in n]  # green: the whole draft passed; blue: a rejection
     fig = go.Figure(go.Bar(x=steps, y=n, marker_color=colors, name="accepted n",
                            hovertemplate="step %{x}: n = %{y}<extra></extra>"))
     if n:
@@ -211,7 +213,7 @@ def acceptance_trace(accepted_per_step: Sequence[int], k: int, title: str | None
     alpha = sum(n) / drafted if n else math.nan
     fig.update_layout(title=title or f"Accepted draft tokens per step (k = {k}, α ≈ {alpha:.2f})",
                       xaxis_title="verification step", yaxis_title="accepted n",
-                      yaxis_range=[0, k + 0.5], bargap=0.15, showlegend=False)
+                      yaxis_range=[0, k + 0.5], bargap=0.15, showlegend=False)  # half a token above a full pass
     return fig
 
 
@@ -254,7 +256,7 @@ def alpha_bars(table, title: str | None = None) -> go.Figure:
                              text=[f"{r['alpha']:.2f}" for r in mine], textposition="outside"))
     fig.update_layout(title=title or "Expected acceptance rate α of each draft", barmode="group",
                       xaxis_title="decoding temperature τ", yaxis_title="α = E[Σ min(p, q)]",
-                      yaxis_range=[0, 1.05], legend_title_text="draft")
+                      yaxis_range=[0, 1.05], legend_title_text="draft")  # room above 1 for the bars' labels
     return fig
 
 

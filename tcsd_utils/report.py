@@ -127,6 +127,8 @@ COLUMN = {"alpha": "alpha_expected", "gamma": "gamma"}
 SYMBOL = {"alpha": "expected alpha", "gamma": "gamma"}
 UNITS = {"alpha": "held-out prompts (n_eval_prompts)",
          "gamma": "held-out prompts (n_eval_prompts) and speed runs (spec_prompts x spec_repeats)"}
+SETTLE_LIMIT = 100   # needing more than 100x the data to tell an effect from 0, call it near zero
+SETTLE_MARGIN = 1.1  # 10% more data than the 1/sqrt(n) estimate, which assumes the estimate stays put
 
 
 def _has(table, metric) -> bool:
@@ -145,10 +147,11 @@ def _settle(point, lo, hi, metric) -> str:
     half = (hi - lo) / 2
     if not np.isfinite(half) or half <= 0:
         return f"an interval: more {UNITS[metric]}"
-    if abs(point) < 1e-12 or (half / abs(point)) ** 2 > 100:
-        return (f"the effect is near zero; to tell it from none would take over 100x the {UNITS[metric]}, "
+    if abs(point) < 1e-12 or (half / abs(point)) ** 2 > SETTLE_LIMIT:  # 1e-12: a point estimate of 0
+        return (f"the effect is near zero; to tell it from none would take over {SETTLE_LIMIT}x the {UNITS[metric]}, "
                 f"or a stronger draft (README, the draft ablation)")
-    return f"about {math.ceil((half / abs(point)) ** 2 * 1.1)}x the {UNITS[metric]} (interval half-width {half:.3g})"
+    more = math.ceil((half / abs(point)) ** 2 * SETTLE_MARGIN)
+    return f"about {more}x the {UNITS[metric]} (interval half-width {half:.3g})"
 
 
 def _slope(x, y) -> np.ndarray:

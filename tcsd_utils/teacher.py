@@ -37,6 +37,8 @@ from .temperature import check_tau, generation_config, local_rng
 
 __all__ = ["general_corpus", "teacher_data", "target_scores", "mix", "stored_logits", "cut_at_eos", "left_pad"]
 
+MIN_DOC_CHARS = 200  # general_corpus keeps docstrings of at least this length: prose, not one-line summaries
+
 
 def general_corpus(max_chars: int = 3_000_000) -> list[str]:
     """General English text found on any machine with Python: the standard library's docstrings.
@@ -54,7 +56,7 @@ def general_corpus(max_chars: int = 3_000_000) -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 doc = ast.get_docstring(node)
-                if doc and len(doc) >= 200:
+                if doc and len(doc) >= MIN_DOC_CHARS:
                     texts.append(doc)
                     total += len(doc)
         if total >= max_chars:
@@ -144,6 +146,7 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
     from datasets import Dataset
 
     path = Path(path)
+    # each row named by its prompt, answer length and first 8 answer tokens: scores of other samples do not match
     config = {"kind": "target_scores", "top_k": top_k, "teacher": str(target.config._name_or_path),
               "rows": [[r["prompt_id"], len(r["answer_ids"]), r["answer_ids"][:8]] for r in data]}
     cached = _cached(path, config)
