@@ -72,11 +72,27 @@ def _execute(names, src, out, params, profile, kernel_name, force) -> list[Path]
     return done
 
 
+def _report_is_current(out: Path) -> bool:
+    """True when ``out/report.md`` was written after everything it is written from: the
+    results table and each JSON under ``eval/`` (cells, cost, machine). Notebook 05 writes
+    the report right after the table, so after a run that executed it, this holds."""
+    report, table = out / "report.md", out / "results.parquet"
+    if not report.is_file() or not table.is_file():
+        return False
+    written = report.stat().st_mtime_ns
+    return all(p.stat().st_mtime_ns <= written for p in [table, *(out / "eval").rglob("*.json")])
+
+
 def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None,
                   kernel_name: str = "python3", force: bool = False, seed: int | None = None) -> list[Path]:
-    """Execute the notebooks in order with papermill into ``outputs/<run>/notebooks/``, then
-    write ``outputs/<run>/report.md`` from the results table. ``<run>`` is the profile, or
-    ``<profile>-seed<S>`` with ``seed`` (prompt split, sampling, training and timing seeds).
+    """Execute the notebooks in order with papermill into ``outputs/<run>/notebooks/``; make
+    sure ``outputs/<run>/report.md`` is written from the current results. ``<run>`` is the
+    profile, or ``<profile>-seed<S>`` with ``seed`` (prompt split, sampling, training and
+    timing seeds).
+
+    The report has one writer per run: notebook 05, which ends with the claims table, writes
+    it. The runner writes it only when the report is missing or older than the results
+    (a run without notebook 05, such as ``--only 03``); otherwise it prints its path.
 
     A notebook already executed with the same source and parameters is skipped (its stamp
     ``notebooks/<name>.json`` records both), so a killed study resumes at the notebook it
@@ -113,10 +129,13 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
     write_json({"profile": profile, "parameters": params, "notebooks": [str(p) for p in done]},
                output_dir(run, root) / "study.json")
     if (output_dir(run, root) / "eval").is_dir():
-        from .report import write_report
-        from .stages import Study
+        if _report_is_current(output_dir(run, root)):  # notebook 05 wrote it
+            print(f"report: {output_dir(run, root) / 'report.md'} (up to date with the results)", flush=True)
+        else:
+            from .report import write_report
+            from .stages import Study
 
-        print(f"report: {write_report(Study(run, root))}", flush=True)
+            print(f"report: {write_report(Study(run, root))}", flush=True)
     return done
 
 

@@ -39,6 +39,51 @@ def test_runner_executes_in_order_skips_finished_notebooks_and_resumes(tmp_path,
         S.run_notebooks("smoke", root=tmp_path, only=["09"])
 
 
+def test_the_report_has_one_writer_notebook_05_or_else_the_runner(tmp_path, monkeypatch, capsys):
+    """Notebook 05 writes report.md right after the results table; the runner writes it only
+    when it is missing or older than the results (a run without notebook 05)."""
+    import os
+    import time
+
+    import papermill
+
+    from tcsd_utils import report
+
+    out, by_runner = tmp_path / "smoke", []
+
+    def fake_execute(src, dst, parameters, **kwargs):
+        name = src.rsplit("/", 1)[-1]
+        (out / "eval").mkdir(parents=True, exist_ok=True)
+        if name[:2] in ("03", "04", "05"):  # these notebooks call study.results()
+            (out / "results.parquet").write_text("table")
+        if name.startswith("05"):
+            (out / "report.md").write_text("by notebook 05")
+        open(dst, "w").write("{}")
+
+    def fake_report(study, table=None):
+        by_runner.append(study.out.name)
+        (study.out / "report.md").write_text("by the runner")
+        return study.out / "report.md"
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    monkeypatch.setattr(report, "write_report", fake_report)
+    S.run_notebooks("smoke", root=tmp_path, only=["03"])  # no report yet, no notebook 05: the runner
+    assert by_runner == ["smoke"] and (out / "report.md").read_text() == "by the runner"
+    S.run_notebooks("smoke", root=tmp_path)  # notebook 05 runs: it is the one writer
+    assert by_runner == ["smoke"] and (out / "report.md").read_text() == "by notebook 05"
+    assert "report.md (up to date with the results)" in capsys.readouterr().out
+    S.run_notebooks("smoke", root=tmp_path, only=["01"], force=True)  # nothing new: left as it is
+    assert by_runner == ["smoke"]
+    past = time.time() - 60
+    os.utime(out / "report.md", (past, past))
+    S.run_notebooks("smoke", root=tmp_path, only=["04"], force=True)  # newer results: the runner
+    assert by_runner == ["smoke", "smoke"] and (out / "report.md").read_text() == "by the runner"
+    os.utime(out / "report.md", (past, past))
+    (out / "eval" / "cost.json").write_text("{}")  # a newer evaluation file counts as newer results
+    S.run_notebooks("smoke", root=tmp_path, only=["01"], force=True)
+    assert by_runner == ["smoke"] * 3
+
+
 def test_a_seeded_run_has_its_own_folder_and_passes_its_seed_to_every_notebook(tmp_path, monkeypatch):
     import papermill
 
