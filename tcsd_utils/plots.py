@@ -35,7 +35,7 @@ from plotly.subplots import make_subplots
 from .render import MIME, mime_bundle, save_figure, use_notebook_renderer  # noqa: F401
 
 __all__ = ["use_notebook_renderer", "mime_bundle", "token_label", "next_token_distribution",
-           "temperature_effect", "overlap_vs_tau", "acceptance_trace", "loss_curves", "alpha_bars",
+           "temperature_effect", "overlap_vs_tau", "overlap_at_position", "acceptance_trace", "loss_curves", "alpha_bars",
            "save_figure"]
 
 PROBABILITY_RANGE = [0, 1.02]  # a probability axis, a little above 1 so that points at 1 show whole
@@ -76,7 +76,8 @@ def _tau_name(tau: float) -> str:
 
 
 def next_token_distribution(p_by_tau: Mapping[float, "object"], labels=None, top: int = 15,
-                            title: str | None = None) -> go.Figure:
+                            title: str | None = None, reference: Mapping[float, "object"] | None = None,
+                            log_y: bool = False) -> go.Figure:
     """Grouped bars of the most likely next tokens under ``p`` at each temperature.
 
     For ``tau > 0`` the ranking of tokens is the ranking of the logits, the same at every
@@ -88,10 +89,16 @@ def next_token_distribution(p_by_tau: Mapping[float, "object"], labels=None, top
             position of one prompt), for example ``probs(logits, tau)``.
         labels: how to name tokens; see `token_label` (a tokenizer works).
         top: how many tokens to show.
-        title: the figure title; a default names ``p`` and ``τ``.
+        title: the figure title; a default names ``p`` and the ``τ`` shown.
+        reference: ``{tau: p}`` drawn as faint outlined bars behind the others (the slider
+            of notebook 01 keeps ``τ = 1``, the model's own distribution, there); the
+            tokens are still ranked by ``p_by_tau``.
+        log_y: a logarithmic probability axis (small probabilities stay visible at high tau).
 
     Returns:
-        A `go.Figure` with one bar trace per ``tau``.
+        A `go.Figure` with one bar trace per ``tau``, the reference traces first. The
+        linear axis runs from 0 to a little above the tallest bar, so a flat distribution
+        at high tau still fills the plot.
     """
     import torch
 
@@ -102,12 +109,69 @@ def next_token_distribution(p_by_tau: Mapping[float, "object"], labels=None, top
     ids = stacked.sum(0).topk(min(top, stacked.shape[1])).indices.tolist()
     names = _unique_labels(labels, ids)
     fig = go.Figure()
+    ref = {t: torch.as_tensor(p).float().reshape(-1)[ids] for t, p in sorted((reference or {}).items())}
+    for t, row in ref.items():
+        fig.add_trace(go.Bar(x=names, y=row.tolist(), name=f"{_tau_name(t)} (reference)",
+                             marker=dict(color="rgba(0,0,0,0)", line=dict(color="rgba(90,90,90,0.6)", width=1.5)),
+                             hovertemplate="%{x}: p = %{y:.3f}<extra>" + _tau_name(t) + "</extra>"))
     for t, row in zip(taus, stacked):
         fig.add_trace(go.Bar(x=names, y=row[ids].tolist(), name=_tau_name(t),
                              hovertemplate="%{x}: p = %{y:.3f}<extra>" + _tau_name(t) + "</extra>"))
-    fig.update_layout(title=title or f"Next-token distribution p: top {len(ids)} tokens at each τ",
-                      barmode="group", xaxis_title="token x", yaxis_title="p(x)",
-                      yaxis_range=[0, 1], legend_title_text="temperature")
+    shown = ", ".join(f"{t:.2f}" for t in taus)
+    fig.update_layout(title=title or f"Next-token distribution p at τ = {shown}: top {len(ids)} tokens",
+                      barmode="overlay" if ref and len(taus) == 1 else "group", xaxis_title="token x",
+                      yaxis_title="p(x)", legend_title_text="temperature")
+    if log_y:
+        fig.update_yaxes(type="log")
+    else:
+        tallest = max([float(stacked[:, ids].max())] + [float(r.max()) for r in ref.values()])
+        fig.update_yaxes(range=[0, min(1.0, 1.1 * tallest)])  # headroom above the tallest bar
+    return fig
+
+
+def overlap_at_position(p, q, labels=None, top: int = 12, tau: float | None = None,
+                        draft: str = "draft", title: str | None = None) -> go.Figure:
+    """p and q at one position side by side, with min(p, q) shaded behind them.
+
+    The shaded area summed over the whole vocabulary is this position's acceptance
+    probability, alpha = sum_x min(p(x), q(x)) (Leviathan et al. 2023, Theorem 3.5): what the
+    draft's proposal and the target's distribution share. The title prints it.
+
+    Args:
+        p, q: `torch.Tensor` of shape ``(vocab,)``: the target's and the draft's distributions
+            at the same tau (``temperature.probs``).
+        labels: how to name tokens; see `token_label`.
+        top: how many tokens to show: those with the largest p + q.
+        tau: the temperature, for the title.
+        draft: the draft's name, for the legend and the title.
+
+    Returns:
+        A `go.Figure`: traces ``min(p, q)`` (wide, shaded), ``p (target)`` and ``q (<draft>)``.
+    """
+    import torch
+
+    p, q = torch.as_tensor(p).float().reshape(-1), torch.as_tensor(q).float().reshape(-1)
+    if p.shape != q.shape:
+        raise ValueError(f"p and q must cover the same vocabulary, got {tuple(p.shape)} and {tuple(q.shape)}")
+    both = torch.minimum(p, q)
+    alpha = float(both.sum())
+    ids = (p + q).topk(min(top, p.numel())).indices.tolist()
+    names = _unique_labels(labels, ids)
+    fig = go.Figure([
+        go.Bar(x=names, y=both[ids].tolist(), name="min(p, q): accepted mass", width=0.9,
+               marker=dict(color="rgba(44,160,44,0.25)", line=dict(width=0)),
+               hovertemplate="%{x}: min(p, q) = %{y:.3f}<extra></extra>"),
+        go.Bar(x=names, y=p[ids].tolist(), name="p (target)", width=0.4, offset=-0.4,
+               hovertemplate="%{x}: p = %{y:.3f}<extra></extra>"),
+        go.Bar(x=names, y=q[ids].tolist(), name=f"q ({draft})", width=0.4, offset=0.0,
+               hovertemplate="%{x}: q = %{y:.3f}<extra></extra>"),
+    ])
+    at = "" if tau is None else f" at τ = {float(tau):.2f}"
+    fig.update_layout(title=title or f"α = Σ min(p, q) = {alpha:.3f}{at}, {draft}",
+                      barmode="overlay", xaxis_title="token x", yaxis_title="probability",
+                      legend_title_text="")
+    tallest = float(torch.maximum(p[ids], q[ids]).max())
+    fig.update_yaxes(range=[0, min(1.0, 1.1 * tallest) if tallest > 0 else 1.0])
     return fig
 
 

@@ -4,8 +4,8 @@ The figure functions (`tcsd_utils.plots`) only draw; this module shows and saves
 return. `use_notebook_renderer` makes ``fig.show()`` emit only the plotly JSON MIME type,
 which JupyterLab renders and which keeps notebooks small; `mime_bundle` is the same display
 data built without a kernel (the sliders of `tcsd_utils.widgets`); `save_figure` writes a
-figure as HTML (plotly.js written once per folder, so it opens offline) and as PNG when
-``kaleido`` is installed. All three are importable from `tcsd_utils.plots` too, where the
+figure as HTML (plotly.js written once per folder, so it opens offline) and as PNG through
+``kaleido`` and a Chromium. All three are importable from `tcsd_utils.plots` too, where the
 notebooks call them.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-__all__ = ["MIME", "use_notebook_renderer", "mime_bundle", "save_figure"]
+__all__ = ["MIME", "use_notebook_renderer", "mime_bundle", "save_figure", "png_status", "PNG_ENV"]
 
 MIME = "application/vnd.plotly.v1+json"  # the plotly JSON MIME type JupyterLab renders
 
@@ -50,13 +50,68 @@ def mime_bundle(fig: go.Figure) -> dict:
     return bundle
 
 
+PNG_ENV = "TCSD_PNG"  # "0": write HTML only (no browser is started for PNGs)
+_PNG: dict = {"server": False, "why": None}  # this process: kaleido's browser started? why PNGs are off
+
+
+def png_status() -> str | None:
+    """Why PNG figures are not being written in this process, or None while they are."""
+    return _PNG["why"]
+
+
+def _png_off(why: str) -> None:
+    """Stop writing PNGs for the rest of the process, and say why, once."""
+    if _PNG["why"] is None:
+        _PNG["why"] = why
+        warnings.warn(f"PNG figures are not written in this run (the HTML ones are): {why}", RuntimeWarning,
+                      stacklevel=3)
+
+
+def _write_png(fig: go.Figure, path: Path) -> Path | None:
+    """``fig`` as a PNG through kaleido, which drives a Chrome or Chromium (Debian's
+    ``chromium`` works). Kaleido's browser is started once per process and reused: about
+    2.5 s for the first figure, then 0.2-0.3 s each (2-core CPU)."""
+    if os.environ.get(PNG_ENV, "1") == "0":
+        return None
+    if _PNG["why"] is not None:
+        return None
+    try:
+        import kaleido
+    except ImportError:
+        _png_off("kaleido is not installed (pip install kaleido)")
+        return None
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        if not _PNG["server"]:
+            import atexit
+
+            kaleido.start_sync_server(silence_warnings=True)
+            atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+            _PNG["server"] = True
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+            fig.write_image(str(tmp), format="png")
+        os.replace(tmp, path)
+        return path
+    except Exception as err:  # kaleido present but no browser it can drive, for example
+        _png_off(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''} "
+                 "(kaleido needs Chrome or Chromium: apt-get install chromium, or `kaleido_get_chrome`)")
+        return None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def save_figure(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> Path:
-    """Write a figure as ``out_dir/<name>.html`` (and ``.png`` when kaleido is installed).
+    """Write a figure as ``out_dir/<name>.html`` and ``out_dir/<name>.png``.
 
     The HTML loads plotly.js from ``plotly.min.js`` written once beside it (about 4 MB per
-    folder, not per figure), so the figures open offline.
-    The file is written under a temporary name and renamed, so a killed run never leaves
-    a half-written figure.
+    folder, not per figure), so the figures open offline. The PNG is for reading without a
+    browser (report.md embeds some). When a PNG cannot be made (no kaleido, no Chromium),
+    a warning says why once per process and the rest of the run writes HTML only
+    (`png_status`); ``TCSD_PNG=0`` turns PNGs off.
+    Both files are written under a temporary name and renamed, so a killed run never
+    leaves a half-written figure.
 
     Args:
         fig: the figure.
@@ -78,12 +133,5 @@ def save_figure(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> Path:
     finally:
         if tmp.exists():
             tmp.unlink()
-    try:
-        import kaleido  # noqa: F401  (optional: static images)
-    except ImportError:
-        return path
-    try:
-        fig.write_image(str(out_dir / f"{name}.png"))
-    except Exception as err:  # kaleido present but unusable (e.g. no Chrome): HTML suffices
-        warnings.warn(f"PNG of figure {name!r} not written: {err}", RuntimeWarning, stacklevel=2)
+    _write_png(fig, out_dir / f"{name}.png")
     return path

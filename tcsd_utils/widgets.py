@@ -14,18 +14,31 @@ kernel, so building and redrawing a panel works headless and in tests. (plotly's
 from __future__ import annotations
 
 import traceback
-from typing import Callable
+from typing import Callable, Sequence
 
 import ipywidgets as widgets
 
 from .render import mime_bundle
 from .temperature import check_tau
 
-__all__ = ["tau_slider"]
+__all__ = ["Panel", "tau_slider"]
+
+
+class Panel(widgets.VBox):
+    """A `VBox` whose text form, what a notebook saved without widget state shows, tells
+    the reader what to do instead of listing its children."""
+
+    def __repr__(self) -> str:
+        return "[an interactive panel: run this notebook in JupyterLab (Run > Run All Cells) to use it]"
+
+
+SLIDER_WIDTH = "520px"  # wide enough to place tau to 0.05 with a mouse (the default track is 124 px)
 
 
 def tau_slider(figure_fn: Callable[[float], "object"], tau: float = 1.0, min: float = 0.0,
-               max: float = 2.0, step: float = 0.05, description: str = "τ") -> widgets.VBox:
+               max: float = 2.0, step: float = 0.05, description: str = "τ",
+               log_toggle: bool = False, choices: Sequence[str] | None = None,
+               choice_label: str = "draft") -> Panel:
     """A temperature slider above a figure that ``figure_fn(tau)`` redraws on release.
 
     Args:
@@ -33,27 +46,46 @@ def tau_slider(figure_fn: Callable[[float], "object"], tau: float = 1.0, min: fl
         tau: the starting temperature.
         min, max, step: the slider's range and step (``tau = 0`` is greedy).
         description: the slider's label.
+        log_toggle: add a "log y" checkbox that redraws the figure with a logarithmic y axis.
+        choices: add a drop-down of these names; ``figure_fn`` is then called as
+            ``figure_fn(tau, choice)`` (the overlap explorer picks a draft with it).
+        choice_label: the drop-down's label.
 
     Returns:
-        ``VBox([FloatSlider, Output])``; ``panel.children[1].outputs`` holds the current
-        figure's display data. An error in ``figure_fn`` is shown in the output area
-        instead of being lost in the kernel log.
+        `Panel` (a ``VBox``): the controls, then an ``Output`` whose ``outputs`` hold the
+        current figure's display data (``panel.children[-1]``); ``panel.slider``,
+        ``panel.log_y`` and ``panel.choice`` (None when absent) are the controls. An error in ``figure_fn`` is shown in
+        the output area instead of being lost in the kernel log.
     """
     tau = check_tau(tau)
     if not min <= tau <= max:
         raise ValueError(f"tau={tau} outside the slider range [{min}, {max}]")
     slider = widgets.FloatSlider(value=tau, min=min, max=max, step=step, description=description,
-                                 continuous_update=False, readout_format=".2f")
+                                 continuous_update=False, readout_format=".2f",
+                                 layout=widgets.Layout(width=SLIDER_WIDTH))
+    log_y = widgets.Checkbox(value=False, description="log y", indent=False) if log_toggle else None
+    if choices is not None and not list(choices):
+        raise ValueError("choices is empty: give at least one name, or None for no drop-down")
+    choice = widgets.Dropdown(options=list(choices), description=choice_label) if choices is not None else None
     out = widgets.Output()
 
     def redraw(change=None):
         try:
-            data = mime_bundle(figure_fn(slider.value))
-            out.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
+            fig = figure_fn(slider.value) if choice is None else figure_fn(slider.value, choice.value)
+            if log_y is not None and log_y.value:
+                fig.update_yaxes(type="log", range=None, autorange=True)
+            out.outputs = ({"output_type": "display_data", "data": mime_bundle(fig), "metadata": {}},)
         except Exception:  # show the error where the figure would be
             out.outputs = ({"output_type": "stream", "name": "stderr",
                             "text": traceback.format_exc()},)
 
-    slider.observe(redraw, names="value")
+    row = [slider]
+    for control in (log_y, choice):
+        if control is not None:
+            row.append(control)
+    for control in row:
+        control.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([slider, out])
+    panel = Panel([widgets.HBox(row) if len(row) > 1 else slider, out])
+    panel.slider, panel.log_y, panel.choice = slider, log_y, choice
+    return panel

@@ -3,6 +3,8 @@ save_figure writes standalone HTML, and a slider redraws without any frontend.""
 
 from __future__ import annotations
 
+import os
+
 import plotly.graph_objects as go
 import pytest
 import torch
@@ -67,7 +69,8 @@ def test_acceptance_trace_bars_and_alpha_in_title():
     assert len(plots.acceptance_trace([], k=4).data) == 1  # no steps: an empty chart, no error
 
 
-def test_save_figure_writes_offline_html(tmp_path):
+def test_save_figure_writes_offline_html(tmp_path, monkeypatch):
+    monkeypatch.setenv("TCSD_PNG", "0")  # HTML only here; PNGs below
     fig = plots.acceptance_trace([1, 2], k=2)
     path = plots.save_figure(fig, "01_trace", tmp_path / "figures")
     plots.save_figure(fig, "01_again", tmp_path / "figures")
@@ -87,6 +90,54 @@ def test_mime_bundle_is_json_only():
     assert bundle[plots.MIME]["data"][0]["type"] == "bar"
 
 
+def _chromium_or_skip():
+    import shutil
+
+    if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
+        if os.environ.get("TCSD_REQUIRE_CHROMIUM") == "1":  # CI installs it: a missing browser is a failure there
+            pytest.fail("TCSD_REQUIRE_CHROMIUM=1 but no Chromium on PATH")
+        pytest.skip("no Chromium on PATH: PNG figures need one (apt-get install chromium)")
+
+
+def test_save_figure_writes_a_png_beside_the_html(tmp_path, monkeypatch):
+    _chromium_or_skip()
+    from tcsd_utils import render
+
+    monkeypatch.delenv("TCSD_PNG", raising=False)
+    monkeypatch.setattr(render, "_PNG", {"server": False, "why": None})
+    plots.save_figure(plots.acceptance_trace([1, 2], k=2), "01_trace", tmp_path)
+    png = (tmp_path / "01_trace.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000, render.png_status()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_save_figure_says_once_why_no_png_and_keeps_the_html(tmp_path, monkeypatch):
+    import warnings
+
+    import plotly.graph_objects as go
+
+    from tcsd_utils import render
+
+    monkeypatch.delenv("TCSD_PNG", raising=False)
+    monkeypatch.setattr(render, "_PNG", {"server": True, "why": None})
+    calls = []
+
+    def no_browser(self, *args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("no Chrome found")
+
+    monkeypatch.setattr(go.Figure, "write_image", no_browser)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for name in ("a", "b", "c"):
+            plots.save_figure(plots.acceptance_trace([1], k=1), name, tmp_path)
+    said = [w for w in seen if "PNG figures are not written" in str(w.message)]
+    assert len(said) == 1 and "no Chrome found" in str(said[0].message) and "chromium" in str(said[0].message)
+    assert calls == [1]  # not tried again after the first failure
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == ["a.html", "b.html", "c.html"]
+    assert not list(tmp_path.glob("*.png")) and "no Chrome found" in render.png_status()
+
+
 def test_tau_slider_redraws_on_change_without_a_frontend():
     calls = []
 
@@ -96,6 +147,7 @@ def test_tau_slider_redraws_on_change_without_a_frontend():
 
     panel = widgets.tau_slider(figure_fn, tau=1.0)
     slider, out = panel.children
+    assert slider is panel.slider and panel.log_y is None
     before = out.outputs
     assert calls == [1.0] and before[0]["data"][plots.MIME]["data"][0]["name"] == "τ = 1"
     slider.value = 0.0
@@ -115,6 +167,66 @@ def test_tau_slider_shows_errors_and_checks_its_range():
     assert "no figure here" in panel.children[1].outputs[0]["text"]
     with pytest.raises(ValueError):
         widgets.tau_slider(broken, tau=3.0, max=2.0)
+
+
+def test_tau_slider_log_toggle_redraws_with_a_log_axis_and_names_its_tau():
+    panel = widgets.tau_slider(lambda tau: plots.next_token_distribution({tau: probs(LOGITS, tau)},
+                                                                         reference={1.0: probs(LOGITS, 1.0)}),
+                               tau=0.5, log_toggle=True)
+    fig = panel.children[-1].outputs[0]["data"][plots.MIME]
+    assert fig["layout"]["yaxis"].get("type") != "log"
+    assert "0.50" in fig["layout"]["title"]["text"]
+    panel.log_y.value = True
+    fig = panel.children[-1].outputs[0]["data"][plots.MIME]
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    panel.slider.value = 1.7
+    fig = panel.children[-1].outputs[0]["data"][plots.MIME]
+    assert "1.70" in fig["layout"]["title"]["text"] and fig["layout"]["yaxis"]["type"] == "log"
+    assert [t["name"] for t in fig["data"]] == ["τ = 1 (reference)", "τ = 1.7"]
+
+
+def test_next_token_distribution_axis_follows_the_tallest_bar():
+    flat = plots.next_token_distribution({2.0: probs(LOGITS, 2.0)}, top=3)
+    peaked = plots.next_token_distribution({0.0: probs(LOGITS, 0.0)}, top=3)
+    tallest = max(flat.data[0].y)
+    assert tallest < 0.9 and flat.layout.yaxis.range[1] == pytest.approx(1.1 * tallest)
+    assert peaked.layout.yaxis.range[1] == 1.0
+
+
+def test_overlap_at_position_shades_min_and_prints_alpha():
+    p, q = probs(LOGITS, 1.0), probs(LOGITS.flip(0), 1.0)
+    fig = plots.overlap_at_position(p, q, top=4, tau=1.0, draft="no KD")
+    alpha = float(torch.minimum(p, q).sum())
+    assert [t.name for t in fig.data] == ["min(p, q): accepted mass", "p (target)", "q (no KD)"]
+    assert f"{alpha:.3f}" in fig.layout.title.text and "1.00" in fig.layout.title.text
+    assert all(m <= min(a, b) + 1e-9 for m, a, b in zip(fig.data[0].y, fig.data[1].y, fig.data[2].y))
+    same = plots.overlap_at_position(p, p)
+    assert "1.000" in same.layout.title.text  # a draft equal to the target is always accepted
+    with pytest.raises(ValueError):
+        plots.overlap_at_position(p, q[:4])
+
+
+def test_tau_slider_with_a_draft_drop_down_redraws_for_each_choice():
+    logits = {"a": LOGITS, "b": LOGITS.flip(0)}
+    calls = []
+
+    def figure_fn(tau, name):
+        calls.append((tau, name))
+        return plots.overlap_at_position(probs(LOGITS, tau), probs(logits[name], tau), tau=tau, draft=name)
+
+    panel = widgets.tau_slider(figure_fn, tau=1.0, choices=["a", "b"])
+    assert calls == [(1.0, "a")] and "1.000" in panel.children[-1].outputs[0]["data"][plots.MIME]["layout"]["title"]["text"]
+    panel.choice.value = "b"
+    panel.slider.value = 0.5
+    assert calls[-2:] == [(1.0, "b"), (0.5, "b")]
+    assert "q (b)" in [t["name"] for t in panel.children[-1].outputs[0]["data"][plots.MIME]["data"]]
+    with pytest.raises(ValueError):
+        widgets.tau_slider(figure_fn, choices=[])
+
+
+def test_panel_text_form_says_to_run_the_notebook():
+    panel = widgets.tau_slider(lambda tau: plots.acceptance_trace([1], k=1))
+    assert "run this notebook" in repr(panel) and "FloatSlider" not in repr(panel)
 
 
 def _grid_table():
