@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ import pandas as pd
 from .stats import LEVEL, N_BOOT, indices, interval, normal_replicates, ratio_replicates
 
 __all__ = ["PAPER", "PAPER_NUMBERS", "DRAFT_TARGETS", "INCONCLUSIVE", "NOT_MEASURED", "Estimates", "claims", "claims_table",
-           "compare_runs", "draft_regime", "markdown", "write_report"]
+           "compare_runs", "draft_regime", "markdown", "write_report", "figure_lines", "REPORT_FIGURES"]
 
 # What each rule tests. The paper's own sentences where this project has them (the F2 quote
 # and the abstract); otherwise the claim as DESIGN.md states it from the paper.
@@ -498,6 +499,35 @@ def timing_notes(table, machine: dict | None) -> list[str]:
     return lines
 
 
+# The figure each claim is judged from (notebooks 03-05 save them), embedded in report.md as
+# PNG so that the report reads on its own; the HTML beside each one is interactive.
+REPORT_FIGURES = {
+    "F1": ("03_gamma_vs_tau", "gamma against the decoding tau, per draft"),
+    "F2": ("03_gamma_heatmap", "gamma over the (tau_kd, tau) grid; ≈ marks a cell whose interval overlaps the diagonal's"),
+    "F3": ("03_online_vs_offline", "online against offline KD"),
+    "F4": ("04_u_curve_gamma", "gamma against tau out of domain (the U-curve)"),
+    "F5": ("05_mixing_gamma", "the mixed-data draft against single-tau KD"),
+}
+
+
+def figure_lines(figures) -> list[str]:
+    """report.md's figures: each claim's PNG where it was written, else where its HTML is
+    and why there is no PNG."""
+    figures = Path(figures)
+    lines = ["", "## Figures", ""]
+    missing = []
+    for claim, (name, what) in REPORT_FIGURES.items():
+        if (figures / f"{name}.png").is_file():
+            lines += [f"**{claim}**: {what} (`figures/{name}.html` is the interactive one).", "",
+                      f"![{claim}: {what}](figures/{name}.png)", ""]
+        elif (figures / f"{name}.html").is_file():
+            missing.append(f"`figures/{name}.html` ({claim})")
+    if missing:
+        lines.append("No PNG for " + ", ".join(missing) + ": PNG figures need kaleido and a Chrome or Chromium "
+                     "(apt-get install chromium); the HTML figures open in any browser.")
+    return lines if len(lines) > 3 else []
+
+
 def write_report(study, table=None) -> "Path":  # noqa: F821
     """Write ``outputs/<run>/report.md`` (atomically) from the results table."""
     from .files import atomic_path
@@ -539,6 +569,7 @@ def write_report(study, table=None) -> "Path":  # noqa: F821
         if f5.get("effect"):
             lines.append(f"| {list(PAPER_NUMBERS)[2]} | {PAPER_NUMBERS[list(PAPER_NUMBERS)[2]]} | "
                          f"{_fmt(*f5['effect'], 1, '%')} |")
+    lines += figure_lines(study.out / "figures")
     lines += ["", "How each verdict is decided (tcsd_utils/report.py):", ""]
     for c_name, check in CHECKS.items():
         rule = " ".join((check.__doc__ or "").split())

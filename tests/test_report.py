@@ -192,6 +192,19 @@ def test_write_report_states_every_claim_its_rule_and_the_paper_beside(tmp_path)
     assert list(table.columns) == ["claim", "paper", "this run", "verdict"]
 
 
+def test_report_embeds_each_claims_png_and_says_why_one_is_missing(tmp_path):
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "03_gamma_heatmap.png").write_bytes(b"\x89PNG")
+    (figures / "03_gamma_heatmap.html").write_text("<html>")
+    (figures / "04_u_curve_gamma.html").write_text("<html>")  # HTML only: no PNG was made
+    text = "\n".join(report.figure_lines(figures))
+    assert "![F2: " in text and "(figures/03_gamma_heatmap.png)" in text
+    assert "No PNG for `figures/04_u_curve_gamma.html` (F4)" in text and "chromium" in text
+    assert "F1" not in text  # neither file: nothing to show or explain
+    assert report.figure_lines(tmp_path / "nowhere") == []
+
+
 def test_timing_notes_warn_when_the_load_exceeded_the_cores():
     table = pd.DataFrame({"load_before": [0.5, 3.1], "load_after": [0.7, 2.5]})
     lines = report.timing_notes(table, {"cpu": "X", "cores": 2, "threads": 2, "torch": "t", "flags": []})
