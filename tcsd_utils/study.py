@@ -179,6 +179,23 @@ def _bench_draft(spec: str, profile: str = "cpu", root=None) -> str:
     return str(study.draft_dir(spec) / "model")
 
 
+def _bench_device(requested: str) -> str | None:
+    """The device ``tcsd bench --device`` runs on. ``cuda`` where there is none runs the
+    same benchmark on the CPU and prints what was skipped and why, so the CUDA path's
+    command runs end to end in CPU-only CI."""
+    import torch
+
+    if requested == "auto":
+        return None  # models.default_device: $TCSD_DEVICE, else CUDA if present, else CPU
+    if requested == "cuda" and not torch.cuda.is_available():
+        why = (f"this torch is a CPU build ({torch.__version__})" if torch.version.cuda is None
+               else "torch.cuda.is_available() is False (no GPU or no driver)")
+        print(f"--device cuda: no CUDA device: {why}. Running the same benchmark on the CPU; skipped: "
+              "CUDA timing (synchronised clocks) and the kernel choice for CUDA.", flush=True)
+        return "cpu"
+    return requested
+
+
 def _bench(args) -> int:
     from .batching import pad_id
     from .bench import format_table, run_bench
@@ -186,8 +203,9 @@ def _bench(args) -> int:
     from .models import load_pair
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    device = _bench_device(args.device)
     draft = _bench_draft(args.draft, args.profile)
-    pair = load_pair(args.target, draft)
+    pair = load_pair(args.target, draft, device=device)
     prompts = encode_prompts(pair.tokenizer, load_prompts("instructions", args.prompts, 0, split="test"))
     result = run_bench(pair.target, pair.draft, prompts, args.taus, args.k, args.max_new_tokens, args.repeats,
                        pad=pad_id(pair.tokenizer), fast=args.runner == "fast")
@@ -232,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--prompts", type=int, default=8, help="held-out instruction prompts")
     b.add_argument("--max-new-tokens", type=int, default=64)
     b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto: CUDA when there is one; cuda without one runs on the CPU and says what it skipped")
     b.add_argument("--runner", choices=["fast", "transformers"], default="fast",
                    help="the forward our decoders use: tcsd's Llama fast path, or transformers' model call")
     b.add_argument("--json", default=None, help="also write the result here")

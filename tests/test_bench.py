@@ -65,6 +65,29 @@ def test_tcsd_bench_command_prints_the_table(tiny_pair_dir, tmp_path, capsys, mo
     assert "REGRESSION: tau=0.5: our plain decoder is 9% slower" in capsys.readouterr().err
 
 
+def test_tcsd_bench_device_cuda_runs_end_to_end_and_names_what_it_skipped(tiny_pair_dir, tmp_path, capsys,
+                                                                           monkeypatch):
+    import json
+
+    import torch
+
+    from tcsd_utils import bench
+    from tcsd_utils.study import main
+
+    monkeypatch.setattr(bench, "regressions", lambda result: [])
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--device", "cuda", "--target", str(tiny_pair_dir / "target"), "--draft",
+                 str(tiny_pair_dir / "draft"), "--taus", "1.0", "--k", "1", "--prompts", "1", "--max-new-tokens", "3",
+                 "--repeats", "1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    assert "ours_speculative" in printed and len(saved["rows"]) == 4
+    if torch.cuda.is_available():
+        assert saved["device"].startswith("cuda")
+    else:
+        assert "--device cuda: no CUDA device" in printed and "skipped" in printed and saved["device"] == "cpu"
+
+
 def test_regression_is_more_than_five_percent_behind_generate():
     from tcsd_utils.bench import regressions
 
