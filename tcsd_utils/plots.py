@@ -35,7 +35,7 @@ from plotly.subplots import make_subplots
 from .render import MIME, mime_bundle, save_figure, use_notebook_renderer  # noqa: F401
 
 __all__ = ["use_notebook_renderer", "mime_bundle", "token_label", "next_token_distribution",
-           "temperature_effect", "overlap_vs_tau", "overlap_at_position", "acceptance_trace", "loss_curves", "alpha_bars",
+           "temperature_effect", "overlap_vs_tau", "overlap_at_position", "entropy_histogram", "token_html", "acceptance_trace", "loss_curves", "alpha_bars",
            "save_figure"]
 
 PROBABILITY_RANGE = [0, 1.02]  # a probability axis, a little above 1 so that points at 1 show whole
@@ -173,6 +173,58 @@ def overlap_at_position(p, q, labels=None, top: int = 12, tau: float | None = No
     tallest = float(torch.maximum(p[ids], q[ids]).max())
     fig.update_yaxes(range=[0, min(1.0, 1.1 * tallest) if tallest > 0 else 1.0])
     return fig
+
+
+def entropy_histogram(h_p, h_q, tau: float | None = None, draft: str = "draft", vocab: int | None = None,
+                      bins: int = 30) -> go.Figure:
+    """Histograms of the per-position entropy of the target's p and a draft's q, in nats.
+
+    Args:
+        h_p, h_q: entropies at the same positions (``temperature.entropy``), any shape.
+        tau: the temperature, for the title.
+        draft: the draft's name.
+        vocab: the vocabulary size: the axis ends at ln(vocab), the uniform distribution.
+        bins: histogram bins over that axis.
+
+    Returns:
+        A `go.Figure` with the two histograms overlaid and each mean marked.
+    """
+    import torch
+
+    h_p, h_q = (torch.as_tensor(h).float().reshape(-1) for h in (h_p, h_q))
+    top = math.log(vocab) if vocab else float(max(h_p.max(), h_q.max(), 1e-3))
+    xbins = dict(start=0.0, end=top, size=top / bins)
+    fig = go.Figure([go.Histogram(x=h_p.tolist(), name="H(p) target", opacity=0.55, xbins=xbins),
+                     go.Histogram(x=h_q.tolist(), name=f"H(q) {draft}", opacity=0.55, xbins=xbins)])
+    for h, dash in ((h_p, "solid"), (h_q, "dot")):
+        fig.add_vline(x=float(h.mean()), line_dash=dash, line_color="black")
+    at = "" if tau is None else f" at τ = {float(tau):.2f}"
+    fig.update_layout(title=f"Entropy per position{at}: mean H(p) {float(h_p.mean()):.2f}, "
+                            f"H(q) {float(h_q.mean()):.2f} nats ({draft})",
+                      barmode="overlay", xaxis_title="entropy (nats)", yaxis_title="positions",
+                      xaxis_range=[0, top])
+    return fig
+
+
+TOKEN_COLOURS = {"draft": "#c7e9c0", "resampled": "#fcbba1", "bonus": "#deebf7"}  # accepted, rejected, free
+
+
+def token_html(pieces: Sequence[str], sources: Sequence[str]) -> str:
+    """A speculative run's text with each token coloured by where it came from
+    (`speculative.token_sources`): the draft's accepted tokens green, the target's token after
+    a rejection red, the target's bonus token after a fully accepted step blue."""
+    import html
+
+    if len(pieces) != len(sources):
+        raise ValueError(f"{len(pieces)} token texts but {len(sources)} sources")
+    spans = [f'<span style="background:{TOKEN_COLOURS[s]}" title="{s}">{html.escape(t)}</span>'
+             for t, s in zip(pieces, sources)]
+    legend = " ".join(f'<span style="background:{c}">&nbsp;{n}&nbsp;</span>' for n, c in
+                      (("accepted draft token", TOKEN_COLOURS["draft"]),
+                       ("target's token after a rejection", TOKEN_COLOURS["resampled"]),
+                       ("target's bonus token", TOKEN_COLOURS["bonus"])))
+    return (f'<div style="white-space:pre-wrap;font-family:monospace;line-height:1.6">{"".join(spans)}</div>'
+            f'<div style="margin-top:4px;font-size:90%">{legend}</div>')
 
 
 def _mean_and_spread(values) -> tuple[list[float], list[float] | None]:

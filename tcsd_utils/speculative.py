@@ -33,7 +33,7 @@ import torch
 from .runners import CausalLMRunner, Runner, as_runner
 from .temperature import check_tau, probs, sample
 
-__all__ = ["Runner", "CausalLMRunner", "Clock", "DecodeStats", "DecodeResult", "verify",
+__all__ = ["Runner", "CausalLMRunner", "Clock", "DecodeStats", "DecodeResult", "verify", "token_sources",
            "speculative_generate", "autoregressive_generate"]
 
 
@@ -62,6 +62,7 @@ class DecodeStats:
     time_draft: float = 0.0
     time_total: float = 0.0
     accepted_per_step: list = field(default_factory=list)
+    drafted_per_step: list = field(default_factory=list)  # k, or fewer at the end of the budget
 
     @property
     def alpha(self) -> float:
@@ -83,10 +84,28 @@ class DecodeStats:
     def as_dict(self) -> dict:
         d = asdict(self)
         d.pop("accepted_per_step")
+        d.pop("drafted_per_step")
         d.update(alpha=self.alpha, alpha_per_token=self.alpha_per_token,
                  mean_accepted_length=self.mean_accepted_length,
                  tokens_per_s=self.tokens_per_s)
         return d
+
+
+def token_sources(stats: DecodeStats, n_tokens: int | None = None) -> list[str]:
+    """Where each committed token of a speculative run came from, in order.
+
+    A step commits its ``n`` accepted draft tokens, then one token of the target's: drawn
+    from the residual max(0, p - q) after a rejection (``"resampled"``), or from p when all
+    drafted tokens were accepted (``"bonus"``). Leviathan et al. 2023, Algorithm 1.
+
+    Returns:
+        ``"draft"``, ``"resampled"`` or ``"bonus"`` per token, cut to ``n_tokens`` (the run's
+        last step can commit past its EOS or its budget).
+    """
+    out = []
+    for n, drafted in zip(stats.accepted_per_step, stats.drafted_per_step):
+        out += ["draft"] * n + ["bonus" if n == drafted else "resampled"]
+    return out if n_tokens is None else out[:n_tokens]
 
 
 @dataclass
@@ -278,6 +297,7 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
         stats.accepted += n
         stats.rejections += int(n < k_eff)
         stats.accepted_per_step.append(n)
+        stats.drafted_per_step.append(k_eff)
         # -- crop both caches to the accepted prefix and commit ---------------------------
         t_run.rollback(len(seq) + n)
         d_run.rollback(min(d_run.length, len(seq) + n))

@@ -38,8 +38,11 @@ SLIDER_WIDTH = "520px"  # wide enough to place tau to 0.05 with a mouse (the def
 def tau_slider(figure_fn: Callable[[float], "object"], tau: float = 1.0, min: float = 0.0,
                max: float = 2.0, step: float = 0.05, description: str = "τ",
                log_toggle: bool = False, choices: Sequence[str] | None = None,
-               choice_label: str = "draft") -> Panel:
+               choice_label: str = "draft", values: Sequence[float] | None = None) -> Panel:
     """A temperature slider above a figure that ``figure_fn(tau)`` redraws on release.
+
+    ``figure_fn`` returns a `go.Figure`, or an HTML string (a panel of text, such as a
+    grid cell's numbers and a coloured sample).
 
     Args:
         figure_fn: ``tau -> go.Figure``, usually a lambda around a `plots` function.
@@ -50,6 +53,7 @@ def tau_slider(figure_fn: Callable[[float], "object"], tau: float = 1.0, min: fl
         choices: add a drop-down of these names; ``figure_fn`` is then called as
             ``figure_fn(tau, choice)`` (the overlap explorer picks a draft with it).
         choice_label: the drop-down's label.
+        values: only these temperatures (a grid's columns), in place of ``min``/``max``/``step``.
 
     Returns:
         `Panel` (a ``VBox``): the controls, then an ``Output`` whose ``outputs`` hold the
@@ -58,11 +62,18 @@ def tau_slider(figure_fn: Callable[[float], "object"], tau: float = 1.0, min: fl
         the output area instead of being lost in the kernel log.
     """
     tau = check_tau(tau)
-    if not min <= tau <= max:
-        raise ValueError(f"tau={tau} outside the slider range [{min}, {max}]")
-    slider = widgets.FloatSlider(value=tau, min=min, max=max, step=step, description=description,
-                                 continuous_update=False, readout_format=".2f",
-                                 layout=widgets.Layout(width=SLIDER_WIDTH))
+    if values is not None:
+        values = [check_tau(v) for v in values]
+        if tau not in values:
+            raise ValueError(f"tau={tau} is not one of the slider's values {values}")
+        slider = widgets.SelectionSlider(options=[(f"{v:g}", v) for v in values], value=tau, description=description,
+                                         continuous_update=False, layout=widgets.Layout(width=SLIDER_WIDTH))
+    else:
+        if not min <= tau <= max:
+            raise ValueError(f"tau={tau} outside the slider range [{min}, {max}]")
+        slider = widgets.FloatSlider(value=tau, min=min, max=max, step=step, description=description,
+                                     continuous_update=False, readout_format=".2f",
+                                     layout=widgets.Layout(width=SLIDER_WIDTH))
     log_y = widgets.Checkbox(value=False, description="log y", indent=False) if log_toggle else None
     if choices is not None and not list(choices):
         raise ValueError("choices is empty: give at least one name, or None for no drop-down")
@@ -72,9 +83,13 @@ def tau_slider(figure_fn: Callable[[float], "object"], tau: float = 1.0, min: fl
     def redraw(change=None):
         try:
             fig = figure_fn(slider.value) if choice is None else figure_fn(slider.value, choice.value)
-            if log_y is not None and log_y.value:
-                fig.update_yaxes(type="log", range=None, autorange=True)
-            out.outputs = ({"output_type": "display_data", "data": mime_bundle(fig), "metadata": {}},)
+            if isinstance(fig, str):  # a panel of HTML
+                data = {"text/html": fig, "text/plain": "(HTML: run the notebook to see it)"}
+            else:
+                if log_y is not None and log_y.value:
+                    fig.update_yaxes(type="log", range=None, autorange=True)
+                data = mime_bundle(fig)
+            out.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
         except Exception:  # show the error where the figure would be
             out.outputs = ({"output_type": "stream", "name": "stderr",
                             "text": traceback.format_exc()},)

@@ -3,6 +3,7 @@ save_figure writes standalone HTML, and a slider redraws without any frontend.""
 
 from __future__ import annotations
 
+import math
 import os
 
 import plotly.graph_objects as go
@@ -222,6 +223,32 @@ def test_tau_slider_with_a_draft_drop_down_redraws_for_each_choice():
     assert "q (b)" in [t["name"] for t in panel.children[-1].outputs[0]["data"][plots.MIME]["data"]]
     with pytest.raises(ValueError):
         widgets.tau_slider(figure_fn, choices=[])
+
+
+def test_entropy_histogram_marks_both_means_and_ends_at_the_uniform():
+    h_p, h_q = torch.tensor([0.5, 1.0, 1.5]), torch.tensor([2.0, 2.5])
+    fig = plots.entropy_histogram(h_p, h_q, tau=1.5, draft="online", vocab=8)
+    assert [t.name for t in fig.data] == ["H(p) target", "H(q) online"]
+    assert "1.50" in fig.layout.title.text and "1.00" in fig.layout.title.text and "2.25" in fig.layout.title.text
+    assert fig.layout.xaxis.range[1] == pytest.approx(math.log(8)) and len(fig.layout.shapes) == 2
+
+
+def test_token_html_colours_each_token_by_its_source_and_escapes_it():
+    text = plots.token_html(["<a>", " b", " c"], ["draft", "resampled", "bonus"])
+    assert text.count("<span style") == 3 + 3  # three tokens, three legend entries
+    assert "&lt;a&gt;" in text and plots.TOKEN_COLOURS["resampled"] in text
+    with pytest.raises(ValueError):
+        plots.token_html(["a"], [])
+
+
+def test_tau_slider_over_grid_values_shows_html_panels():
+    panel = widgets.tau_slider(lambda tau, name: f"<b>{name} at {tau:g}</b>", tau=1.0, values=[0.0, 1.0, 2.0],
+                               choices=["x", "y"])
+    assert panel.children[-1].outputs[0]["data"]["text/html"] == "<b>x at 1</b>"
+    panel.slider.value = 2.0
+    assert panel.children[-1].outputs[0]["data"]["text/html"] == "<b>x at 2</b>"
+    with pytest.raises(ValueError):
+        widgets.tau_slider(lambda tau: "", tau=0.5, values=[0.0, 1.0])
 
 
 def test_panel_text_form_says_to_run_the_notebook():

@@ -167,6 +167,20 @@ def test_draft_equal_to_target_accepts_everything(tiny_target):
     assert out.stats.new_tokens == 21 and out.stats.drafted == 16
 
 
+def test_token_sources_label_every_committed_token():
+    everything = S.DecodeStats(accepted_per_step=[4, 4, 4, 4, 0], drafted_per_step=[4, 4, 4, 4, 0])
+    sources = S.token_sources(everything)
+    assert sources == (["draft"] * 4 + ["bonus"]) * 4 + ["bonus"]  # the last step drafted nothing
+    mixed = S.DecodeStats(accepted_per_step=[0, 2, 1], drafted_per_step=[3, 3, 1])
+    assert S.token_sources(mixed) == ["resampled", "draft", "draft", "resampled", "draft", "bonus"]
+    assert S.token_sources(mixed, 4) == ["resampled", "draft", "draft", "resampled"]
+    target, draft = table_pair(vocab=6, seed=7)
+    out = S.speculative_generate(target, draft, [1, 2], max_new_tokens=12, k=3, tau=1.0, seed=5, eos_token_id=[])
+    sources = S.token_sources(out.stats, len(out.tokens))
+    assert len(sources) == len(out.tokens) and sources.count("draft") == out.stats.accepted
+    assert sources.count("resampled") == out.stats.rejections
+
+
 def test_stats_are_consistent_and_prompt_is_fed_once():
     target, draft = table_pair(vocab=6, seed=7)
     prompt = [1, 2, 3, 4]
