@@ -315,7 +315,11 @@ def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0) -
 
 
 def warm_up(target, draft, k: int = 1) -> None:
-    """One short speculative run, so that first-call costs stay out of the timings."""
+    """One short speculative run, so that first-call costs stay out of the timings.
+
+    Its prompt is any four valid token ids and it decodes 4 tokens: enough to build both
+    runners' caches, choose their kernels and run a verification step, short enough to
+    cost well under a second."""
     from .speculative import speculative_generate
 
     speculative_generate(target, draft, [1, 2, 3, 4], 4, k=k, tau=1.0, seed=0, eos_token_id=[])

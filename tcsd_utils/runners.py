@@ -83,6 +83,7 @@ class CausalLMRunner:
 
 
 _ROPE: dict = {}  # (theta, head_dim, device, dtype) -> (cos, sin), grown on demand
+_ROPE_START = 1024  # positions in the first table: a prompt and an answer of this study, without regrowth
 
 
 def _rope(theta: float, head_dim: int, n: int, device, dtype):
@@ -90,7 +91,7 @@ def _rope(theta: float, head_dim: int, n: int, device, dtype):
     does (inverse frequencies and angles in float32, then cast to the model's dtype)."""
     key = (theta, head_dim, str(device), dtype)
     if key not in _ROPE or _ROPE[key][0].shape[0] < n:
-        n = max(n, 2 * _ROPE[key][0].shape[0] if key in _ROPE else 1024)
+        n = max(n, 2 * _ROPE[key][0].shape[0] if key in _ROPE else _ROPE_START)
         inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).to(device=device, dtype=torch.float)
                                / head_dim))
         angles = torch.outer(torch.arange(n, device=device, dtype=torch.float), inv)
@@ -139,14 +140,14 @@ class LlamaRunner:
 
     def start(self, prompt_ids):
         self.length = 0
-        self._reserve(len(prompt_ids) + 64)
+        self._reserve(len(prompt_ids) + _HEADROOM)
         return list(prompt_ids)
 
     def _reserve(self, n: int) -> None:
         """Make the cache hold at least ``n`` tokens, doubling so growth is amortised."""
         if n <= self.capacity:
             return
-        cap = max(n, 2 * self.capacity, 256)
+        cap = max(n, 2 * self.capacity, _MIN_CAPACITY)
         shape = (len(self.model.model.layers), 1, self.n_kv, cap, self.head_dim)
         k = torch.empty(shape, dtype=self.dtype, device=self.device)
         v = torch.empty_like(k)
@@ -226,6 +227,8 @@ class LlamaRunner:
 
 _LLAMA_TYPES = ("llama", "tcsd_subvocab_llama")  # the second: tcsd_utils.subvocab, a Llama with a cut head
 _SMALL = 8  # up to this many new tokens count as a verification step (small-batch kernels)
+_HEADROOM = 64  # cache slots reserved past the prompt at start: the first steps never regrow it
+_MIN_CAPACITY = 256  # the smallest cache allocated; growth doubles it (amortised, like a list)
 
 
 def _causal(n: int, start: int, device):
@@ -359,7 +362,9 @@ def choose_kernel(weight, n: int) -> str:
     text = "|".join(map(str, key))
     kind = _disk().get(text)
     if kind not in _KERNELS:
-        x = torch.randn(1, max(n, 2) if width > 1 else 1, weight.shape[1], dtype=weight.dtype, device=weight.device)
+        g = torch.Generator(device=weight.device).manual_seed(0)  # timing input only: leave the global RNG alone
+        x = torch.randn(1, max(n, 2) if width > 1 else 1, weight.shape[1], generator=g, device=weight.device
+                        ).to(weight.dtype)
         candidates = ("mv", "linear", "matmul") if width == 1 else ("linear", "matmul")
         kind = min(candidates, key=lambda name: _time(_KERNELS[name], x, weight))
         _disk()[text] = kind
