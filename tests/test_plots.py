@@ -251,6 +251,21 @@ def test_tau_slider_over_grid_values_shows_html_panels():
         widgets.tau_slider(lambda tau: "", tau=0.5, values=[0.0, 1.0])
 
 
+def test_a_panel_built_again_starts_where_it_was_left():
+    def fig_fn(tau, name):
+        return plots.overlap_at_position(probs(LOGITS, tau), probs(LOGITS.flip(0), tau), tau=tau, draft=name)
+
+    first = widgets.tau_slider(fig_fn, tau=1.0, choices=["a", "b"], log_toggle=True)
+    first.slider.value, first.choice.value, first.log_y.value = 1.5, "b", True
+    again = widgets.tau_slider(fig_fn, tau=1.0, choices=["a", "b"], log_toggle=True)  # the cell re-run
+    assert (again.slider.value, again.choice.value, again.log_y.value) == (1.5, "b", True)
+    assert "1.50" in again.children[-1].outputs[0]["data"][plots.MIME]["layout"]["title"]["text"]
+    fresh = widgets.tau_slider(fig_fn, tau=1.0, choices=["a", "b"], log_toggle=True, remember=False)
+    assert (fresh.slider.value, fresh.choice.value, fresh.log_y.value) == (1.0, "a", False)
+    other = widgets.tau_slider(fig_fn, tau=0.5, max=1.0, choices=["a", "b"])  # another panel: its own state
+    assert other.slider.value == 0.5
+
+
 def test_panel_text_form_says_to_run_the_notebook():
     panel = widgets.tau_slider(lambda tau: plots.acceptance_trace([1], k=1))
     assert "run this notebook" in repr(panel) and "FloatSlider" not in repr(panel)
