@@ -35,8 +35,8 @@ from plotly.subplots import make_subplots
 from .render import MIME, mime_bundle, save_figure, use_notebook_renderer  # noqa: F401
 
 __all__ = ["use_notebook_renderer", "mime_bundle", "token_label", "next_token_distribution",
-           "temperature_effect", "overlap_vs_tau", "overlap_at_position", "entropy_histogram", "token_html", "acceptance_trace", "loss_curves", "alpha_bars",
-           "save_figure"]
+           "temperature_effect", "overlap_vs_tau", "overlap_at_position", "entropy_histogram", "token_html",
+           "acceptance_trace", "loss_curves", "alpha_bars", "save_figure"]
 
 PROBABILITY_RANGE = [0, 1.02]  # a probability axis, a little above 1 so that points at 1 show whole
 
@@ -75,9 +75,15 @@ def _tau_name(tau: float) -> str:
     return f"τ = {float(tau):g}" + (" (greedy)" if float(tau) == 0.0 else "")
 
 
+def _up_to(tallest: float) -> list[float]:
+    """A probability axis from 0 to 10% above the tallest bar (at most 1), so that a flat
+    distribution still fills the plot."""
+    return [0, min(1.0, 1.1 * tallest) if tallest > 0 else 1.0]
+
+
 def next_token_distribution(p_by_tau: Mapping[float, "object"], labels=None, top: int = 15,
-                            title: str | None = None, reference: Mapping[float, "object"] | None = None,
-                            log_y: bool = False) -> go.Figure:
+                            title: str | None = None, reference: Mapping[float, "object"] | None = None
+                            ) -> go.Figure:
     """Grouped bars of the most likely next tokens under ``p`` at each temperature.
 
     For ``tau > 0`` the ranking of tokens is the ranking of the logits, the same at every
@@ -93,12 +99,11 @@ def next_token_distribution(p_by_tau: Mapping[float, "object"], labels=None, top
         reference: ``{tau: p}`` drawn as faint outlined bars behind the others (the slider
             of notebook 01 keeps ``τ = 1``, the model's own distribution, there); the
             tokens are still ranked by ``p_by_tau``.
-        log_y: a logarithmic probability axis (small probabilities stay visible at high tau).
 
     Returns:
         A `go.Figure` with one bar trace per ``tau``, the reference traces first. The
-        linear axis runs from 0 to a little above the tallest bar, so a flat distribution
-        at high tau still fills the plot.
+        axis runs from 0 to a little above the tallest bar, so a flat distribution at high
+        tau still fills the plot (the slider's "log y" toggle re-draws it on a log axis).
     """
     import torch
 
@@ -121,11 +126,7 @@ def next_token_distribution(p_by_tau: Mapping[float, "object"], labels=None, top
     fig.update_layout(title=title or f"Next-token distribution p at τ = {shown}: top {len(ids)} tokens",
                       barmode="overlay" if ref and len(taus) == 1 else "group", xaxis_title="token x",
                       yaxis_title="p(x)", legend_title_text="temperature")
-    if log_y:
-        fig.update_yaxes(type="log")
-    else:
-        tallest = max([float(stacked[:, ids].max())] + [float(r.max()) for r in ref.values()])
-        fig.update_yaxes(range=[0, min(1.0, 1.1 * tallest)])  # headroom above the tallest bar
+    fig.update_yaxes(range=_up_to(max([float(stacked[:, ids].max())] + [float(r.max()) for r in ref.values()])))
     return fig
 
 
@@ -170,8 +171,7 @@ def overlap_at_position(p, q, labels=None, top: int = 12, tau: float | None = No
     fig.update_layout(title=title or f"α = Σ min(p, q) = {alpha:.3f}{at}, {draft}",
                       barmode="overlay", xaxis_title="token x", yaxis_title="probability",
                       legend_title_text="")
-    tallest = float(torch.maximum(p[ids], q[ids]).max())
-    fig.update_yaxes(range=[0, min(1.0, 1.1 * tallest) if tallest > 0 else 1.0])
+    fig.update_yaxes(range=_up_to(float(torch.maximum(p[ids], q[ids]).max())))
     return fig
 
 
