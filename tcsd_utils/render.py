@@ -18,6 +18,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from .files import atomic_path
+
 __all__ = ["MIME", "use_notebook_renderer", "mime_bundle", "save_figure", "png_status", "PNG_ENV"]
 
 MIME = "application/vnd.plotly.v1+json"  # the plotly JSON MIME type JupyterLab renders
@@ -80,7 +82,6 @@ def _write_png(fig: go.Figure, path: Path) -> Path | None:
     except ImportError:
         _png_off("kaleido is not installed (pip install kaleido)")
         return None
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         if not _PNG["server"]:
             import atexit
@@ -88,18 +89,14 @@ def _write_png(fig: go.Figure, path: Path) -> Path | None:
             kaleido.start_sync_server(silence_warnings=True)
             atexit.register(kaleido.stop_sync_server, silence_warnings=True)
             _PNG["server"] = True
-        with warnings.catch_warnings():
+        with atomic_path(path) as tmp, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The kopts argument is ignored")
             fig.write_image(str(tmp), format="png")
-        os.replace(tmp, path)
         return path
     except Exception as err:  # kaleido present but no browser it can drive, for example
         _png_off(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''} "
                  "(kaleido needs Chrome or Chromium: apt-get install chromium, or `kaleido_get_chrome`)")
         return None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save_figure(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> Path:
@@ -126,12 +123,7 @@ def save_figure(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.html"
-    tmp = out_dir / f".{name}.html.tmp-{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:  # plotly.min.js lands beside it, in out_dir
         fig.write_html(str(tmp), include_plotlyjs="directory", full_html=True)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     _write_png(fig, out_dir / f"{name}.png")
     return path
