@@ -153,6 +153,21 @@ class Page:
             time.sleep(1)
         raise AssertionError(f"not every cell ran within {RUN_ALL_TIMEOUT_S} s")
 
+    def run_to_panel(self, control: str):
+        """Run every cell, then the first widget panel holding ``control`` (a CSS selector),
+        scrolled into view once its figure is drawn."""
+        self.run_all()
+        panel = self.page.locator(f".widget-vbox:has({control})").first
+        panel.scroll_into_view_if_needed()
+        panel.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+        return panel
+
+    def assert_no_errors(self) -> None:
+        """No error output, no widget error and no console error so far."""
+        shown = self.errors_shown()
+        assert not shown, shown
+        assert not self.errors, self.errors
+
     def errors_shown(self) -> list[str]:
         """Error outputs and widget errors on the page."""
         return self.page.eval_on_selector_all(
@@ -192,10 +207,7 @@ def wait_for_change(panel, before: dict, timeout_s: float = 30.0) -> dict:
 
 def test_notebook_01_tau_slider(browser, lab):
     nb = Page(browser, lab, "01_temperature_and_distributions.ipynb")
-    nb.run_all()
-    panel = nb.page.locator(".widget-vbox:has(.widget-slider)").first
-    panel.scroll_into_view_if_needed()
-    panel.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    panel = nb.run_to_panel(".widget-slider")
     before = plot_state(panel)
     set_slider(panel, 1.7)
     after = wait_for_change(panel, before)
@@ -205,16 +217,12 @@ def test_notebook_01_tau_slider(browser, lab):
     panel.locator(".widget-checkbox input").first.check()
     logged = wait_for_change(panel, after)
     assert logged["yaxis"] == "log" and logged["y"] == after["y"]
-    assert not nb.errors_shown(), nb.errors_shown()
-    assert not nb.errors, nb.errors
+    nb.assert_no_errors()
 
 
 def test_notebook_02_overlap_explorer(browser, lab):
     nb = Page(browser, lab, "02_knowledge_distillation.ipynb")
-    nb.run_all()
-    panel = nb.page.locator(".widget-vbox:has(.widget-dropdown)").first
-    panel.scroll_into_view_if_needed()
-    panel.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    panel = nb.run_to_panel(".widget-dropdown")
     before = plot_state(panel)
     assert "τ = 1.00" in before["title"] and "α = Σ min(p, q)" in before["title"]
     set_slider(panel, 1.9)
@@ -226,5 +234,4 @@ def test_notebook_02_overlap_explorer(browser, lab):
     select.select_option(label=options[1])
     other = wait_for_change(panel, hot)
     assert options[1].replace("\xa0", " ") in other["title"], other["title"]  # the drop-down shows spaces as nbsp
-    assert not nb.errors_shown(), nb.errors_shown()
-    assert not nb.errors, nb.errors
+    nb.assert_no_errors()
