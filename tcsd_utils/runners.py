@@ -17,8 +17,12 @@ runner, so plain and speculative decoding share one forward and one cache (fair 
   35-36, and a token of the 2-layer draft 1.4-1.5 ms instead of 2.5 (README, speed).
 - `CausalLMRunner` calls any transformers decoder-only model with a ``DynamicCache``; it is
   the fallback for other architectures and the reference the fast path is tested against.
+- `Seq2SeqRunner` calls an encoder-decoder model (T5, the paper's second family): the prompt
+  goes to the encoder once per `start`, the decoder continues from its start token with an
+  ``EncoderDecoderCache`` whose self-attention half is cropped on rollback.
 
-`as_runner` picks: the fast path when `LlamaRunner.supports` the model, else the fallback.
+`as_runner` picks: `Seq2SeqRunner` for an encoder-decoder model, the fast path when
+`LlamaRunner.supports` the model, else the fallback.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Protocol, Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Runner", "CausalLMRunner", "LlamaRunner", "as_runner", "choose_kernel", "kernel_choices",
+__all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "as_runner", "choose_kernel", "kernel_choices",
            "KERNEL_ENV", "cpu_info", "machine_info"]
 
 
@@ -79,6 +83,52 @@ class CausalLMRunner:
     def rollback(self, length):
         if length < self.length:
             self.cache.crop(length - self.length)  # a negative count removes that many tokens
+            self.length = length
+
+
+class Seq2SeqRunner:
+    """An encoder-decoder Hugging Face model (T5) behind the `Runner` interface.
+
+    `start` encodes the prompt once and returns the decoder's start sequence
+    (``[decoder_start_token_id]``): the decoding loop then continues the decoder only, the
+    prompt never entering its cache. ``length`` counts decoder tokens. The cache is an
+    ``EncoderDecoderCache``: its self-attention half grows with the decoder and is cropped
+    on rollback; its cross-attention half (the encoder's keys and values) is computed at
+    the first extend and kept for the prompt.
+    """
+
+    def __init__(self, model):
+        from .models import context_length
+
+        self.model = model
+        self.device = model.device
+        self.context_length = context_length(model)
+        self.vocab_size = int(model.config.vocab_size)
+        self.start_id = int(model.config.decoder_start_token_id)
+        self.encoded = self.cache = None
+        self.length = 0
+
+    @torch.inference_mode()
+    def start(self, prompt_ids):
+        from transformers import DynamicCache, EncoderDecoderCache
+
+        ids = torch.tensor([list(prompt_ids)], device=self.device)
+        self.encoded = self.model.get_encoder()(input_ids=ids)
+        cfg = self.model.config
+        self.cache = EncoderDecoderCache(DynamicCache(config=cfg), DynamicCache(config=cfg))
+        self.length = 0
+        return [self.start_id]
+
+    @torch.inference_mode()
+    def extend(self, ids):
+        out = self.model(encoder_outputs=self.encoded, decoder_input_ids=ids.view(1, -1), cache=self.cache,
+                         use_cache=True)
+        self.length += ids.numel()
+        return out.logits[0]  # (n, vocab)
+
+    def rollback(self, length):
+        if length < self.length:
+            self.cache.crop(length - self.length)  # self-attention only: the encoder's part stays
             self.length = length
 
 
@@ -386,10 +436,12 @@ def _rope_parameters(cfg):
 
 
 def as_runner(model_or_runner, fast: bool = True) -> Runner:
-    """A runner for a model (`LlamaRunner` when it supports the model and ``fast``, else
-    `CausalLMRunner`); a runner is returned as it is."""
+    """A runner for a model (`Seq2SeqRunner` for an encoder-decoder model; `LlamaRunner` when
+    it supports the model and ``fast``; else `CausalLMRunner`); a runner is returned as it is."""
     if hasattr(model_or_runner, "extend") and hasattr(model_or_runner, "rollback"):
         return model_or_runner
+    if getattr(getattr(model_or_runner, "config", None), "is_encoder_decoder", False):
+        return Seq2SeqRunner(model_or_runner)
     if fast and LlamaRunner.supports(model_or_runner):
         return LlamaRunner(model_or_runner)
     return CausalLMRunner(model_or_runner)

@@ -17,8 +17,8 @@ draft (tests/test_speculative.py checks this against enumerated distributions).
 Both models keep KV caches, cropped on rejection and never recomputed from the prompt.
 Models are called only through a runner (``start``/``extend``/``rollback``,
 `tcsd_utils.runners`), so plain decoding uses the same forward and cache code as
-speculative decoding (fair timings), and an encoder-decoder pair can plug in with a runner
-of its own.
+speculative decoding (fair timings), and an encoder-decoder pair (T5) runs the same loop
+with its prompt in the encoder (`runners.Seq2SeqRunner`).
 """
 
 from __future__ import annotations
