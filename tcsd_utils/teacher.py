@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from .batching import head_logits, pack, pad_id
+from .batching import head_logits, new_tokens, pack, pad_id
 from .files import atomic_path, write_json
 from .files import progress as progress_bar
 from .temperature import check_tau, generation_config, local_rng
@@ -113,9 +113,9 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
         for start in progress_bar(range(0, len(order), batch_size), desc=f"teacher samples tau={tau}", leave=False):
             idx = order[start:start + batch_size]
             ids, mask = left_pad([prompt_ids[i] for i in idx], pad)
-            width = ids.shape[1]
             out = target.generate(input_ids=ids.to(target.device), attention_mask=mask.to(target.device),
-                                  generation_config=gen)[:, width:].tolist()
+                                  generation_config=gen)
+            out = new_tokens(target, out, ids.shape[1]).tolist()
             for r, i in enumerate(idx):
                 rows["prompt_id"].append(prompt_names[i])
                 rows["prompt_ids"].append(list(prompt_ids[i]))
