@@ -56,4 +56,4 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
 clean-outputs:
-	rm -rf outputs/smoke outputs/cpu outputs/gpu outputs/paper
+	rm -rf outputs/smoke outputs/cpu outputs/gpu outputs/paper outputs/paper-t5

@@ -8,7 +8,8 @@ re-executes). Profiles (DESIGN.md):
     smoke  CI and the committed notebook outputs: minutes on a 2-core CPU;
     cpu    the default full study on a laptop-class CPU;
     gpu    the paper's 0.1 grid on the embedded pair, on a GPU;
-    paper  the paper's own models from the Hub, on a GPU, with the network.
+    paper     the paper's own models from the Hub, on a GPU, with the network;
+    paper-t5  the same grid on the paper's second family, T5 (encoder-decoder), from the Hub.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .distill import KDConfig
-from .models import PAPER_DRAFT, PAPER_TARGET
+from .models import PAPER_DRAFT, PAPER_T5_DRAFT, PAPER_T5_TARGET, PAPER_TARGET
 
 __all__ = ["Settings", "SETTINGS", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name"]
 
@@ -58,10 +59,26 @@ class Settings:
     seed: int = 0
     # notebook 01 (the target alone, and one untrained or given draft)
     explore_prompts: int = 16             # prompts its temperature curves average over
-    paper_draft: str | None = None        # a Hub draft used as the no-KD draft (paper profile)
+    paper_draft: str | None = None        # a Hub draft used as the no-KD draft (paper profiles)
+
+    @property
+    def from_hub(self) -> bool:
+        """The paper profiles: their models come from the Hub (a run needs the network)."""
+        return self.paper_draft is not None
 
 
 GRID_01 = tuple(round(0.1 * i, 1) for i in range(11))  # the paper's 0.1 grid
+
+
+def _paper(target: str, draft: str) -> Settings:
+    """The paper's grid on one of its model pairs (a Hub target, its Hub draft as the no-KD draft)."""
+    return Settings(target=target, paper_draft=draft, train_set="alpaca", n_train_prompts=2000, n_eval_prompts=128,
+                    new_tokens=128, ood_set="gsm8k",
+                    offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-4),
+                    online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-4, max_new_tokens=128),
+                    kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
+                    k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64)
+
 
 SETTINGS: dict[str, Settings] = {
     "smoke": Settings(n_train_prompts=32, n_eval_prompts=8, new_tokens=24,
@@ -80,12 +97,8 @@ SETTINGS: dict[str, Settings] = {
                                     train_embedding=False),
                     kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
                     k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64),
-    "paper": Settings(target=PAPER_TARGET, paper_draft=PAPER_DRAFT, train_set="alpaca", n_train_prompts=2000,
-                      n_eval_prompts=128, new_tokens=128, ood_set="gsm8k",
-                      offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-4),
-                      online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-4, max_new_tokens=128),
-                      kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
-                      k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64),
+    "paper": _paper(PAPER_TARGET, PAPER_DRAFT),
+    "paper-t5": _paper(PAPER_T5_TARGET, PAPER_T5_DRAFT),  # Flan-T5 XL and small: why, at models.PAPER_T5_TARGET
 }
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 # re-exported: the notebooks call study.figure_dir and study.write_json
 from .files import TEXT_PROGRESS, atomic_path, figure_dir, output_dir, progress, repo_root, write_json  # noqa: F401
-from .profiles import PROFILES, run_name, split_run_name  # PROFILES: what papermill passes to the notebooks
+# PROFILES: what papermill passes to the notebooks; SETTINGS: whether a profile's models come from the Hub
+from .profiles import PROFILES, SETTINGS, run_name, split_run_name
 
 __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
            "write_json", "progress", "run_notebooks", "compare", "main"]
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             with atomic_path(args.markdown) as tmp:
                 Path(tmp).write_text(text + "\n")
         return 0
-    os.environ.setdefault("HF_HUB_OFFLINE", "0" if args.profile == "paper" else "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "0" if SETTINGS[args.profile].from_hub else "1")
     import logging
 
     logging.basicConfig(format="    %(message)s")  # the kernels' printed lines and progress bars

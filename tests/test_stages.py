@@ -24,7 +24,7 @@ def study(tmp_path, tiny_pair_dir):
 def test_every_profile_has_settings():
     from tcsd_utils.study import PROFILES
 
-    assert set(SETTINGS) == set(PROFILES) == {"smoke", "cpu", "gpu", "paper"}
+    assert set(SETTINGS) == set(PROFILES) == {"smoke", "cpu", "gpu", "paper", "paper-t5"}
     with pytest.raises(ValueError, match="unknown profile"):
         Study("laptop")
 
