@@ -32,8 +32,8 @@ from typing import Protocol, Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "as_runner", "choose_kernel", "kernel_choices",
-           "KERNEL_ENV", "cpu_info", "machine_info"]
+__all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "as_runner", "next_token_logits",
+           "choose_kernel", "kernel_choices", "KERNEL_ENV", "cpu_info", "machine_info"]
 
 
 class Runner(Protocol):
@@ -445,6 +445,22 @@ def as_runner(model_or_runner, fast: bool = True) -> Runner:
     if fast and LlamaRunner.supports(model_or_runner):
         return LlamaRunner(model_or_runner)
     return CausalLMRunner(model_or_runner)
+
+
+@torch.inference_mode()
+def next_token_logits(model, prompt_ids, answer_ids=()) -> torch.Tensor:
+    """The logits (vocab,) of the token after a prompt and the answer so far, in one forward
+    without a cache (what the notebooks plot): a decoder-only model reads prompt + answer; an
+    encoder-decoder model the prompt in its encoder and [decoder start] + answer in its decoder."""
+    def batch(ids):
+        return torch.tensor([list(ids)], device=model.device)
+
+    if getattr(model.config, "is_encoder_decoder", False):
+        out = model(input_ids=batch(prompt_ids), decoder_input_ids=batch([model.config.decoder_start_token_id,
+                                                                          *answer_ids]))
+    else:
+        out = model(batch([*prompt_ids, *answer_ids]))
+    return out.logits[0, -1]
 
 
 def machine_info() -> dict:
