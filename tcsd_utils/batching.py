@@ -39,7 +39,8 @@ def _seq2seq_logits(model, ids, mask, rows, cols):
     prompt's last token: from there the prompt goes to the encoder and ``[decoder start] +
     answer[:-1]`` to the decoder, whose position j predicts answer token j (the same token
     that position ``len(prompt) - 1 + j`` predicts in a decoder-only model). Rows without an
-    answer position are left out.
+    answer position are left out. The model's own forward runs the output layer (on every
+    decoder position), so T5's rescaling before a tied head stays transformers'.
     """
     first, count = {}, {}  # per row with answer positions: its first one, and how many
     for r, c in zip(rows.tolist(), cols.tolist()):
@@ -61,7 +62,8 @@ def _seq2seq_logits(model, ids, mask, rows, cols):
                    decoder_attention_mask=dec_mask).logits
     where = {r: i for i, r in enumerate(keep)}
     at = torch.tensor([where[r] for r in rows.tolist()], device=ids.device)
-    return logits[at, cols - torch.tensor([first[r] for r in rows.tolist()], device=ids.device)]  # (n, vocab)
+    start = torch.tensor([first[r] for r in rows.tolist()], device=ids.device)
+    return logits[at, cols - start]  # (n, vocab): decoder position j = col - (len(prompt) - 1)
 
 
 def new_tokens(model, sequences, prompt_width: int):
