@@ -275,7 +275,8 @@ def tokens_per_step_replicates(alpha, k: int) -> np.ndarray:
     return np.where(a < 1, (1 - safe ** (k + 1)) / (1 - safe), k + 1.0)
 
 
-def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0) -> np.ndarray:
+def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
+                 clock_sd: float | None = None, clock_df: int | None = None) -> np.ndarray:
     """Replicates of gamma with the luck of acceptance in a few short runs taken out.
 
     A speculative run's time is its number of steps times the time of a step. Of the spread
@@ -289,26 +290,34 @@ def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0) -
     auxiliary variable (Cochran 1977, *Sampling Techniques*, Sec. 7.7); ``gamma_raw`` is
     the plain ratio, and the report counts how often the two agree.
 
-    The clock's part varies from cell to cell independently, so its replicates are drawn
-    from Student's t with the runs' own spread (a few runs: a bootstrap of 3 values would
-    understate it); expected alpha's replicates come from resampled prompts and are shared
-    by every cell of a prompt set.
+    The clock's part is drawn from Student's t around the runs' mean. Its spread is the
+    runs' own (``len - 1`` degrees of freedom), or, given ``clock_sd`` and ``clock_df``, a
+    spread pooled over every timed cell of the run (`stats.pooled_sd`; the clock's noise is
+    the machine's, the same in every cell): with 4 runs a cell's own spread has 3 degrees of
+    freedom, and t's quantile 3.18 instead of 1.97 widens its interval by 60%. Expected
+    alpha's replicates come from resampled prompts and are shared by every cell of a prompt
+    set.
 
     Args:
         log_step_ratio_runs: `measure_speedup`'s per-run clock ratios (logs).
         alpha_replicates: expected alpha's replicates (element 0 the estimate).
         k: draft tokens per step.
         seed: for the clock's draws.
+        clock_sd, clock_df: the pooled spread of one run's log clock ratio and its degrees
+            of freedom (None: this cell's own).
 
     Returns:
-        replicates of gamma, element 0 the estimate; all but element 0 are nan with one run.
+        replicates of gamma, element 0 the estimate; all but element 0 are nan when no
+        spread is known (one run and no pooled spread).
     """
     logs = np.asarray(log_step_ratio_runs, float)
     alpha = np.asarray(alpha_replicates, float)
     clock = np.full(len(alpha), logs.mean())
-    if len(logs) > 1:
-        se = logs.std(ddof=1) / math.sqrt(len(logs))
-        clock[1:] += se * np.random.default_rng(seed).standard_t(len(logs) - 1, size=len(alpha) - 1)
+    if clock_sd is None or clock_df is None or not clock_df or not np.isfinite(clock_sd):
+        clock_sd, clock_df = (float(logs.std(ddof=1)), len(logs) - 1) if len(logs) > 1 else (math.nan, 0)
+    if clock_df:
+        se = clock_sd / math.sqrt(len(logs))
+        clock[1:] += se * np.random.default_rng(seed).standard_t(clock_df, size=len(alpha) - 1)
     else:
         clock[1:] = np.nan
     return np.exp(np.clip(clock, -50, 50)) * tokens_per_step_replicates(alpha, k)  # t with 1 df has huge tails

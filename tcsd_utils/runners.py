@@ -27,13 +27,15 @@ runner, so plain and speculative decoding share one forward and one cache (fair 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 
 __all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "as_runner", "next_token_logits",
-           "choose_kernel", "kernel_choices", "KERNEL_ENV", "cpu_info", "machine_info"]
+           "choose_kernel", "kernel_choices", "KERNEL_ENV", "cpu_info", "machine_info", "timing_threads",
+           "timing_thread_count", "TIMING_THREADS_ENV"]
 
 
 class Runner(Protocol):
@@ -475,3 +477,40 @@ def machine_info() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+TIMING_THREADS_ENV = "TCSD_TIMING_THREADS"  # torch threads while the study times runs (default: cores - 1)
+
+
+@contextlib.contextmanager
+def timing_threads():
+    """Run the body with torch on one thread fewer than the cores this process may use
+    (``$TCSD_TIMING_THREADS`` to choose), then restore the thread count.
+
+    On a CPU, torch's threads wait for each other at every operation. With as many threads
+    as cores, any other process (the notebook server, a kernel, a test run) that takes a
+    core stalls all of them: on a 2-core machine under load some runs of one cell took 20
+    times as long per step as their neighbours, and gamma's interval became meaningless
+    (README, "A steadier gamma"). A core left free absorbs the rest of the machine. The
+    study's timings (c and every gamma) run inside this; the thread count is recorded with
+    the machine (`machine_info`) and in every timed cell's configuration."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(timing_thread_count())
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def timing_thread_count() -> int:
+    """The torch threads `timing_threads` runs with: ``$TCSD_TIMING_THREADS``, else one fewer
+    than the cores this process may use (at least 1)."""
+    import os
+
+    wanted = os.environ.get(TIMING_THREADS_ENV)
+    if wanted is not None:
+        if not (wanted.strip().isdigit() and int(wanted) >= 1):
+            raise ValueError(f"{TIMING_THREADS_ENV} must be a whole number >= 1, got {wanted!r}")
+        return int(wanted)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)

@@ -28,9 +28,10 @@ from .batching import pad_id
 from .distill import is_finished, load_draft, train_draft
 from .evaluate import compare_draft, cost_ratio, measure_speedup, predicted_speedup, steady_gamma, \
     target_distributions, warm_up
-from .stats import indices, interval, ratio_replicates
+from .stats import indices, interval, pooled_sd, ratio_replicates
 from .files import atomic_path, output_dir, progress, write_json
 from .profiles import GRID_01, SETTINGS, Settings, split_run_name  # noqa: F401 (GRID_01, Settings: re-exported)
+from .runners import machine_info, timing_thread_count, timing_threads
 from .teacher import general_corpus, mix, target_scores, teacher_data
 
 MODES = ("offline", "online")
@@ -229,11 +230,14 @@ class Study:
         path = self.out / "eval" / "cost.json"
         draft = self.draft("nokd")  # trained first if needed: its config is part of the key
         config = json.loads(json.dumps({"target": self.settings.target, "draft_shape": self.settings.draft_shape,
-                                        "nokd": self._draft_config("nokd")}, default=str))
+                                        "nokd": self._draft_config("nokd"), "threads": timing_thread_count()},
+                                       default=str))
         cached = json.loads(path.read_text()) if path.is_file() else None
         if cached and cached.get("config") == config:
             return cached
-        result = {**cost_ratio(self.target, draft), "draft_shape": self.settings.draft_shape, "config": config}
+        with timing_threads():  # as every gamma is timed
+            c = cost_ratio(self.target, draft)
+        result = {**c, "draft_shape": self.settings.draft_shape, "config": config}
         write_json(result, path)
         return result
 
@@ -263,9 +267,8 @@ class Study:
         taus = list(s.decode_taus if taus is None else taus)
         cost = self.cost() if speed else None
         if speed:  # what the timings were measured on (report.md states it)
-            from .runners import machine_info
-
-            write_json(machine_info(), self.out / "eval" / "machine.json")
+            with timing_threads():
+                write_json(machine_info(), self.out / "eval" / "machine.json")
         rows = []
         bar = progress(total=len(taus) * len(names), desc=f"evaluating on {prompt_set}", leave=False)
         for tau in taus:
@@ -275,6 +278,7 @@ class Study:
                 config = {"draft": name, "draft_config": None, "tau": tau, "set": prompt_set, "speed": speed,
                           "k": s.k, "spec_prompts": s.spec_prompts, "spec_repeats": s.spec_repeats,
                           "spec_tokens": s.spec_tokens, "timing": "paired",
+                          "threads": timing_thread_count() if speed else None,
                           "n_eval_prompts": s.n_eval_prompts, "new_tokens": s.new_tokens, "seed": s.seed}
                 draft = self.draft(name)  # trains it if needed, so its config exists
                 config["draft_config"] = self._draft_config(name)
@@ -291,7 +295,7 @@ class Study:
                 rows.append(cell["row"])
                 bar.update(1)
         bar.close()
-        return _ordered(pd.DataFrame(rows))
+        return self._pool_clock(_ordered(pd.DataFrame(rows)))
 
     def _cell(self, name, draft, tau, prompt_set, target_p, spec_ids, cost) -> dict:
         s = self.settings
@@ -303,18 +307,49 @@ class Study:
         for end in ("", "_lo", "_hi"):
             row[f"alpha_expected{end}"] = row.pop(f"alpha{end}")
         if cost is not None:
-            warm_up(self.target, draft, s.k)
-            row["load_before"] = _load()
-            row.update(measure_speedup(self.target, draft, spec_ids, tau, s.k, s.spec_tokens, s.spec_repeats,
-                                       s.seed))
-            row["load_after"] = _load()
-            alpha = ratio_replicates(row["alpha_prompts"], row["positions_prompts"],
-                                     indices(len(row["alpha_prompts"]), seed=s.seed))
-            row["gamma"], row["gamma_lo"], row["gamma_hi"] = interval(
-                steady_gamma(row["log_step_ratio_runs"], alpha, s.k, seed=s.seed))
+            with timing_threads():  # a core left to the rest of the machine (`runners.timing_threads`)
+                warm_up(self.target, draft, s.k)
+                row["load_before"] = _load()
+                row.update(measure_speedup(self.target, draft, spec_ids, tau, s.k, s.spec_tokens, s.spec_repeats,
+                                           s.seed))
+                row["load_after"] = _load()
+            row.update(self._gamma(row))
             row["c"] = cost["c"]
             row["gamma_predicted"] = predicted_speedup(row["alpha_expected"], cost["c"], s.k)
         return row
+
+    def _gamma(self, row, clock_sd=None, clock_df=None) -> dict:
+        """A timed cell's gamma and its interval (`evaluate.steady_gamma`), from its own runs'
+        spread or from ``clock_sd`` and ``clock_df`` pooled over the run's cells."""
+        alpha = ratio_replicates(row["alpha_prompts"], row["positions_prompts"],
+                                 indices(len(row["alpha_prompts"]), seed=self.settings.seed))
+        gamma, lo, hi = interval(steady_gamma(row["log_step_ratio_runs"], alpha, int(row["k"]), seed=self.settings.seed,
+                                              clock_sd=clock_sd, clock_df=clock_df))
+        return {"gamma": gamma, "gamma_lo": lo, "gamma_hi": hi}
+
+    def _pool_clock(self, table):
+        """``table`` with every timed cell's gamma interval drawn from the clock's spread
+        pooled over all timed cells of this run (`stats.pooled_sd`), recorded in columns
+        ``clock_sd`` and ``clock_df``: one machine's noise, measured on all its runs at once."""
+        if "log_step_ratio_runs" not in table or not len(table):
+            return table
+        timed = table["log_step_ratio_runs"].map(lambda r: isinstance(r, list))
+        sd, df = pooled_sd(self._clock_runs())
+        table = table.copy()
+        table["clock_sd"], table["clock_df"] = sd, df
+        for i in table.index[timed]:
+            for key, value in self._gamma(table.loc[i], sd, df).items():
+                table.at[i, key] = value
+        return table
+
+    def _clock_runs(self) -> list:
+        """Every timed cell's per-run log clock ratios in this run's results folder."""
+        runs = []
+        for p in sorted((self.out / "eval").glob("*/tau*/*.json")):
+            row = json.loads(p.read_text()).get("row", {})
+            if row.get("log_step_ratio_runs"):
+                runs.append(row["log_step_ratio_runs"])
+        return runs
 
     def results(self):
         """Every evaluated cell of this profile as one table, also written to
@@ -323,7 +358,7 @@ class Study:
 
         cells = sorted((self.out / "eval").glob("*/tau*/*.json"))
         rows = [json.loads(p.read_text())["row"] for p in cells if p.name != "plain.json"]  # (older runs' timings)
-        table = _ordered(pd.DataFrame(rows))
+        table = self._pool_clock(_ordered(pd.DataFrame(rows)))
         if len(table):
             table = table.sort_values(["prompt_set", "draft", "tau"]).reset_index(drop=True)
         with atomic_path(self.out / "results.parquet") as tmp:

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 __all__ = ["LEVEL", "N_BOOT", "indices", "ratio_replicates", "normal_replicates", "interval", "wilson",
-           "mean_interval"]
+           "mean_interval", "pooled_sd"]
 
 LEVEL = 0.95    # every interval in the study
 N_BOOT = 2000   # bootstrap replicates: the 2.5% tail rests on 50 of them
@@ -89,3 +89,20 @@ def mean_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
 
     half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * float(v.std(ddof=1)) / math.sqrt(len(v))
     return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
+
+
+def pooled_sd(groups) -> tuple[float, int]:
+    """(sd, degrees of freedom): the pooled within-group standard deviation of several groups
+    of values, ``sqrt(sum of squares about each group's mean / sum(n - 1))``; groups of one
+    value add nothing; (nan, 0) when no group has two.
+
+    For spreads that are one property shared by every group (the clock's noise in the timed
+    cells of one run, `tcsd_utils.evaluate.steady_gamma`): a few values per group then borrow
+    the degrees of freedom of all of them."""
+    ss, df = 0.0, 0
+    for g in groups:
+        v = np.asarray(g, float)
+        if len(v) > 1:
+            ss += float(((v - v.mean()) ** 2).sum())
+            df += len(v) - 1
+    return (math.sqrt(ss / df), df) if df else (math.nan, 0)

@@ -77,6 +77,28 @@ def test_steady_gamma_is_the_clock_ratio_times_the_expected_tokens_per_step():
     assert E.steady_gamma(logs, np.array([0.5]), k=3)[0] == pytest.approx(clock * 1.875)
 
 
+def test_steady_gamma_with_a_pooled_clock_spread_uses_its_degrees_of_freedom():
+    import numpy as np
+
+    logs = [math.log(0.80), math.log(0.82), math.log(0.78), math.log(0.81)]
+    alpha = np.full(4001, 0.5)  # no spread from alpha: the interval is the clock's alone
+    sd = float(np.std(logs, ddof=1))
+
+    def half_width(rep):
+        lo, hi = np.percentile(np.log(rep[1:] / 1.5), [2.5, 97.5])
+        return (hi - lo) / 2
+
+    own = half_width(E.steady_gamma(logs, alpha, k=1))
+    pooled = half_width(E.steady_gamma(logs, alpha, k=1, clock_sd=sd, clock_df=400))
+    se = sd / 2  # 4 runs
+    assert own == pytest.approx(3.182 * se, rel=0.1)   # t with 3 degrees of freedom
+    assert pooled == pytest.approx(1.966 * se, rel=0.1)  # t with 400: the same spread, a narrower interval
+    assert E.steady_gamma(logs, alpha, k=1, clock_sd=2 * sd, clock_df=400)[0] == pytest.approx(
+        E.steady_gamma(logs, alpha, k=1)[0])  # the estimate itself does not change
+    one = E.steady_gamma(logs[:1], alpha, k=1, clock_sd=sd, clock_df=400)
+    assert np.isfinite(one).all()  # one run borrows the pooled spread
+
+
 def test_predicted_speedup_with_a_measured_verification_cost():
     # Leviathan's Eq. 1 at alpha 0.5, k 2: (1 - 0.125) / 0.5 = 1.75 tokens per target forward
     assert abs(E.predicted_speedup(0.5, 0.1, 2) - 1.75 / 1.2) < 1e-12

@@ -148,3 +148,25 @@ def test_kernel_can_be_forced_and_a_bad_name_is_refused(fresh_kernels, monkeypat
     monkeypatch.setenv(R.KERNEL_ENV, "fastest")
     with pytest.raises(ValueError, match="TCSD_KERNEL must be one of"):
         R.choose_kernel(torch.randn(8, 5), 1)
+
+
+def test_timing_threads_leaves_a_core_free_and_restores_the_thread_count(monkeypatch):
+    import os
+
+    from tcsd_utils.runners import TIMING_THREADS_ENV, timing_thread_count, timing_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv(TIMING_THREADS_ENV, raising=False)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert timing_thread_count() == max(1, cores - 1)
+    monkeypatch.setenv(TIMING_THREADS_ENV, "1")
+    with timing_threads() as n:
+        assert n == torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), timing_threads():  # restored on an error too
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(TIMING_THREADS_ENV, bad)
+        with pytest.raises(ValueError, match=TIMING_THREADS_ENV):
+            timing_thread_count()

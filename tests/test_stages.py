@@ -7,7 +7,9 @@ import json
 import pytest
 
 from tcsd_utils import distill as D
+from tcsd_utils import stats
 from tcsd_utils.distill import KDConfig
+from tcsd_utils.runners import timing_thread_count
 from tcsd_utils.stages import SETTINGS, Study
 
 
@@ -79,6 +81,14 @@ def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypat
     assert (cells["alpha_expected_lo"] <= cells["alpha_expected"]).all()
     assert (cells["gamma_lo"] <= cells["gamma"]).all() and (cells["gamma"] <= cells["gamma_hi"]).all()
     assert cells["log_step_ratio_runs"].map(len).eq(2).all()  # 2 prompts x 1 repeat, paired
+    # gamma's clock spread is pooled over the run's 6 timed cells: 6 x (2 - 1) degrees of freedom
+    sd, df = stats.pooled_sd(cells["log_step_ratio_runs"])
+    assert cells["clock_df"].eq(df).all() and df == 6 and cells["clock_sd"].eq(sd).all()
+    row = cells.iloc[0]
+    assert study._gamma(row, sd, df) == {key: row[key] for key in ("gamma", "gamma_lo", "gamma_hi")}
+    assert study._gamma(row)["gamma"] == pytest.approx(row["gamma"])  # its own spread moves the interval only
+    cell = json.loads((study.out / "eval" / "instructions" / "tau1" / "online_tau1.json").read_text())
+    assert cell["config"]["threads"] == timing_thread_count()  # timed with a core left free
     assert (study.out / "eval" / "machine.json").is_file()
     assert cells["alpha_expected"].between(0, 1).all() and (cells["gamma"] > 0).all()
     assert (study.out / "eval" / "instructions" / "tau1" / "online_tau1.json").is_file()

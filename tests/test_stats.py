@@ -40,3 +40,16 @@ def test_normal_replicates_recover_the_interval_they_were_made_from():
     point, lo, hi = stats.interval(rep)
     assert point == 1.0 and lo == pytest.approx(0.9, abs=0.01) and hi == pytest.approx(1.1, abs=0.01)
     assert (stats.normal_replicates(0.5, math.nan, math.nan, 10) == 0.5).all()
+
+
+def test_pooled_sd_pools_the_sums_of_squares_about_each_groups_mean():
+    import numpy as np
+
+    groups = [[1.0, 3.0], [10.0, 10.0, 13.0], [7.0]]  # the single value adds nothing
+    ss = 2.0 + (1 + 1 + 4)  # about means 2 and 11
+    sd, df = stats.pooled_sd(groups)
+    assert df == 3 and sd == pytest.approx(math.sqrt(ss / 3))
+    assert stats.pooled_sd([[5.0], [6.0]]) == (pytest.approx(float("nan"), nan_ok=True), 0)
+    rng = np.random.default_rng(0)  # many small groups of one spread recover it
+    sd, df = stats.pooled_sd([rng.normal(i, 0.3, 4) for i in range(300)])
+    assert df == 900 and sd == pytest.approx(0.3, rel=0.08)
