@@ -40,3 +40,21 @@ def test_normal_replicates_recover_the_interval_they_were_made_from():
     point, lo, hi = stats.interval(rep)
     assert point == 1.0 and lo == pytest.approx(0.9, abs=0.01) and hi == pytest.approx(1.1, abs=0.01)
     assert (stats.normal_replicates(0.5, math.nan, math.nan, 10) == 0.5).all()
+
+
+def test_correlation_ranks_resamples_groups_and_refuses_unknown_methods():
+    import numpy as np
+    import pytest
+
+    x = np.arange(20, dtype=float)
+    groups = np.repeat(np.arange(5), 4)
+    r, lo, hi = stats.correlation(x, np.exp(x), groups)  # monotone: Spearman is 1 in every resample
+    assert r == pytest.approx(1.0) and lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
+    r, lo, hi = stats.correlation(x, np.exp(x), groups, method="pearson")
+    assert r == pytest.approx(np.corrcoef(x, np.exp(x))[0, 1]) and r < 1
+    rng = np.random.default_rng(0)
+    y = x + rng.normal(0, 8, 20)
+    r, lo, hi = stats.correlation(x, y, groups, n_boot=500)
+    assert lo < r < hi and -1 <= lo and hi <= 1
+    with pytest.raises(ValueError, match="method"):
+        stats.correlation(x, y, groups, method="kendall")
