@@ -77,7 +77,8 @@ def wilson(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at 0 or n successes one end is exactly 0 or 1 (centre - half rounds to about 1e-17 there)
+    return (0.0 if successes == 0 else max(0.0, centre - half)), (1.0 if successes == n else min(1.0, centre + half))
 
 
 def mean_interval(values, level: float = LEVEL) -> tuple[float, float, float]:

@@ -58,3 +58,7 @@ def test_correlation_ranks_resamples_groups_and_refuses_unknown_methods():
     assert lo < r < hi and -1 <= lo and hi <= 1
     with pytest.raises(ValueError, match="method"):
         stats.correlation(x, y, groups, method="kendall")
+
+
+def test_wilson_ends_exactly_at_0_and_1():
+    assert stats.wilson(0, 14)[0] == 0.0 and stats.wilson(14, 14)[1] == 1.0
