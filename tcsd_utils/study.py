@@ -30,7 +30,7 @@ __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "at
            "write_json", "progress", "run_notebooks", "compare", "main"]
 
 NOTEBOOKS = ["01_temperature_and_distributions", "02_knowledge_distillation", "03_alpha_gamma_grid",
-             "04_u_curve", "05_data_mixing_recipe"]
+             "04_u_curve", "05_data_mixing_recipe", "06_beyond_the_paper"]
 
 
 def _parameters(profile: str, seed: int | None = None) -> dict:
