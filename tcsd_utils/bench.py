@@ -9,7 +9,9 @@ seed, temperature and lengths, after a warm-up and interleaved repeat by repeat,
     hf_assisted       transformers assisted generation, ``assistant_model=draft`` with
                       ``num_assistant_tokens=k``, a constant schedule and the confidence
                       threshold off, so both sides use the same k
-    ours_speculative  our speculative sampling with the same k
+    ours_speculative  our speculative sampling with the same k; with ``draft_tau`` its draft
+                      samples at that temperature instead of the target's (still exact;
+                      transformers' assistant keeps the target's)
 
 and reports tokens/s (median, min, max over repeats), speedup over the faster of the two
 plain baselines (so a slow baseline never inflates it), our empirical alpha, the measured
@@ -57,16 +59,18 @@ def _hf_generate(target, prompt, tau, max_new_tokens, seed, pad, draft=None, k=4
     return out.shape[1] - ids.shape[1], None
 
 
-def _run(method, target, draft, prompt, tau, k, max_new_tokens, seed, pad, fast=True):
+def _run(method, target, draft, prompt, tau, k, max_new_tokens, seed, pad, fast=True, draft_tau=None):
     """One decode; returns (new tokens, (accepted, drafted) or None). ``fast=False`` runs our
-    decoders on transformers' forward and cache instead of `runners.LlamaRunner`."""
+    decoders on transformers' forward and cache instead of `runners.LlamaRunner`;
+    ``draft_tau`` is our speculative decoder's draft temperature (None: ``tau``)."""
     if method.startswith("ours") and not fast:
         target, draft = CausalLMRunner(target), CausalLMRunner(draft)
     if method == "ours_plain":
         out = autoregressive_generate(target, prompt, max_new_tokens, tau, seed=seed, eos_token_id=[])
         return out.stats.new_tokens, None
     if method == "ours_speculative":
-        out = speculative_generate(target, draft, prompt, max_new_tokens, k, tau, seed=seed, eos_token_id=[])
+        out = speculative_generate(target, draft, prompt, max_new_tokens, k, tau, draft_tau=draft_tau, seed=seed,
+                                   eos_token_id=[])
         return out.stats.new_tokens, (out.stats.accepted, out.stats.drafted, out.stats.rejections)
     return _hf_generate(target, prompt, tau, max_new_tokens, seed, pad,
                         draft if method == "hf_assisted" else None, k)
@@ -93,20 +97,20 @@ def peak_memory_gb(device=None) -> float:
     return peak
 
 
-def _auto_k(target, draft, prompts, tau, max_new_tokens, seed, c, fast=True) -> int:
+def _auto_k(target, draft, prompts, tau, max_new_tokens, seed, c, fast=True, draft_tau=None) -> int:
     """The k that maximises Leviathan's predicted speedup at this tau: per-token alpha from an
     untimed pilot pass at k = 1 over the prompts, c measured (`evaluate.best_k`)."""
     accepted = tested = 0
     for i, prompt in enumerate(prompts):
         _, (acc, _, rejections) = _run("ours_speculative", target, draft, prompt, tau, 1, max_new_tokens,
-                                       seed + i, 0, fast)
+                                       seed + i, 0, fast, draft_tau)
         accepted, tested = accepted + acc, tested + acc + rejections
     return best_k(accepted / tested if tested else 0.0, c)
 
 
 def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: int | str = 4,
               max_new_tokens: int = 64, repeats: int = 3, seed: int = 0, pad: int = 0,
-              methods=METHODS, progress: bool = True, fast: bool = True) -> dict:
+              methods=METHODS, progress: bool = True, fast: bool = True, draft_tau: float | None = None) -> dict:
     """Time the four decoders at each temperature.
 
     Args:
@@ -123,6 +127,9 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         fast: our decoders run Llama models with `runners.LlamaRunner` (the default, as in the
             study); False runs them on transformers' forward and cache, which separates the
             gain of our decoding loop from that of the leaner forward.
+        draft_tau: the temperature our speculative decoder's draft samples at, the same at
+            every ``tau`` (None, the default: the draft samples at ``tau``, as in the study).
+            Notebook 06 asks whether a draft hotter than the target accepts more.
 
     Returns:
         ``{"c": ..., "k": ..., "rows": [one dict per (tau, method)]}``.
@@ -130,6 +137,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
     if not prompts:
         raise ValueError("empty prompt set: the benchmark needs at least one prompt")
     taus = [check_tau(t) for t in taus]
+    draft_tau = None if draft_tau is None else check_tau(draft_tau, "draft_tau")
     device, clock = target.device, Clock(target.device)
     before = machine_info()
     cost = cost_ratio(target, draft, fast=fast)
@@ -138,9 +146,10 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         raise ValueError(f"k must be an integer >= 1 or 'auto', got {k!r}")
     k_arg, verify = k, {}  # verify: k -> cost of a verification step in one-token forwards
     for tau in taus:
-        k = _auto_k(target, draft, prompts, tau, max_new_tokens, seed, cost["c"], fast) if k_arg == "auto" else k_arg
+        k = (_auto_k(target, draft, prompts, tau, max_new_tokens, seed, cost["c"], fast, draft_tau)
+             if k_arg == "auto" else k_arg)
         for method in methods:  # warm-up: one decode each
-            _run(method, target, draft, prompts[0], tau, k, max_new_tokens, seed, pad, fast)
+            _run(method, target, draft, prompts[0], tau, k, max_new_tokens, seed, pad, fast, draft_tau)
         times = {m: [] for m in methods}
         tokens = {m: 0 for m in methods}
         accepted = drafted = rejections = 0
@@ -149,7 +158,8 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
                 t0 = clock()
                 n_tokens = 0
                 for i, prompt in enumerate(prompts):
-                    n, acc = _run(method, target, draft, prompt, tau, k, max_new_tokens, seed + i, pad, fast)
+                    n, acc = _run(method, target, draft, prompt, tau, k, max_new_tokens, seed + i, pad, fast,
+                                  draft_tau)
                     n_tokens += n
                     if acc is not None and rep == 0:
                         accepted, drafted, rejections = accepted + acc[0], drafted + acc[1], rejections + acc[2]
@@ -170,7 +180,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
             row = {"tau": tau, "method": method, "k": k, "tokens_per_s": tps, "min": min(times[method]),
                    "max": max(times[method]), "new_tokens": tokens[method], "speedup": tps / baseline}
             if method == "ours_speculative":
-                row.update(alpha=alpha, alpha_per_token=alpha_tok, predicted_speedup=predicted,
+                row.update(draft_tau=tau if draft_tau is None else draft_tau, alpha=alpha, alpha_per_token=alpha_tok, predicted_speedup=predicted,
                            efficiency=row["speedup"] / predicted, verify_cost=verify[k], bound=bound,
                            of_bound=row["speedup"] / bound)
             rows.append(row)
@@ -181,7 +191,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
     return {"machine": machine, "kernels": kernel_choices(), "c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k_arg,
             "max_new_tokens": max_new_tokens, "prompts": len(prompts), "repeats": repeats,
             "peak_memory_gb": peak, "device": str(device), "runner": "fast" if fast else "transformers",
-            "rows": rows}
+            "draft_tau": draft_tau, "rows": rows}
 
 
 def format_table(result: dict) -> str:
@@ -189,7 +199,9 @@ def format_table(result: dict) -> str:
     head = (f"c = {result['c']:.3f} (target {result['target_ms']:.1f} ms/token, draft "
             f"{result['draft_ms']:.1f} ms/token), k = {result['k']}, {result['prompts']} prompts x "
             f"{result['max_new_tokens']} tokens, median of {result['repeats']}, peak memory "
-            f"{result['peak_memory_gb']:.2f} GB, {result['device']}, our forward: {result.get('runner', 'fast')}")
+            f"{result['peak_memory_gb']:.2f} GB, {result['device']}, our forward: {result.get('runner', 'fast')}, "
+            f"our draft samples at "
+            + ("the target's tau" if result.get("draft_tau") is None else f"tau_q = {result['draft_tau']:g}"))
     m = result.get("machine")
     if m:
         head = (f"machine: {m['cpu']} ({', '.join(m['flags']) or 'no avx512/amx'}), {m['cores']} cores, torch "

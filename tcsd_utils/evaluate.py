@@ -54,14 +54,18 @@ def target_distributions(target, data, tau: float, batch_size: int = 16, pad: in
 
 
 @torch.inference_mode()
-def compare_draft(target_p: list, draft, tau: float, pad: int = 0, per_position: bool = False) -> dict:
+def compare_draft(target_p: list, draft, tau: float, pad: int = 0, per_position: bool = False,
+                  draft_tau: float | None = None) -> dict:
     """Expected alpha of ``draft`` against precomputed target distributions, and why.
 
     Args:
         target_p: `target_distributions` at the same ``tau``.
         draft: the draft model.
-        tau: decoding temperature for ``q`` (the same as ``p``'s).
+        tau: decoding temperature of ``p`` (that of ``target_p``); ``q``'s too by default.
         per_position: also return every position's overlap.
+        draft_tau: the draft's own temperature ``tau_q``, apart from the target's: the
+            overlap is then ``sum min(p_tau, q_tau_q)``, the acceptance rate of a draft that
+            samples at ``tau_q`` (speculative sampling stays exact for any q). Default ``tau``.
 
     Returns:
         dict with ``alpha`` (mean of ``sum min(p, q)`` over positions), ``alpha_lo`` and
@@ -72,10 +76,11 @@ def compare_draft(target_p: list, draft, tau: float, pad: int = 0, per_position:
         ``positions``, and ``overlaps`` with ``per_position``.
     """
     tau = check_tau(tau)
+    draft_tau = tau if draft_tau is None else check_tau(draft_tau, "draft_tau")
     values, h_p, h_q, lens = [], [], [], []
     for chunk, p, entropy_p in target_p:
         ids, mask, r, c, _ = pack(chunk, pad, draft.device)
-        q = probs(head_logits(draft, ids, mask, r, c), tau).to(p.device)
+        q = probs(head_logits(draft, ids, mask, r, c), draft_tau).to(p.device)
         values.append(overlap(p, q))
         h_p.append(entropy_p)
         h_q.append(entropy(q))
@@ -93,7 +98,7 @@ def compare_draft(target_p: list, draft, tau: float, pad: int = 0, per_position:
 
 
 def expected_alpha(target, draft, data, tau: float, batch_size: int = 16, pad: int = 0,
-                   per_position: bool = False):
+                   per_position: bool = False, draft_tau: float | None = None):
     """Mean acceptance probability of the draft on target samples at ``tau``.
 
     Args:
@@ -105,12 +110,13 @@ def expected_alpha(target, draft, data, tau: float, batch_size: int = 16, pad: i
         batch_size: sequences per forward.
         pad: padding id (masked out).
         per_position: also return the overlap at every answer position.
+        draft_tau: the draft's own temperature, apart from ``tau`` (`compare_draft`).
 
     Returns:
         ``alpha`` (float), or ``(alpha, overlaps)`` with ``per_position``.
     """
     out = compare_draft(target_distributions(target, data, tau, batch_size, pad), draft, tau, pad,
-                        per_position=per_position)
+                        per_position=per_position, draft_tau=draft_tau)
     return (out["alpha"], out["overlaps"]) if per_position else out["alpha"]
 
 

@@ -31,7 +31,7 @@ from typing import Sequence
 import torch
 
 from .runners import CausalLMRunner, Runner, as_runner
-from .temperature import check_tau, probs, sample
+from .temperature import probs, sample, tau_at
 
 __all__ = ["Runner", "CausalLMRunner", "Clock", "DecodeStats", "DecodeResult", "verify", "token_sources",
            "speculative_generate", "autoregressive_generate"]
@@ -48,7 +48,9 @@ class DecodeStats:
     `tcsd_utils.evaluate` and the input of the predicted speedup);
     ``mean_accepted_length`` is the number of tokens committed per verification step
     (accepted drafts plus the one token from the target), which Leviathan et al. predict
-    as ``(1 - alpha^(k+1)) / (1 - alpha)``.
+    as ``(1 - alpha^(k+1)) / (1 - alpha)``. ``time_verify`` is the share of ``time_target``
+    spent on the sampling criterion alone (`verify`: the acceptance test, the residual and
+    the draw), which the paper's open question 1 suspects of making high tau slow.
     """
 
     new_tokens: int = 0
@@ -60,6 +62,7 @@ class DecodeStats:
     rejections: int = 0
     time_target: float = 0.0
     time_draft: float = 0.0
+    time_verify: float = 0.0  # the acceptance test and the draw after it: part of time_target
     time_total: float = 0.0
     accepted_per_step: list = field(default_factory=list)
     drafted_per_step: list = field(default_factory=list)  # k, or fewer at the end of the budget
@@ -180,6 +183,14 @@ def _commit(seq, new, eos, max_len) -> bool:
     return False
 
 
+def _probs_at(logits: torch.Tensor, taus: list[float]) -> torch.Tensor:
+    """Row i of ``logits`` (shape ``(n, vocab)``) at temperature ``taus[i]``; one call when
+    they are all the same (a fixed tau: the usual case costs nothing extra)."""
+    if all(t == taus[0] for t in taus):
+        return probs(logits, taus[0])
+    return torch.stack([probs(row, t) for row, t in zip(logits, taus)])
+
+
 def verify(p: torch.Tensor, q: torch.Tensor, x: torch.Tensor,
            generator: torch.Generator | None = None) -> tuple[int, int]:
     """The acceptance rule: how a draft is verified (Leviathan et al. 2023, Algorithm 1).
@@ -216,7 +227,7 @@ def verify(p: torch.Tensor, q: torch.Tensor, x: torch.Tensor,
 
 
 def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_tokens: int = 64,
-                         k: int = 4, tau: float = 0.0, draft_tau: float | None = None,
+                         k: int = 4, tau=0.0, draft_tau=None,
                          seed: int | None = None, generator: torch.Generator | None = None,
                          eos_token_id=None) -> DecodeResult:
     """Speculative sampling (Leviathan et al. 2023, Algorithm 1) at batch size 1.
@@ -227,8 +238,14 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
         prompt_ids: the prompt's token ids (already chat-formatted), at least one.
         max_new_tokens: the most tokens to generate (>= 1).
         k: draft tokens proposed per step (>= 1).
-        tau: decoding temperature of the target; 0 is greedy.
-        draft_tau: temperature the draft samples at; defaults to ``tau``.
+        tau: decoding temperature of the target; 0 is greedy. Or a schedule: a callable of
+            the number of tokens generated so far (`temperature.Anneal`), so that new token
+            ``n`` is drawn from p at ``tau(n)``. Within a step, the drafted position that
+            would become token ``n`` uses ``tau(n)`` for both p and q, so the output has
+            exactly the distribution of plain decoding with the same schedule.
+        draft_tau: temperature the draft samples at (a number or a schedule); defaults to
+            ``tau``. Any value keeps the output exact: the acceptance rule corrects for
+            whatever q the draft sampled from.
         seed: seeds a fresh `torch.Generator` on the target's device (ignored if
             ``generator`` is given).
         generator: the random source for every draw.
@@ -244,8 +261,8 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
             outside the vocabulary, or a draft whose vocabulary size differs from the
             target's; all checked before any forward pass.
     """
-    tau = check_tau(tau)
-    draft_tau = tau if draft_tau is None else check_tau(draft_tau, "draft_tau")
+    draft_tau = tau if draft_tau is None else draft_tau
+    tau_at(tau, 0), tau_at(draft_tau, 0, "draft_tau")  # checked before any forward pass
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k (draft tokens per step) must be an integer >= 1, got {k!r}")
     t_run, d_run = as_runner(target), as_runner(draft)
@@ -269,12 +286,14 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
     done = False
     while not done:
         k_eff = min(k, max_len - len(seq) - 1)  # never propose past max_new_tokens
+        n0 = len(seq) - n_prompt  # drafted position i would be new token n0 + i
+        taus_p = [tau_at(tau, n0 + i) for i in range(k_eff + 1)]
         # -- draft: x_1..x_k ~ q, one at a time, each fed back for the next --------------
         ta = clock()
         feed = torch.tensor(seq[d_run.length:], device=d_run.device)
         xs, qs = [], []
-        for _ in range(k_eff):
-            q_i = probs(d_run.extend(feed)[-1], draft_tau)  # (vocab,)
+        for i in range(k_eff):
+            q_i = probs(d_run.extend(feed)[-1], tau_at(draft_tau, n0 + i, "draft_tau"))  # (vocab,)
             x_i = sample(q_i, g)
             qs.append(q_i)
             xs.append(x_i)
@@ -285,13 +304,15 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
         # -- target: one forward over [last token, x_1..x_k] gives p_1..p_{k+1} ----------
         x = torch.stack(xs).to(device) if xs else torch.empty(0, dtype=torch.long, device=device)
         logits = t_run.extend(torch.cat([torch.tensor(seq[-1:], device=device), x]))
-        p = probs(logits[-(k_eff + 1):], tau)  # (k+1, vocab)
+        p = _probs_at(logits[-(k_eff + 1):], taus_p)  # (k+1, vocab)
         stats.target_forwards += 1
         tc = clock()
         stats.time_target += tc - tb
         q = torch.stack(qs).to(device) if qs else p[:0]
         n, new_token = verify(p, q, x, g)
-        stats.time_target += clock() - tc  # verification and resampling count as target time
+        td = clock()
+        stats.time_verify += td - tc
+        stats.time_target += td - tc  # verification and resampling count as target time
         stats.steps += 1
         stats.drafted += k_eff
         stats.accepted += n
@@ -308,17 +329,18 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
 
 
 def autoregressive_generate(target, prompt_ids: Sequence[int], max_new_tokens: int = 64,
-                            tau: float = 0.0, seed: int | None = None,
+                            tau=0.0, seed: int | None = None,
                             generator: torch.Generator | None = None,
                             eos_token_id=None) -> DecodeResult:
     """Plain decoding of the target, one token per forward, with the same runner and cache.
 
-    Args and Raises: as `speculative_generate`, without the draft.
+    Args and Raises: as `speculative_generate`, without the draft; ``tau`` may be a schedule
+    there too (new token ``n`` at ``tau(n)``).
 
     Returns:
         `DecodeResult`; its stats have ``drafted == 0`` and ``steps == new_tokens``.
     """
-    tau = check_tau(tau)
+    tau_at(tau, 0)
     t_run = as_runner(target)
     _check_inputs(prompt_ids, max_new_tokens, [("target", t_run)])
     device, eos = t_run.device, _eos_set(eos_token_id, target)
@@ -334,7 +356,7 @@ def autoregressive_generate(target, prompt_ids: Sequence[int], max_new_tokens: i
     done = False
     while not done:
         ta = clock()
-        token = int(sample(probs(t_run.extend(feed)[-1], tau), g))
+        token = int(sample(probs(t_run.extend(feed)[-1], tau_at(tau, len(seq) - n_prompt)), g))
         stats.target_forwards += 1
         stats.steps += 1
         stats.time_target += clock() - ta

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 __all__ = ["LEVEL", "N_BOOT", "indices", "ratio_replicates", "normal_replicates", "interval", "wilson",
-           "mean_interval", "pooled_sd"]
+           "mean_interval", "pooled_sd", "correlation"]
 
 LEVEL = 0.95    # every interval in the study
 N_BOOT = 2000   # bootstrap replicates: the 2.5% tail rests on 50 of them
@@ -77,7 +77,8 @@ def wilson(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at 0 or n successes one end is exactly 0 or 1 (centre - half rounds to about 1e-17 there)
+    return (0.0 if successes == 0 else max(0.0, centre - half)), (1.0 if successes == n else min(1.0, centre + half))
 
 
 def mean_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
@@ -106,3 +107,44 @@ def pooled_sd(groups) -> tuple[float, int]:
             ss += float(((v - v.mean()) ** 2).sum())
             df += len(v) - 1
     return (math.sqrt(ss / df), df) if df else (math.nan, 0)
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = x - x.mean(), y - y.mean()
+    scale = math.sqrt(float((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / scale) if scale > 0 else math.nan
+
+
+def correlation(x, y, groups, method: str = "spearman", n_boot: int = N_BOOT, seed: int = 0,
+                level: float = LEVEL) -> tuple[float, float, float]:
+    """(r, lo, hi): Spearman's or Pearson's correlation of paired values, with a bootstrap
+    interval that resamples whole groups (the prompts: positions of one answer are not
+    independent of each other), as the intervals of expected alpha do.
+
+    Args:
+        x, y: paired values, shape ``(n,)``.
+        groups: the group of each pair (a prompt index), shape ``(n,)``.
+        method: ``"spearman"`` (Pearson's on ranks, ties averaged) or ``"pearson"``.
+
+    Returns:
+        The correlation over all pairs and its percentile interval over resampled groups;
+        nan where a resample holds no variation.
+    """
+    from scipy.stats import rankdata
+
+    if method not in ("spearman", "pearson"):
+        raise ValueError(f"method must be 'spearman' or 'pearson', got {method!r}")
+    x, y, groups = (np.asarray(v) for v in (x, y, groups))
+    if not len(x) == len(y) == len(groups):
+        raise ValueError(f"x, y and groups differ in length: {len(x)}, {len(y)}, {len(groups)}")
+    names, codes = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(codes == g) for g in range(len(names))]
+
+    def corr(rows):
+        a, b = x[rows].astype(float), y[rows].astype(float)
+        if method == "spearman":
+            a, b = rankdata(a), rankdata(b)
+        return _pearson(a, b)
+
+    reps = [corr(np.concatenate([members[g] for g in row])) for row in indices(len(names), n_boot, seed)]
+    return interval(np.asarray(reps), level)

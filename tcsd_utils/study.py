@@ -31,7 +31,7 @@ __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "at
            "write_json", "progress", "run_notebooks", "compare", "main"]
 
 NOTEBOOKS = ["01_temperature_and_distributions", "02_knowledge_distillation", "03_alpha_gamma_grid",
-             "04_u_curve", "05_data_mixing_recipe"]
+             "04_u_curve", "05_data_mixing_recipe", "06_beyond_the_paper"]
 
 
 def _parameters(profile: str, seed: int | None = None) -> dict:
@@ -209,7 +209,7 @@ def _bench(args) -> int:
     pair = load_pair(args.target, draft, device=device)
     prompts = encode_prompts(pair.tokenizer, load_prompts("instructions", args.prompts, 0, split="test"))
     result = run_bench(pair.target, pair.draft, prompts, args.taus, args.k, args.max_new_tokens, args.repeats,
-                       pad=pad_id(pair.tokenizer), fast=args.runner == "fast")
+                       pad=pad_id(pair.tokenizer), fast=args.runner == "fast", draft_tau=args.draft_tau)
     result.update(target=args.target, draft=draft, date=time.strftime("%Y-%m-%d"))
     print(format_table(result))
     if args.json:
@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--k", type=lambda v: v if v == "auto" else int(v), default=4,
                    help="draft tokens per step, or 'auto': per temperature, the k that maximises "
                         "Leviathan's predicted speedup from a pilot pass's alpha and c")
+    b.add_argument("--draft-tau", type=float, default=None,
+                   help="the temperature our speculative decoder's draft samples at (default: each --taus value); "
+                        "the output stays exact")
     b.add_argument("--prompts", type=int, default=8, help="held-out instruction prompts")
     b.add_argument("--max-new-tokens", type=int, default=64)
     b.add_argument("--repeats", type=int, default=3)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 from numbers import Real
 
 import torch
@@ -41,6 +42,8 @@ __all__ = [
     "kl",
     "overlap",
     "top_k_mass",
+    "Anneal",
+    "tau_at",
     "local_rng",
 ]
 
@@ -165,6 +168,39 @@ def top_k_mass(p: torch.Tensor, k: int) -> torch.Tensor:
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     return p.topk(min(k, p.shape[-1]), dim=-1).values.sum(-1)
+
+
+@dataclass(frozen=True)
+class Anneal:
+    """A temperature that changes within one generation: ``start`` at the first new token,
+    moving linearly to ``end`` at token ``n_tokens`` and staying there (notebook 06).
+
+    A schedule is a callable of the number of tokens generated so far; the decoders
+    (`tcsd_utils.speculative`) accept one wherever they accept a fixed ``tau``.
+    """
+
+    start: float
+    end: float
+    n_tokens: int
+
+    def __post_init__(self):
+        check_tau(self.start, "start")
+        check_tau(self.end, "end")
+        if not isinstance(self.n_tokens, int) or self.n_tokens < 1:
+            raise ValueError(f"n_tokens must be an integer >= 1, got {self.n_tokens!r}")
+
+    def __call__(self, n: int) -> float:
+        share = min(max(n, 0), self.n_tokens) / self.n_tokens
+        return self.start + (self.end - self.start) * share
+
+    def __str__(self) -> str:
+        return f"τ {self.start:g} → {self.end:g} over {self.n_tokens} tokens"
+
+
+def tau_at(tau, n: int, name: str = "tau") -> float:
+    """The temperature of new token ``n`` (0-based): ``tau`` itself, or ``tau(n)`` for a
+    schedule (any callable of the number of tokens generated before it), checked."""
+    return check_tau(tau(n) if callable(tau) else tau, name)
 
 
 def generation_config(tau: float, max_new_tokens: int, pad: int, eos: int, **extra):

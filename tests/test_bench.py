@@ -127,3 +127,32 @@ def test_bench_draft_is_a_folder_or_a_study_draft_name(tiny_pair_dir, tmp_path):
         _bench_draft(str(tmp_path / "missing" / "draft"))
     with pytest.raises(SystemExit, match="unknown draft 'offline_tau7'.*offline_tau0"):
         _bench_draft("offline_tau7", "smoke", tmp_path)
+
+
+def test_draft_tau_reaches_our_speculative_decoder_and_the_command(tiny_pair_dir, tiny_target, tiny_draft,
+                                                                   monkeypatch, capsys):
+    from tcsd_utils.study import main
+
+    seen = []
+    real = bench.speculative_generate
+    monkeypatch.setattr(bench, "speculative_generate",
+                        lambda *a, **kw: (seen.append(kw["draft_tau"]), real(*a, **kw))[1])
+    n, acc = bench._run("ours_speculative", tiny_target, tiny_draft, [1, 4, 5], 1.0, 2, 4, 0, 3, draft_tau=1.5)
+    assert n == 4 and seen == [1.5] and acc is not None
+    bench._run("ours_speculative", tiny_target, tiny_draft, [1, 4, 5], 1.0, 2, 4, 0, 3)
+    assert seen == [1.5, None]  # default: the draft samples at the target's tau
+
+    given = {}
+
+    def fake_run_bench(*args, **kwargs):
+        given.update(kwargs)
+        return {"c": 0.1, "target_ms": 1.0, "draft_ms": 0.1, "k": 2, "prompts": 1, "max_new_tokens": 3,
+                "repeats": 1, "peak_memory_gb": 0.1, "device": "cpu", "draft_tau": kwargs["draft_tau"], "rows": []}
+
+    monkeypatch.setattr(bench, "run_bench", fake_run_bench)
+    args = ["bench", "--target", str(tiny_pair_dir / "target"), "--draft", str(tiny_pair_dir / "draft"),
+            "--taus", "0.5", "--k", "2", "--prompts", "1", "--max-new-tokens", "3", "--repeats", "1"]
+    assert main(args + ["--draft-tau", "1.5"]) == 0
+    assert given["draft_tau"] == 1.5 and "our draft samples at tau_q = 1.5" in capsys.readouterr().out
+    assert main(args) == 0
+    assert given["draft_tau"] is None and "our draft samples at the target's tau" in capsys.readouterr().out

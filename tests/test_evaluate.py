@@ -111,3 +111,16 @@ def test_cost_ratio_and_verify_cost_time_the_runner(tiny_target, tiny_draft):
     assert cost["c"] == cost["draft_ms"] / cost["target_ms"] and cost["target_ms"] > 0
     v = E.verify_cost(tiny_target, 3, prompt_len=8, n_calls=4, repeats=1)
     assert 0 < v < 50  # a ratio of two forward times, not seconds or milliseconds
+
+
+def test_compare_draft_with_its_own_draft_tau(tiny_target, tiny_draft, samples):
+    p1 = E.target_distributions(tiny_target, samples, 1.0, pad=3)
+    same = E.compare_draft(p1, tiny_draft, 1.0, pad=3)
+    assert E.compare_draft(p1, tiny_draft, 1.0, pad=3, draft_tau=1.0)["alpha"] == pytest.approx(same["alpha"])
+    hot = E.compare_draft(p1, tiny_draft, 1.0, pad=3, draft_tau=2.5)
+    assert hot["entropy_q"] > same["entropy_q"] and hot["entropy_p"] == pytest.approx(same["entropy_p"])
+    twin = copy.deepcopy(tiny_target)  # a twin is best at tau_q = tau and loses overlap away from it
+    assert E.compare_draft(p1, twin, 1.0, pad=3, draft_tau=1.0)["alpha"] == pytest.approx(1.0, abs=1e-5)
+    assert E.expected_alpha(tiny_target, twin, samples, 1.0, pad=3, draft_tau=0.5) < 0.99
+    with pytest.raises(ValueError, match="draft_tau"):
+        E.compare_draft(p1, tiny_draft, 1.0, pad=3, draft_tau=-1.0)

@@ -280,3 +280,48 @@ def test_bad_input_raises(tiny_target, tiny_draft, kwargs, match):
         args.pop("k"), args.pop("draft_tau", None)
         with pytest.raises(ValueError, match=match):
             S.autoregressive_generate(tiny_target, **args)
+
+
+def exact_scheduled(logits_fn, prompt, vocab, taus):
+    """P(first len(taus) tokens) under the target when new token j is drawn at taus[j]."""
+    out = {}
+    for seq in itertools.product(range(vocab), repeat=len(taus)):
+        logits, prob = logits_fn(list(prompt) + list(seq)), 1.0
+        for j, t in enumerate(seq):
+            prob *= probs(logits[len(prompt) - 1 + j], taus[j])[t].item()
+        out[seq] = prob
+    return out
+
+
+def test_a_temperature_schedule_stays_exact_and_plain_decoding_follows_it():
+    """New token n is drawn at tau(n) by both decoders; a draft at tau_q keeps it exact."""
+    from tcsd_utils.temperature import Anneal
+
+    target, draft = table_pair()
+    prompt, schedule = [1, 2], Anneal(1.7, 0.3, 2)  # tokens 0, 1, 2 at tau 1.7, 1.0, 0.3
+    assert [schedule(n) for n in range(4)] == pytest.approx([1.7, 1.0, 0.3, 0.3])
+    exact = exact_scheduled(lambda s: table_logits(target, s), prompt, 6, [1.7, 1.0, 0.3])
+    for draft_tau in (None, 2.0):
+        g, counts = torch.Generator().manual_seed(99), {}
+        for _ in range(N_SAMPLES):
+            key = tuple(S.speculative_generate(target, draft, prompt, 3, k=2, tau=schedule, draft_tau=draft_tau,
+                                               generator=g, eos_token_id=[]).tokens)
+            counts[key] = counts.get(key, 0) + 1
+        pvalue, tvd = chi_square(counts, exact, N_SAMPLES)
+        assert pvalue > P_PASS, (draft_tau, pvalue, tvd)
+    fixed = exact_distribution(lambda s: table_logits(target, s), prompt, 6, 1.7)  # the schedule matters
+    assert chi_square(counts, fixed, N_SAMPLES)[0] < P_FAIL
+    g, counts = torch.Generator().manual_seed(7), {}
+    for _ in range(N_SAMPLES // 4):
+        key = tuple(S.autoregressive_generate(target, prompt, 3, tau=schedule, generator=g, eos_token_id=[]).tokens)
+        counts[key] = counts.get(key, 0) + 1
+    assert chi_square(counts, exact, N_SAMPLES // 4)[0] > P_PASS
+    with pytest.raises(ValueError, match="tau must be >= 0"):
+        S.speculative_generate(target, draft, prompt, 3, tau=lambda n: -1.0)
+    with pytest.raises(ValueError, match="n_tokens"):
+        Anneal(1.0, 0.3, 0)
+
+
+def test_time_verify_is_part_of_the_target_time(tiny_target, tiny_draft):
+    st = S.speculative_generate(tiny_target, tiny_draft, [1, 4, 5], 6, k=2, tau=1.0, seed=0, eos_token_id=[]).stats
+    assert 0 < st.time_verify <= st.time_target and "time_verify" in st.as_dict()

@@ -53,3 +53,25 @@ def test_pooled_sd_pools_the_sums_of_squares_about_each_groups_mean():
     rng = np.random.default_rng(0)  # many small groups of one spread recover it
     sd, df = stats.pooled_sd([rng.normal(i, 0.3, 4) for i in range(300)])
     assert df == 900 and sd == pytest.approx(0.3, rel=0.08)
+
+
+def test_correlation_ranks_resamples_groups_and_refuses_unknown_methods():
+    import numpy as np
+    import pytest
+
+    x = np.arange(20, dtype=float)
+    groups = np.repeat(np.arange(5), 4)
+    r, lo, hi = stats.correlation(x, np.exp(x), groups)  # monotone: Spearman is 1 in every resample
+    assert r == pytest.approx(1.0) and lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
+    r, lo, hi = stats.correlation(x, np.exp(x), groups, method="pearson")
+    assert r == pytest.approx(np.corrcoef(x, np.exp(x))[0, 1]) and r < 1
+    rng = np.random.default_rng(0)
+    y = x + rng.normal(0, 8, 20)
+    r, lo, hi = stats.correlation(x, y, groups, n_boot=500)
+    assert lo < r < hi and -1 <= lo and hi <= 1
+    with pytest.raises(ValueError, match="method"):
+        stats.correlation(x, y, groups, method="kendall")
+
+
+def test_wilson_ends_exactly_at_0_and_1():
+    assert stats.wilson(0, 14)[0] == 0.0 and stats.wilson(14, 14)[1] == 1.0
