@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from .evaluate import compare_draft, measure_speedup, predicted_speedup, warm_up
+from .runners import timing_threads
 from .stats import indices, interval, ratio_replicates, wilson
 
 __all__ = ["draft_tau_sweep", "draft_tau_gain", "step_costs", "slowdown_parts", "token_table",
@@ -105,28 +106,29 @@ def step_costs(target, draft, prompts: list, taus, k: int, max_new_tokens: int, 
 
     if not prompts:
         raise ValueError("step_costs needs at least one prompt")
-    warm_up(target, draft, k)
-    rows = []
-    for tau in taus:
-        steps = drafted = accepted = rejections = tokens = 0
-        t_total = t_target = t_draft = t_verify = t_plain = 0.0
-        for i, prompt in enumerate(prompts):
-            st = speculative_generate(target, draft, prompt, max_new_tokens, k=k, tau=tau, seed=seed + i,
-                                      eos_token_id=[]).stats
-            t_plain += autoregressive_generate(target, prompt, max_new_tokens, tau=tau, seed=seed + i,
-                                               eos_token_id=[]).stats.time_total
-            steps, drafted, tokens = steps + st.steps, drafted + st.drafted, tokens + st.new_tokens
-            accepted, rejections = accepted + st.accepted, rejections + st.rejections
-            t_total, t_target = t_total + st.time_total, t_target + st.time_target
-            t_draft, t_verify = t_draft + st.time_draft, t_verify + st.time_verify
-        lo, hi = wilson(accepted, accepted + rejections)
-        rows.append({"tau": float(tau), "ms_per_step": 1000 * t_total / steps,
-                     "ms_target_per_step": 1000 * t_target / steps, "ms_verify_per_step": 1000 * t_verify / steps,
-                     "ms_per_draft_token": 1000 * t_draft / drafted if drafted else math.nan,
-                     "tokens_per_step": tokens / steps, "ms_per_token": 1000 * t_total / tokens,
-                     "plain_ms_per_token": 1000 * t_plain / tokens, "speedup": t_plain / t_total,
-                     "alpha": accepted / (accepted + rejections) if accepted + rejections else math.nan,
-                     "alpha_lo": lo, "alpha_hi": hi, "steps": steps, "tested": accepted + rejections})
+    with timing_threads():  # as the study times every gamma
+        warm_up(target, draft, k)
+        rows = []
+        for tau in taus:
+            steps = drafted = accepted = rejections = tokens = 0
+            t_total = t_target = t_draft = t_verify = t_plain = 0.0
+            for i, prompt in enumerate(prompts):
+                st = speculative_generate(target, draft, prompt, max_new_tokens, k=k, tau=tau, seed=seed + i,
+                                          eos_token_id=[]).stats
+                t_plain += autoregressive_generate(target, prompt, max_new_tokens, tau=tau, seed=seed + i,
+                                                   eos_token_id=[]).stats.time_total
+                steps, drafted, tokens = steps + st.steps, drafted + st.drafted, tokens + st.new_tokens
+                accepted, rejections = accepted + st.accepted, rejections + st.rejections
+                t_total, t_target = t_total + st.time_total, t_target + st.time_target
+                t_draft, t_verify = t_draft + st.time_draft, t_verify + st.time_verify
+            lo, hi = wilson(accepted, accepted + rejections)
+            rows.append({"tau": float(tau), "ms_per_step": 1000 * t_total / steps,
+                         "ms_target_per_step": 1000 * t_target / steps, "ms_verify_per_step": 1000 * t_verify / steps,
+                         "ms_per_draft_token": 1000 * t_draft / drafted if drafted else math.nan,
+                         "tokens_per_step": tokens / steps, "ms_per_token": 1000 * t_total / tokens,
+                         "plain_ms_per_token": 1000 * t_plain / tokens, "speedup": t_plain / t_total,
+                         "alpha": accepted / (accepted + rejections) if accepted + rejections else math.nan,
+                         "alpha_lo": lo, "alpha_hi": hi, "steps": steps, "tested": accepted + rejections})
     return rows
 
 
@@ -235,8 +237,9 @@ def schedule_runs(target, drafts: dict, prompts: list, tau, k: int, max_new_toke
     """
     rows = []
     for name, draft in drafts.items():
-        warm_up(target, draft, k)
-        m = measure_speedup(target, draft, prompts, tau, k, max_new_tokens, repeats, seed)
+        with timing_threads():
+            warm_up(target, draft, k)
+            m = measure_speedup(target, draft, prompts, tau, k, max_new_tokens, repeats, seed)
         rows.append({"draft": name, "alpha": m["alpha_empirical"], "alpha_lo": m["alpha_empirical_lo"],
                      "alpha_hi": m["alpha_empirical_hi"], "tested": m["tested"],
                      "tokens_per_step": m["tokens_per_step"],
