@@ -10,7 +10,9 @@ with its 95% interval and decides:
 
 Intervals come from replicates (`tcsd_utils.stats`): expected alpha resampled over held-out
 prompts, shared by every cell of a prompt set so that differences stay paired; gamma's
-clock part drawn per cell from its runs (`tcsd_utils.evaluate.steady_gamma`). A table
+clock part drawn per cell from its runs, with the spread pooled over the run's timed cells
+where the table records it (`tcsd_utils.evaluate.steady_gamma`, columns ``clock_sd`` and
+``clock_df``). A table
 without those per-unit columns (a synthetic one, an old run) falls back to each cell's own
 interval columns, taken as independent normals, or to no interval at all.
 """
@@ -491,6 +493,10 @@ def timing_notes(table, machine: dict | None) -> list[str]:
             line += (f". **Warning: the load exceeded the {cores} cores in {busy} cells**: other work shared "
                      "the CPU, so gamma is noisier there (its intervals include what the runs saw)")
         lines.append(line)
+    if "clock_df" in table and table["clock_df"].notna().any():
+        lines.append(f"- the clock's spread (log of plain time per token over speculative time per step, within a "
+                     f"cell), pooled over the timed cells: {float(table['clock_sd'].dropna().iloc[0]):.3f} with "
+                     f"{int(table['clock_df'].dropna().iloc[0])} degrees of freedom (`stats.pooled_sd`)")
     if {"gamma_raw_lo", "gamma"} <= set(table) and table["gamma_raw_lo"].notna().any():
         ok = ((table["gamma_raw_lo"] <= table["gamma"]) & (table["gamma"] <= table["gamma_raw_hi"]))
         n = int(table["gamma_raw_lo"].notna().sum())

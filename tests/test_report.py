@@ -210,6 +210,8 @@ def test_timing_notes_warn_when_the_load_exceeded_the_cores():
     lines = report.timing_notes(table, {"cpu": "X", "cores": 2, "threads": 2, "torch": "t", "flags": []})
     assert "Warning: the load exceeded the 2 cores in 1 cells" in lines[-1]
     assert "Warning" not in " ".join(report.timing_notes(table.iloc[:1], {"cores": 2}))
+    table["clock_sd"], table["clock_df"] = 0.0241, 78
+    assert "pooled over the timed cells: 0.024 with 78 degrees of freedom" in " ".join(report.timing_notes(table, None))
 
 
 def test_compare_runs_puts_verdicts_side_by_side_and_ignores_undecided_ones():
