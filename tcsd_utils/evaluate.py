@@ -310,7 +310,7 @@ def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
         k: draft tokens per step.
         seed: for the clock's draws.
         clock_sd, clock_df: the pooled spread of one run's log clock ratio and its degrees
-            of freedom (None: this cell's own).
+            of freedom (None, nan or 0 degrees of freedom: this cell's own).
 
     Returns:
         replicates of gamma, element 0 the estimate; all but element 0 are nan when no
@@ -319,7 +319,7 @@ def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
     logs = np.asarray(log_step_ratio_runs, float)
     alpha = np.asarray(alpha_replicates, float)
     clock = np.full(len(alpha), logs.mean())
-    if clock_sd is None or clock_df is None or not clock_df or not np.isfinite(clock_sd):
+    if not (clock_sd is not None and clock_df and np.isfinite(clock_sd) and np.isfinite(clock_df)):
         clock_sd, clock_df = (float(logs.std(ddof=1)), len(logs) - 1) if len(logs) > 1 else (math.nan, 0)
     if clock_df:
         se = clock_sd / math.sqrt(len(logs))

@@ -107,11 +107,9 @@ class Estimates:
             if _listlike(row.get("log_step_ratio_runs")):
                 from .evaluate import steady_gamma
 
-                pooled = {key: row.get(key) for key in ("clock_sd", "clock_df")}  # (`Study.results`)
-                pooled = pooled if all(v is not None and np.isfinite(v) for v in pooled.values()) else {}
                 rep = steady_gamma(row["log_step_ratio_runs"], self.alpha(i), int(row["k"]),
                                    seed=self.seed + 7919 * (1 + self.table.index.get_loc(i)),
-                                   clock_sd=pooled.get("clock_sd"), clock_df=pooled.get("clock_df"))
+                                   clock_sd=row.get("clock_sd"), clock_df=row.get("clock_df"))  # (`Study.results`)
             else:
                 rep = self._from_interval(row, "gamma", i)
             self._cache[("gamma", i)] = rep

@@ -295,7 +295,7 @@ class Study:
                 rows.append(cell["row"])
                 bar.update(1)
         bar.close()
-        return self._pool_clock(_ordered(pd.DataFrame(rows)))
+        return self._pool_clock(_ordered(pd.DataFrame(rows)), self._cell_rows())
 
     def _cell(self, name, draft, tau, prompt_set, target_p, spec_ids, cost) -> dict:
         s = self.settings
@@ -327,14 +327,14 @@ class Study:
                                               clock_sd=clock_sd, clock_df=clock_df))
         return {"gamma": gamma, "gamma_lo": lo, "gamma_hi": hi}
 
-    def _pool_clock(self, table):
+    def _pool_clock(self, table, run_rows: list):
         """``table`` with every timed cell's gamma interval drawn from the clock's spread
-        pooled over all timed cells of this run (`stats.pooled_sd`), recorded in columns
-        ``clock_sd`` and ``clock_df``: one machine's noise, measured on all its runs at once."""
+        pooled over all timed cells of this run, ``run_rows`` (`stats.pooled_sd`), recorded in
+        columns ``clock_sd`` and ``clock_df``: one machine's noise, measured on all its runs at once."""
         if "log_step_ratio_runs" not in table or not len(table):
             return table
         timed = table["log_step_ratio_runs"].map(lambda r: isinstance(r, list))
-        sd, df = pooled_sd(self._clock_runs())
+        sd, df = pooled_sd(r["log_step_ratio_runs"] for r in run_rows if r.get("log_step_ratio_runs"))
         table = table.copy()
         table["clock_sd"], table["clock_df"] = sd, df
         for i in table.index[timed]:
@@ -342,23 +342,18 @@ class Study:
                 table.at[i, key] = value
         return table
 
-    def _clock_runs(self) -> list:
-        """Every timed cell's per-run log clock ratios in this run's results folder."""
-        runs = []
-        for p in sorted((self.out / "eval").glob("*/tau*/*.json")):
-            row = json.loads(p.read_text()).get("row", {})
-            if row.get("log_step_ratio_runs"):
-                runs.append(row["log_step_ratio_runs"])
-        return runs
+    def _cell_rows(self) -> list:
+        """Every evaluated cell's row in this run's results folder."""
+        cells = sorted((self.out / "eval").glob("*/tau*/*.json"))
+        return [json.loads(p.read_text())["row"] for p in cells if p.name != "plain.json"]  # (older runs' timings)
 
     def results(self):
         """Every evaluated cell of this profile as one table, also written to
         ``results.parquet`` and ``results.csv`` (atomically). Figures are drawn from it."""
         import pandas as pd
 
-        cells = sorted((self.out / "eval").glob("*/tau*/*.json"))
-        rows = [json.loads(p.read_text())["row"] for p in cells if p.name != "plain.json"]  # (older runs' timings)
-        table = self._pool_clock(_ordered(pd.DataFrame(rows)))
+        rows = self._cell_rows()
+        table = self._pool_clock(_ordered(pd.DataFrame(rows)), rows)
         if len(table):
             table = table.sort_values(["prompt_set", "draft", "tau"]).reset_index(drop=True)
         with atomic_path(self.out / "results.parquet") as tmp:

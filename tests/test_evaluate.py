@@ -97,6 +97,8 @@ def test_steady_gamma_with_a_pooled_clock_spread_uses_its_degrees_of_freedom():
         E.steady_gamma(logs, alpha, k=1)[0])  # the estimate itself does not change
     one = E.steady_gamma(logs[:1], alpha, k=1, clock_sd=sd, clock_df=400)
     assert np.isfinite(one).all()  # one run borrows the pooled spread
+    for sd_, df_ in ((float("nan"), 0), (float("nan"), float("nan")), (None, None)):  # no pooled spread: its own
+        assert np.array_equal(E.steady_gamma(logs, alpha, k=1, clock_sd=sd_, clock_df=df_), E.steady_gamma(logs, alpha, k=1))
 
 
 def test_predicted_speedup_with_a_measured_verification_cost():
