@@ -227,7 +227,7 @@ def acceptance_by_bin(table, feature: str, edges, seed: int = 0) -> "pd.DataFram
 def schedule_runs(target, drafts: dict, prompts: list, tau, k: int, max_new_tokens: int, repeats: int = 1,
                   seed: int = 0) -> list[dict]:
     """Real runs of each draft under one temperature (a number or a schedule such as
-    `temperature.Anneal`), each paired with plain decoding under the same one
+    `temperature.Anneal`), timed as one block against plain decoding under the same one
     (`evaluate.measure_speedup`).
 
     Returns:
@@ -236,10 +236,11 @@ def schedule_runs(target, drafts: dict, prompts: list, tau, k: int, max_new_toke
         over speculative time) with its t interval ``gamma_raw_lo``/``gamma_raw_hi``.
     """
     rows = []
-    for name, draft in drafts.items():
-        with timing_threads():
+    with timing_threads():
+        for draft in drafts.values():
             warm_up(target, draft, k)
-            m = measure_speedup(target, draft, prompts, tau, k, max_new_tokens, repeats, seed)
+        timed = measure_speedup(target, drafts, prompts, tau, k, max_new_tokens, repeats, seed)  # one block
+    for name, m in timed.items():
         rows.append({"draft": name, "alpha": m["alpha_empirical"], "alpha_lo": m["alpha_empirical_lo"],
                      "alpha_hi": m["alpha_empirical_hi"], "tested": m["tested"],
                      "tokens_per_step": m["tokens_per_step"],

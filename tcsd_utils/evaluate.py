@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import torch
@@ -219,59 +220,100 @@ def best_k(alpha: float, c: float, k_max: int = 8) -> int:
     return max(range(1, k_max + 1), key=lambda k: predicted_speedup(alpha, c, k))
 
 
-def measure_speedup(target, draft, prompts: list, tau: float, k: int, max_new_tokens: int, repeats: int = 1,
-                    seed: int = 0) -> dict:
-    """Empirical alpha and wall-time speedup gamma of real runs, plain and speculative paired.
+def _log_plain_at(before: tuple, after: tuple, t: float) -> float:
+    """The log time per token of plain decoding at clock time ``t``, interpolated in time
+    between the plain runs ``before`` and ``after`` (each ``(midpoint, log time per token)``)
+    that bracket it: a linear drift of the machine's speed cancels."""
+    (t0, y0), (t1, y1) = before, after
+    w = min(max((t - t0) / (t1 - t0), 0.0), 1.0) if t1 > t0 else 0.5
+    return y0 + w * (y1 - y0)
 
-    Every prompt is decoded ``repeats`` times, each time with its own seed, once by
-    `autoregressive_generate` and once by `speculative_generate`, back to back (A/B, with the
-    order alternating from run to run), so that a drift of the machine's speed hits both
-    halves of a pair alike. No early stop at EOS: every run makes exactly ``max_new_tokens``
-    tokens. Call after a warm-up (`warm_up`).
+
+def measure_speedup(target, draft, prompts: list, tau, k: int, max_new_tokens: int, repeats: int = 1,
+                    seed: int = 0) -> dict:
+    """Empirical alpha and wall-time speedup gamma of real runs, speculative against plain.
+
+    ``draft`` is one draft, or a dict ``{name: draft}`` of drafts of one shape timed as one
+    block. Every prompt is decoded ``repeats`` times, each time with its own seed: first by
+    `autoregressive_generate`, then by `speculative_generate` with every draft (their order
+    rotating from prompt to prompt), then by `autoregressive_generate` again, all with the
+    same seed and length. Each speculative run is compared with the plain decoder's time per
+    token interpolated in time between the two plain runs that bracket it
+    (`_log_plain_at`), so a drift of the machine's speed cancels, and one pair of plain runs
+    serves every draft: with 11 drafts a block costs 13 runs per prompt where pairs cost 22.
+    The drafts of one block then share their plain runs' noise; each run's ``plain_gap_runs``
+    (log plain time per token before minus after) measures it, and report.md's replicates
+    share it between the cells of a block (`steady_gamma`'s ``shared_sd``). No early stop
+    at EOS: every run makes exactly ``max_new_tokens`` tokens. Call after a warm-up
+    (`warm_up`).
 
     Returns:
-        dict with ``gamma_raw`` (geometric mean over runs of plain time / speculative time)
-        and its 95% t interval ``gamma_raw_lo``, ``gamma_raw_hi``; ``log_ratio_runs`` (each
-        run's log time ratio) and ``log_step_ratio_runs`` (each run's log of plain time per
-        token over speculative time per step: the clock's part, for `steady_gamma`);
+        for one draft, one dict (for a dict of drafts, ``{name: dict}``) with ``gamma_raw``
+        (geometric mean over runs of plain time / speculative time) and its 95% t interval
+        ``gamma_raw_lo``, ``gamma_raw_hi``; ``log_ratio_runs`` (each run's log time ratio)
+        and ``log_step_ratio_runs`` (each run's log of plain time per token over
+        speculative time per step: the clock's part, for `steady_gamma`); ``plain_gap_runs``;
         ``alpha_empirical`` (accepted / tested draft tokens, pooled: Leviathan's alpha) with
-        its Wilson interval ``alpha_empirical_lo``, ``alpha_empirical_hi``; ``alpha_drafted``
-        (accepted / drafted), ``tested``, ``runs``, ``tokens_per_step``,
+        its Wilson interval ``alpha_empirical_lo``, ``alpha_empirical_hi``;
+        ``alpha_drafted`` (accepted / drafted), ``tested``, ``runs``, ``tokens_per_step``,
         ``spec_ms_per_token`` and ``plain_ms_per_token``.
     """
     from .speculative import autoregressive_generate, speculative_generate
 
-    if repeats < 1 or not prompts:
-        raise ValueError(f"need at least one prompt and one repeat, got {len(prompts)} prompts x {repeats}")
-    log_ratio, log_step, plain_time, spec_time = [], [], 0.0, 0.0
-    acc = rej = drafted = steps = 0
+    drafts = draft if isinstance(draft, dict) else {None: draft}
+    if repeats < 1 or not prompts or not drafts:
+        raise ValueError(f"need at least one prompt, one repeat and one draft, got {len(prompts)} prompts x "
+                         f"{repeats} repeats and {len(drafts)} drafts")
+    names = list(drafts)
+    runs = {name: {"log_ratio": [], "log_step": [], "plain": [], "spec": 0.0, "acc": 0, "rej": 0, "drafted": 0,
+                   "steps": 0} for name in names}
+    gaps = []
+
+    def timed(fn):
+        start = time.perf_counter()
+        stats = fn().stats
+        return (start + time.perf_counter()) / 2, stats
+
     for r in range(repeats):
         for i, p in enumerate(prompts):
             run_seed = seed + i + 1000 * r
-            halves = {}
-            order = ("plain", "spec") if len(log_ratio) % 2 == 0 else ("spec", "plain")
-            for half in order:
-                if half == "plain":
-                    halves[half] = autoregressive_generate(target, p, max_new_tokens, tau=tau, seed=run_seed,
-                                                           eos_token_id=[]).stats
-                else:
-                    halves[half] = speculative_generate(target, draft, p, max_new_tokens, k=k, tau=tau,
-                                                        seed=run_seed, eos_token_id=[]).stats
-            tp, st = halves["plain"].time_total, halves["spec"]
-            log_ratio.append(math.log(tp / st.time_total))
-            log_step.append(math.log((tp / max_new_tokens) / (st.time_total / st.steps)))
-            plain_time, spec_time = plain_time + tp, spec_time + st.time_total
-            acc, rej, drafted, steps = acc + st.accepted, rej + st.rejections, drafted + st.drafted, steps + st.steps
-    mean, lo, hi = mean_interval(log_ratio)
-    a_lo, a_hi = wilson(acc, acc + rej)
-    n_tokens = max_new_tokens * len(log_ratio)
-    return {"gamma_raw": math.exp(mean), "gamma_raw_lo": math.exp(lo), "gamma_raw_hi": math.exp(hi),
-            "log_ratio_runs": log_ratio, "log_step_ratio_runs": log_step, "runs": len(log_ratio),
-            "alpha_empirical": acc / (acc + rej) if acc + rej else math.nan,
-            "alpha_empirical_lo": a_lo, "alpha_empirical_hi": a_hi,
-            "alpha_drafted": acc / drafted if drafted else math.nan, "tested": acc + rej,
-            "tokens_per_step": n_tokens / steps, "spec_ms_per_token": 1000 * spec_time / n_tokens,
-            "plain_ms_per_token": 1000 * plain_time / n_tokens}
+            shift = (r * len(prompts) + i) % len(names)
+
+            def plain():
+                t, st = timed(lambda: autoregressive_generate(target, p, max_new_tokens, tau=tau, seed=run_seed,
+                                                              eos_token_id=[]))
+                return t, math.log(st.time_total / max_new_tokens)
+
+            before = plain()
+            spec = {name: timed(lambda: speculative_generate(target, drafts[name], p, max_new_tokens, k=k, tau=tau,
+                                                             seed=run_seed, eos_token_id=[]))
+                    for name in names[shift:] + names[:shift]}
+            after = plain()
+            gaps.append(before[1] - after[1])
+            for name, (t, st) in spec.items():
+                log_plain, acc = _log_plain_at(before, after, t), runs[name]
+                acc["log_ratio"].append(log_plain + math.log(max_new_tokens) - math.log(st.time_total))
+                acc["log_step"].append(log_plain - math.log(st.time_total / st.steps))
+                acc["plain"].append(math.exp(log_plain))
+                acc["spec"] += st.time_total
+                for key, value in (("acc", st.accepted), ("rej", st.rejections), ("drafted", st.drafted),
+                                   ("steps", st.steps)):
+                    acc[key] += value
+    out = {}
+    for name, acc in runs.items():
+        mean, lo, hi = mean_interval(acc["log_ratio"])
+        tested = acc["acc"] + acc["rej"]
+        a_lo, a_hi = wilson(acc["acc"], tested)
+        n_tokens = max_new_tokens * len(acc["log_ratio"])
+        out[name] = {"gamma_raw": math.exp(mean), "gamma_raw_lo": math.exp(lo), "gamma_raw_hi": math.exp(hi),
+                     "log_ratio_runs": acc["log_ratio"], "log_step_ratio_runs": acc["log_step"],
+                     "plain_gap_runs": list(gaps), "runs": len(acc["log_ratio"]),
+                     "alpha_empirical": acc["acc"] / tested if tested else math.nan,
+                     "alpha_empirical_lo": a_lo, "alpha_empirical_hi": a_hi,
+                     "alpha_drafted": acc["acc"] / acc["drafted"] if acc["drafted"] else math.nan, "tested": tested,
+                     "tokens_per_step": n_tokens / acc["steps"], "spec_ms_per_token": 1000 * acc["spec"] / n_tokens,
+                     "plain_ms_per_token": 1000 * float(np.mean(acc["plain"]))}
+    return out if isinstance(draft, dict) else out[None]
 
 
 def tokens_per_step_replicates(alpha, k: int) -> np.ndarray:
@@ -282,7 +324,8 @@ def tokens_per_step_replicates(alpha, k: int) -> np.ndarray:
 
 
 def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
-                 clock_sd: float | None = None, clock_df: int | None = None) -> np.ndarray:
+                 clock_sd: float | None = None, clock_df: int | None = None,
+                 shared_sd: float = 0.0, shared_seed: int | None = None) -> np.ndarray:
     """Replicates of gamma with the luck of acceptance in a few short runs taken out.
 
     A speculative run's time is its number of steps times the time of a step. Of the spread
@@ -304,6 +347,12 @@ def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
     alpha's replicates come from resampled prompts and are shared by every cell of a prompt
     set.
 
+    The drafts of one timing block share its plain runs (`measure_speedup`), so part of the
+    clock's noise, ``shared_sd`` per run, is common to the block's cells. Given
+    ``shared_seed`` (the same for every cell of a block), that part is drawn from it and the
+    rest from ``seed``: the total spread is unchanged, and an effect that compares the cells
+    of one block (or averages them) gets the right spread from their replicates.
+
     Args:
         log_step_ratio_runs: `measure_speedup`'s per-run clock ratios (logs).
         alpha_replicates: expected alpha's replicates (element 0 the estimate).
@@ -311,6 +360,8 @@ def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
         seed: for the clock's draws.
         clock_sd, clock_df: the pooled spread of one run's log clock ratio and its degrees
             of freedom (None, nan or 0 degrees of freedom: this cell's own).
+        shared_sd: the spread per run of the block's shared part (at most the total).
+        shared_seed: the block's seed for that part (None: nothing is shared).
 
     Returns:
         replicates of gamma, element 0 the estimate; all but element 0 are nan when no
@@ -323,7 +374,13 @@ def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
         clock_sd, clock_df = (float(logs.std(ddof=1)), len(logs) - 1) if len(logs) > 1 else (math.nan, 0)
     if clock_df:
         se = clock_sd / math.sqrt(len(logs))
-        clock[1:] += se * np.random.default_rng(seed).standard_t(clock_df, size=len(alpha) - 1)
+        se_shared = min(float(shared_sd or 0.0) / math.sqrt(len(logs)), se) if shared_seed is not None else 0.0
+        if not np.isfinite(se_shared):
+            se_shared = 0.0
+        own = math.sqrt(se * se - se_shared * se_shared)
+        clock[1:] += own * np.random.default_rng(seed).standard_t(clock_df, size=len(alpha) - 1)
+        if se_shared > 0:
+            clock[1:] += se_shared * np.random.default_rng(shared_seed).standard_t(clock_df, size=len(alpha) - 1)
     else:
         clock[1:] = np.nan
     return np.exp(np.clip(clock, -50, 50)) * tokens_per_step_replicates(alpha, k)  # t with 1 df has huge tails

@@ -54,7 +54,7 @@ class Settings:
     # speculative runs (empirical alpha and wall-time speedup gamma)
     k: int = 1                            # draft tokens per step (evaluate.best_k at alpha 0.1-0.3)
     spec_prompts: int = 4                 # held-out prompts decoded per cell, plain and speculative
-    spec_repeats: int = 1                 # runs per prompt (each its own seed), plain and speculative back to back
+    spec_repeats: int = 1                 # runs per prompt (each its own seed), speculative bracketed by plain
     spec_tokens: int = 32                 # tokens per run (no early stop at EOS)
     seed: int = 0
     # notebook 01 (the target alone, and one untrained or given draft)

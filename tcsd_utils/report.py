@@ -12,7 +12,8 @@ Intervals come from replicates (`tcsd_utils.stats`): expected alpha resampled ov
 prompts, shared by every cell of a prompt set so that differences stay paired; gamma's
 clock part drawn per cell from its runs, with the spread pooled over the run's timed cells
 where the table records it (`tcsd_utils.evaluate.steady_gamma`, columns ``clock_sd`` and
-``clock_df``). A table
+``clock_df``), and the part that the cells of one timing block share (their plain runs,
+column ``clock_shared_sd``) drawn once per block (column ``timing_block``). A table
 without those per-unit columns (a synthetic one, an old run) falls back to each cell's own
 interval columns, taken as independent normals, or to no interval at all.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -107,9 +109,12 @@ class Estimates:
             if _listlike(row.get("log_step_ratio_runs")):
                 from .evaluate import steady_gamma
 
+                block = row.get("timing_block")  # the cells timed together share their plain runs' noise
                 rep = steady_gamma(row["log_step_ratio_runs"], self.alpha(i), int(row["k"]),
                                    seed=self.seed + 7919 * (1 + self.table.index.get_loc(i)),
-                                   clock_sd=row.get("clock_sd"), clock_df=row.get("clock_df"))  # (`Study.results`)
+                                   clock_sd=row.get("clock_sd"), clock_df=row.get("clock_df"),  # (`Study.results`)
+                                   shared_sd=row.get("clock_shared_sd", 0.0),
+                                   shared_seed=self.seed + zlib.crc32(block.encode()) if isinstance(block, str) else None)
             else:
                 rep = self._from_interval(row, "gamma", i)
             self._cache[("gamma", i)] = rep
@@ -494,7 +499,11 @@ def timing_notes(table, machine: dict | None) -> list[str]:
     if "clock_df" in table and table["clock_df"].notna().any():
         lines.append(f"- the clock's spread (log of plain time per token over speculative time per step, within a "
                      f"cell), pooled over the timed cells: {float(table['clock_sd'].dropna().iloc[0]):.3f} with "
-                     f"{int(table['clock_df'].dropna().iloc[0])} degrees of freedom (`stats.pooled_sd`)")
+                     f"{int(table['clock_df'].dropna().iloc[0])} degrees of freedom (`stats.pooled_sd`)"
+                     + (f"; the drafts timed in one block share their plain runs, and {shared:.3f} of it with them "
+                        "(report's replicates draw that part once per block)"
+                        if "clock_shared_sd" in table and np.isfinite(shared := float(table["clock_shared_sd"].iloc[0]))
+                        and shared > 0 else ""))
     if {"gamma_raw_lo", "gamma"} <= set(table) and table["gamma_raw_lo"].notna().any():
         ok = ((table["gamma_raw_lo"] <= table["gamma"]) & (table["gamma"] <= table["gamma_raw_hi"]))
         n = int(table["gamma_raw_lo"].notna().sum())

@@ -28,7 +28,7 @@ from .batching import pad_id
 from .distill import is_finished, load_draft, train_draft
 from .evaluate import compare_draft, cost_ratio, measure_speedup, predicted_speedup, steady_gamma, \
     target_distributions, warm_up
-from .stats import indices, interval, pooled_sd, ratio_replicates
+from .stats import indices, interaction_sd, interval, pooled_sd, ratio_replicates
 from .files import atomic_path, output_dir, progress, write_json
 from .profiles import GRID_01, SETTINGS, Settings, split_run_name  # noqa: F401 (GRID_01, Settings: re-exported)
 from .runners import machine_info, timing_thread_count, timing_threads
@@ -273,50 +273,66 @@ class Study:
         bar = progress(total=len(taus) * len(names), desc=f"evaluating on {prompt_set}", leave=False)
         for tau in taus:
             folder = self.out / "eval" / prompt_set / f"tau{_tau_tag(tau)}"
-            target_p, spec_ids = None, None
+            cells, todo = {}, {}
             for name in names:
                 config = {"draft": name, "draft_config": None, "tau": tau, "set": prompt_set, "speed": speed,
                           "k": s.k, "spec_prompts": s.spec_prompts, "spec_repeats": s.spec_repeats,
-                          "spec_tokens": s.spec_tokens, "timing": "paired",
+                          "spec_tokens": s.spec_tokens, "timing": "bracketed",
                           "threads": timing_thread_count() if speed else None,
                           "n_eval_prompts": s.n_eval_prompts, "new_tokens": s.new_tokens, "seed": s.seed}
                 draft = self.draft(name)  # trains it if needed, so its config exists
                 config["draft_config"] = self._draft_config(name)
+                config = json.loads(json.dumps(config, default=str))
                 path = folder / f"{name}.json"
                 cell = json.loads(path.read_text()) if path.is_file() else None
-                if cell is None or cell["config"] != json.loads(json.dumps(config, default=str)):
-                    if target_p is None:
-                        data = self.samples(tau, "test", prompt_set)
-                        target_p = target_distributions(self.target, data, tau, pad=self.pad_id())
-                        spec_ids = self.prompts("test", prompt_set, s.n_eval_prompts)[1][: s.spec_prompts]
-                    cell = {"config": config, "row": self._cell(name, draft, tau, prompt_set, target_p,
-                                                                 spec_ids, cost)}
-                    write_json(cell, path)
-                rows.append(cell["row"])
-                bar.update(1)
+                if cell is None or cell["config"] != config:
+                    todo[name] = (config, draft)
+                else:
+                    cells[name] = cell
+                    bar.update(1)
+            if todo:  # the missing cells of this tau: one timing block (`evaluate.measure_speedup`)
+                for name, row in self._cells(todo, tau, prompt_set, cost).items():
+                    cells[name] = {"config": todo[name][0], "row": row}
+                    write_json(cells[name], folder / f"{name}.json")
+                    bar.update(1)
+            rows.extend(cells[name]["row"] for name in names)
         bar.close()
         return self._pool_clock(_ordered(pd.DataFrame(rows)), self._cell_rows())
 
-    def _cell(self, name, draft, tau, prompt_set, target_p, spec_ids, cost) -> dict:
+    def _cells(self, todo: dict, tau, prompt_set, cost) -> dict:
+        """The rows of the cells ``todo`` (``{name: (config, draft)}``) at ``tau``: expected
+        alpha for each, then, with ``cost``, their speculative runs timed as one block that
+        shares its plain runs, on one thread fewer than the cores (`runners.timing_threads`).
+        A run killed during the block times the block again (about 100 s in the cpu profile)."""
         s = self.settings
-        mode, tau_kd, mix_weights = self._specs()[name]
-        row = {"draft": name, "mode": mode, "tau_kd": tau_kd,
-               "mix": ",".join(f"{t:g}" for t in sorted(mix_weights)) if mix_weights else "",
-               "prompt_set": prompt_set, "in_domain": prompt_set == s.train_set, "tau": tau, "k": s.k}
-        row.update(compare_draft(target_p, draft, tau, pad=self.pad_id()))
-        for end in ("", "_lo", "_hi"):
-            row[f"alpha_expected{end}"] = row.pop(f"alpha{end}")
-        if cost is not None:
-            with timing_threads():  # a core left to the rest of the machine (`runners.timing_threads`)
+        target_p = target_distributions(self.target, self.samples(tau, "test", prompt_set), tau, pad=self.pad_id())
+        spec_ids = self.prompts("test", prompt_set, s.n_eval_prompts)[1][: s.spec_prompts]
+        rows = {}
+        for name, (_, draft) in todo.items():
+            mode, tau_kd, mix_weights = self._specs()[name]
+            row = {"draft": name, "mode": mode, "tau_kd": tau_kd,
+                   "mix": ",".join(f"{t:g}" for t in sorted(mix_weights)) if mix_weights else "",
+                   "prompt_set": prompt_set, "in_domain": prompt_set == s.train_set, "tau": tau, "k": s.k}
+            row.update(compare_draft(target_p, draft, tau, pad=self.pad_id()))
+            for end in ("", "_lo", "_hi"):
+                row[f"alpha_expected{end}"] = row.pop(f"alpha{end}")
+            rows[name] = row
+        if cost is None:
+            return rows
+        drafts = {name: draft for name, (_, draft) in todo.items()}
+        with timing_threads():  # a core left to the rest of the machine
+            for draft in drafts.values():
                 warm_up(self.target, draft, s.k)
-                row["load_before"] = _load()
-                row.update(measure_speedup(self.target, draft, spec_ids, tau, s.k, s.spec_tokens, s.spec_repeats,
-                                           s.seed))
-                row["load_after"] = _load()
+            load_before = _load()
+            timed = measure_speedup(self.target, drafts, spec_ids, tau, s.k, s.spec_tokens, s.spec_repeats, s.seed)
+            load_after = _load()
+        block = f"{prompt_set} tau={float(tau):g}: {', '.join(drafts)}"
+        for name, row in rows.items():
+            row.update(timed[name], load_before=load_before, load_after=load_after, timing_block=block)
             row.update(self._gamma(row))
             row["c"] = cost["c"]
             row["gamma_predicted"] = predicted_speedup(row["alpha_expected"], cost["c"], s.k)
-        return row
+        return rows
 
     def _gamma(self, row, clock_sd=None, clock_df=None) -> dict:
         """A timed cell's gamma and its interval (`evaluate.steady_gamma`), from its own runs'
@@ -330,13 +346,21 @@ class Study:
     def _pool_clock(self, table, run_rows: list):
         """``table`` with every timed cell's gamma interval drawn from the clock's spread
         pooled over all timed cells of this run, ``run_rows`` (`stats.pooled_sd`), recorded in
-        columns ``clock_sd`` and ``clock_df``: one machine's noise, measured on all its runs at once."""
+        columns ``clock_sd`` and ``clock_df``: one machine's noise, measured on all its runs at once.
+        ``clock_shared_sd`` is the part of it that a timing block's cells share: what is left
+        of it once each speculative run's own noise (`stats.interaction_sd`) is taken out."""
         if "log_step_ratio_runs" not in table or not len(table):
             return table
         timed = table["log_step_ratio_runs"].map(lambda r: isinstance(r, list))
         sd, df = pooled_sd(r["log_step_ratio_runs"] for r in run_rows if r.get("log_step_ratio_runs"))
         table = table.copy()
         table["clock_sd"], table["clock_df"] = sd, df
+        blocks: dict = {}  # cells timed together (`evaluate.measure_speedup`) share their plain runs
+        for r in run_rows:
+            if r.get("timing_block") and r.get("log_step_ratio_runs"):
+                blocks.setdefault(r["timing_block"], []).append(r["log_step_ratio_runs"])
+        own, _ = interaction_sd([b for b in blocks.values() if len({len(x) for x in b}) == 1])
+        table["clock_shared_sd"] = math.sqrt(max(sd * sd - own * own, 0.0)) if math.isfinite(own) else 0.0
         for i in table.index[timed]:
             for key, value in self._gamma(table.loc[i], sd, df).items():
                 table.at[i, key] = value

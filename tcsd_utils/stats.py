@@ -6,8 +6,8 @@ the claims are judged on (`tcsd_utils.report`):
 - expected alpha: a bootstrap over held-out prompts (the prompt is the unit that was
   sampled; its positions are not independent of each other);
 - empirical alpha: the Wilson interval of a binomial proportion (accepted / tested);
-- gamma: runs of the same prompt and seed, plain and speculative back to back, give one
-  log ratio each: a t interval over runs for the plain ratio, and for the steadier
+- gamma: runs of the same prompt and seed, speculative bracketed by plain, give one log
+  ratio each (`tcsd_utils.evaluate.measure_speedup`): a t interval over runs for the plain ratio, and for the steadier
   estimate the clock's part over runs with expected alpha's part over prompts
   (`tcsd_utils.evaluate.steady_gamma`).
 
@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 __all__ = ["LEVEL", "N_BOOT", "indices", "ratio_replicates", "normal_replicates", "interval", "wilson",
-           "mean_interval", "pooled_sd", "correlation"]
+           "mean_interval", "pooled_sd", "interaction_sd", "correlation"]
 
 LEVEL = 0.95    # every interval in the study
 N_BOOT = 2000   # bootstrap replicates: the 2.5% tail rests on 50 of them
@@ -106,6 +106,26 @@ def pooled_sd(groups) -> tuple[float, int]:
         if len(v) > 1:
             ss += float(((v - v.mean()) ** 2).sum())
             df += len(v) - 1
+    return (math.sqrt(ss / df), df) if df else (math.nan, 0)
+
+
+def interaction_sd(blocks) -> tuple[float, int]:
+    """(sd, degrees of freedom): the residual spread of two-way tables without replication
+    (rows x columns, one value each), pooled over ``blocks``: each table minus its row
+    means and its column means, plus its grand mean (Tukey's additive model); a table with
+    one row or one column adds nothing; (nan, 0) when none has two of each.
+
+    For a timing block (`tcsd_utils.evaluate.measure_speedup`; rows: drafts, columns: runs
+    of the same prompt and seed), a column's effect holds what the drafts share (their plain
+    runs, the prompt), a row's effect each draft's own clock, and the residual the noise of
+    each speculative run alone."""
+    ss, df = 0.0, 0
+    for block in blocks:
+        x = np.asarray(block, float)
+        if x.ndim == 2 and min(x.shape) > 1:
+            r = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+            ss += float((r * r).sum())
+            df += (x.shape[0] - 1) * (x.shape[1] - 1)
     return (math.sqrt(ss / df), df) if df else (math.nan, 0)
 
 

@@ -50,7 +50,7 @@ def test_best_k_maximises_the_predicted_speedup():
         E.best_k(1.5, 0.1)
 
 
-def test_measure_speedup_pairs_runs_counts_tested_tokens_and_a_twin_is_always_accepted(tiny_target, tiny_draft):
+def test_measure_speedup_brackets_runs_counts_tested_tokens_and_a_twin_is_always_accepted(tiny_target, tiny_draft):
     out = E.measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, repeats=2)
     assert out["runs"] == 4 and len(out["log_ratio_runs"]) == len(out["log_step_ratio_runs"]) == 4
     assert 0 <= out["alpha_empirical_lo"] <= out["alpha_empirical"] <= out["alpha_empirical_hi"] <= 1
@@ -62,6 +62,62 @@ def test_measure_speedup_pairs_runs_counts_tested_tokens_and_a_twin_is_always_ac
     assert twin["alpha_empirical"] == 1.0 and twin["tokens_per_step"] > 2  # p == q: nothing is rejected
     with pytest.raises(ValueError, match="at least one prompt"):
         E.measure_speedup(tiny_target, tiny_draft, [], 1.0, 2, 6)
+    with pytest.raises(ValueError, match="one draft"):
+        E.measure_speedup(tiny_target, {}, PROMPTS[:2], 1.0, 2, 6)
+
+
+def test_a_block_of_drafts_shares_its_plain_runs_and_each_draft_gets_its_own_row(tiny_target, tiny_draft,
+                                                                                monkeypatch):
+    from tcsd_utils import speculative
+
+    calls = []
+    for fn in ("autoregressive_generate", "speculative_generate"):
+        real = getattr(speculative, fn)
+        monkeypatch.setattr(speculative, fn, lambda *a, _real=real, _fn=fn, **k: calls.append(_fn) or _real(*a, **k))
+    twin = copy.deepcopy(tiny_target)
+    block = E.measure_speedup(tiny_target, {"draft": tiny_draft, "twin": twin}, PROMPTS[:3], 1.0, 2, 6)
+    assert set(block) == {"draft", "twin"}
+    # per prompt: plain, the two drafts, plain again (12 runs where pairs would take the same
+    # 12; with 11 drafts a block takes 13 runs per prompt, pairs 22)
+    assert calls.count("autoregressive_generate") == 6 and calls.count("speculative_generate") == 6
+    assert calls[:4] == ["autoregressive_generate", "speculative_generate", "speculative_generate",
+                         "autoregressive_generate"]
+    for row in block.values():
+        assert row["runs"] == 3 and len(row["plain_gap_runs"]) == 3
+    assert block["draft"]["plain_gap_runs"] == block["twin"]["plain_gap_runs"]  # the same plain runs
+    assert block["twin"]["alpha_empirical"] == 1.0 and block["draft"]["alpha_empirical"] < 1.0
+    one = E.measure_speedup(tiny_target, tiny_draft, PROMPTS[:3], 1.0, 2, 6)
+    assert one["alpha_empirical"] == block["draft"]["alpha_empirical"]  # the same seeds: the same tokens
+
+
+def test_the_plain_reference_is_interpolated_in_time_between_its_two_runs():
+    before, after = (10.0, math.log(0.050)), (20.0, math.log(0.060))
+    assert E._log_plain_at(before, after, 10.0) == pytest.approx(math.log(0.050))
+    assert E._log_plain_at(before, after, 15.0) == pytest.approx((math.log(0.050) + math.log(0.060)) / 2)
+    assert E._log_plain_at(before, after, 20.0) == pytest.approx(math.log(0.060))
+    assert E._log_plain_at(before, after, 99.0) == pytest.approx(math.log(0.060))  # clamped to the bracket
+    assert E._log_plain_at((5.0, 1.0), (5.0, 3.0), 5.0) == 2.0  # no time between them: the mean
+
+
+def test_steady_gamma_shares_a_blocks_part_of_the_clock_noise_and_keeps_the_total():
+    import numpy as np
+
+    logs = [math.log(0.80), math.log(0.82), math.log(0.78), math.log(0.81)]
+    alpha = np.full(4001, 0.5)
+    sd = 0.04
+
+    def cell(seed, shared):
+        return np.log(E.steady_gamma(logs, alpha, k=1, seed=seed, clock_sd=sd, clock_df=400, shared_sd=shared,
+                                     shared_seed=None if shared == 0 else 12345)[1:])
+
+    a, b, lone = cell(1, 0.03), cell(2, 0.03), cell(1, 0.0)
+    assert np.std(a) == pytest.approx(np.std(lone), rel=0.08)  # the same spread per cell
+    r = np.corrcoef(a, b)[0, 1]
+    assert r == pytest.approx(0.03 ** 2 / sd ** 2, abs=0.06)  # the shared share of the variance
+    assert abs(np.corrcoef(lone, cell(2, 0.0))[0, 1]) < 0.06  # nothing shared: independent
+    spread_of_difference = np.std(a - b)
+    assert spread_of_difference == pytest.approx(np.sqrt(2 * (sd ** 2 - 0.03 ** 2)) / 2, rel=0.1)
+    assert np.std(cell(1, 0.5)) == pytest.approx(np.std(lone), rel=0.08)  # shared part capped at the total
 
 
 def test_steady_gamma_is_the_clock_ratio_times_the_expected_tokens_per_step():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -60,7 +61,7 @@ def test_mixed_drafts_are_named_by_their_weights(study):
     assert cfg["mix"] == {"0.0": 1, "1.0": 1}
 
 
-LIST_COLUMNS = ["alpha_prompts", "positions_prompts", "log_ratio_runs", "log_step_ratio_runs"]
+LIST_COLUMNS = ["alpha_prompts", "positions_prompts", "log_ratio_runs", "log_step_ratio_runs", "plain_gap_runs"]
 
 
 def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypatch):
@@ -80,10 +81,16 @@ def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypat
         assert cells[col].notna().all(), col
     assert (cells["alpha_expected_lo"] <= cells["alpha_expected"]).all()
     assert (cells["gamma_lo"] <= cells["gamma"]).all() and (cells["gamma"] <= cells["gamma_hi"]).all()
-    assert cells["log_step_ratio_runs"].map(len).eq(2).all()  # 2 prompts x 1 repeat, paired
+    assert cells["log_step_ratio_runs"].map(len).eq(2).all()  # 2 prompts x 1 repeat
+    for tau, block in cells.groupby("tau"):  # the 3 drafts at a tau were timed as one block
+        assert block["timing_block"].nunique() == 1 and block["plain_gap_runs"].map(tuple).nunique() == 1
+    assert cells["timing_block"].nunique() == 2
     # gamma's clock spread is pooled over the run's 6 timed cells: 6 x (2 - 1) degrees of freedom
     sd, df = stats.pooled_sd(cells["log_step_ratio_runs"])
     assert cells["clock_df"].eq(df).all() and df == 6 and cells["clock_sd"].eq(sd).all()
+    own, own_df = stats.interaction_sd([list(b["log_step_ratio_runs"]) for _, b in cells.groupby("tau")])
+    assert own_df == 2 * (3 - 1) * (2 - 1)  # 2 blocks of 3 drafts x 2 prompts
+    assert cells["clock_shared_sd"].eq(math.sqrt(max(sd * sd - own * own, 0.0))).all()
     row = cells.iloc[0]
     assert study._gamma(row, sd, df) == {key: row[key] for key in ("gamma", "gamma_lo", "gamma_hi")}
     assert study._gamma(row)["gamma"] == pytest.approx(row["gamma"])  # its own spread moves the interval only

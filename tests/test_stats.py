@@ -75,3 +75,17 @@ def test_correlation_ranks_resamples_groups_and_refuses_unknown_methods():
 
 def test_wilson_ends_exactly_at_0_and_1():
     assert stats.wilson(0, 14)[0] == 0.0 and stats.wilson(14, 14)[1] == 1.0
+
+
+def test_interaction_sd_recovers_the_noise_of_each_run_beside_row_and_column_effects():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    blocks = []
+    for _ in range(40):  # 11 drafts x 4 prompts: a draft's own clock, a prompt's shared plain runs, run noise
+        blocks.append(rng.normal(0, 0.05, (11, 1)) + rng.normal(0, 0.08, (1, 4)) + rng.normal(0, 0.02, (11, 4)))
+    sd, df = stats.interaction_sd(blocks)
+    assert df == 40 * 10 * 3 and sd == pytest.approx(0.02, rel=0.05)  # the effects do not leak into it
+    x = np.array([[1.0, 2.0, 4.0], [2.0, 3.0, 5.0]])  # purely additive: no residual
+    assert stats.interaction_sd([x]) == (pytest.approx(0.0, abs=1e-12), 2)
+    assert stats.interaction_sd([np.ones((1, 4)), np.ones((3, 1))]) == (pytest.approx(float("nan"), nan_ok=True), 0)
