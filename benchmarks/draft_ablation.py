@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import replace
 
-from tcsd_utils.bench import machine_info
+from tcsd_utils.kernels import machine_info
 from tcsd_utils.distill import KDConfig
 from tcsd_utils.evaluate import compare_draft, cost_ratio, target_distributions
 from tcsd_utils.stages import SETTINGS, Study

@@ -32,11 +32,12 @@ import statistics
 import torch
 
 from .evaluate import best_k, cost_ratio, predicted_speedup, verify_cost
-from .runners import CausalLMRunner, machine_info  # noqa: F401 (machine_info: re-exported)
+from .kernels import kernel_choices, machine_info
+from .runners import CausalLMRunner
 from .speculative import Clock, autoregressive_generate, speculative_generate
 from .temperature import check_tau, generation_config, local_rng
 
-__all__ = ["METHODS", "run_bench", "format_table", "peak_memory_gb", "machine_info", "regressions"]
+__all__ = ["METHODS", "run_bench", "format_table", "peak_memory_gb", "regressions"]
 
 METHODS = ("ours_plain", "hf_plain", "hf_assisted", "ours_speculative")
 
@@ -185,7 +186,6 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
                            of_bound=row["speedup"] / bound)
             rows.append(row)
     peak = peak_memory_gb(device)
-    from .runners import kernel_choices
 
     machine = {**before, "load_1min_after": machine_info()["load_1min"]}
     return {"machine": machine, "kernels": kernel_choices(), "c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k_arg,

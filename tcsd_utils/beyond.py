@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from .evaluate import compare_draft, measure_speedup, predicted_speedup, warm_up
-from .runners import timing_threads
+from .kernels import timing_threads
 from .stats import indices, interval, ratio_replicates, wilson
 
 __all__ = ["draft_tau_sweep", "draft_tau_gain", "step_costs", "slowdown_parts", "token_table",

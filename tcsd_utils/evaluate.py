@@ -188,7 +188,7 @@ def verify_cost(target, k: int, prompt_len: int = 64, n_calls: int = 16, repeats
     """The cost of a verification step (one target forward over k + 1 new tokens) as a
     multiple of a one-token forward. Leviathan et al.'s prediction takes it as 1, as on a GPU
     where both are bound by reading the weights; a CPU's kernels for a few rows can be slower
-    than its matrix-vector kernel for one (`runners._linear`)."""
+    than its matrix-vector kernel for one (`kernels.linear`)."""
     kw = dict(prompt_len=prompt_len, n_calls=n_calls, fast=fast)
     return _median_time(target, repeats, width=k + 1, **kw) / _median_time(target, repeats, **kw)
 
@@ -276,7 +276,7 @@ def measure_speedup(target, draft, prompts: list, tau, k: int, max_new_tokens: i
 
     for r in range(repeats):
         for i, p in enumerate(prompts):
-            run_seed = seed + i + 1000 * r
+            run_seed = seed + i + 1000 * r  # a repeat's seeds stay clear of the prompts' (fewer than 1000)
             shift = (r * len(prompts) + i) % len(names)
 
             def plain():

@@ -11,7 +11,7 @@ runner, so plain and speculative decoding share one forward and one cache (fair 
   a length; appending is one slice copy per layer. What it removes is not model compute: the
   module-call and mask-building overhead of transformers' forward, and the per-token
   ``torch.cat`` of ``DynamicCache``; and it picks the fastest kernel for the number of new
-  tokens, timed once per weight shape on the machine that runs (`choose_kernel`), and
+  tokens, timed once per weight shape on the machine that runs (`kernels.choose_kernel`), and
   `LlamaRunner._attention`. On one 2-core CPU a token of the target
   takes 22 ms instead of 33-34, a verification step of 2-5 tokens 25-26 ms instead of
   35-36, and a token of the 2-layer draft 1.4-1.5 ms instead of 2.5 (README, speed).
@@ -27,15 +27,14 @@ runner, so plain and speculative decoding share one forward and one cache (fair 
 
 from __future__ import annotations
 
-import contextlib
 from typing import Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "as_runner", "next_token_logits",
-           "choose_kernel", "kernel_choices", "KERNEL_ENV", "cpu_info", "machine_info", "timing_threads",
-           "timing_thread_count", "TIMING_THREADS_ENV"]
+from .kernels import SMALL, linear
+
+__all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "as_runner", "next_token_logits"]
 
 
 class Runner(Protocol):
@@ -230,19 +229,19 @@ class LlamaRunner:
         for i, layer in enumerate(body.layers):
             attn, mlp = layer.self_attn, layer.mlp
             h = self._norm(x, layer.input_layernorm.weight)
-            q = _linear(h, attn.q_proj.weight).view(1, n, self.n_heads, self.head_dim).transpose(1, 2)
-            k = _linear(h, attn.k_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
-            v = _linear(h, attn.v_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
+            q = linear(h, attn.q_proj.weight).view(1, n, self.n_heads, self.head_dim).transpose(1, 2)
+            k = linear(h, attn.k_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
+            v = linear(h, attn.v_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
             self.k[i, :, :, start:end] = rotate(k)
             self.v[i, :, :, start:end] = v
             a = self._attention(rotate(q), i, start)
-            x = x + _linear(a.transpose(1, 2).reshape(1, n, -1), attn.o_proj.weight)
+            x = x + linear(a.transpose(1, 2).reshape(1, n, -1), attn.o_proj.weight)
             h = self._norm(x, layer.post_attention_layernorm.weight)
-            x = x + _linear(F.silu(_linear(h, mlp.gate_proj.weight)) * _linear(h, mlp.up_proj.weight),
+            x = x + linear(F.silu(linear(h, mlp.gate_proj.weight)) * linear(h, mlp.up_proj.weight),
                             mlp.down_proj.weight)
         self.length = end
         head = self.model.lm_head
-        logits = _linear(self._norm(x, body.norm.weight), head.weight)[0]  # (n, vocab) or (n, kept ids)
+        logits = linear(self._norm(x, body.norm.weight), head.weight)[0]  # (n, vocab) or (n, kept ids)
         return head.expand(logits) if hasattr(head, "expand") else logits  # sub-vocabulary draft: -inf off its ids
 
     def _attention(self, q, layer: int, start: int):
@@ -252,7 +251,7 @@ class LlamaRunner:
         k, v = self.k[layer][:, :, :start + n], self.v[layer][:, :, :start + n]
         if n == 1 or start == 0:  # no cache before the new tokens: plain causal attention
             return F.scaled_dot_product_attention(q, k, v, is_causal=n > 1, enable_gqa=gqa)
-        if n > _SMALL:
+        if n > SMALL:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=_causal(n, start, q.device), enable_gqa=gqa)
         # a verification step, written out in float32 (CPU kernels for small bfloat16 batched
         # products are slow), each key/value head shared by its group of query heads as a
@@ -278,7 +277,6 @@ class LlamaRunner:
 
 
 _LLAMA_TYPES = ("llama", "tcsd_subvocab_llama")  # the second: tcsd_utils.subvocab, a Llama with a cut head
-_SMALL = 8  # up to this many new tokens count as a verification step (small-batch kernels)
 _HEADROOM = 64  # cache slots reserved past the prompt at start: the first steps never regrow it
 _MIN_CAPACITY = 256  # the smallest cache allocated; growth doubles it (amortised, like a list)
 
@@ -287,147 +285,6 @@ def _causal(n: int, start: int, device):
     """Which positions each of n new queries after ``start`` cached tokens sees: query j sees
     positions up to ``start + j`` (a boolean (n, start + n) mask, True = visible)."""
     return torch.ones(n, start + n, dtype=torch.bool, device=device).tril(start)
-
-
-def _linear(x, weight):
-    """``x @ weight.T`` for x of shape (1, n, in), by the kernel measured fastest for its shape.
-
-    Batch-1 decoding is bound by reading the weights, and which kernel reads them fastest
-    depends on the machine: on one 2-core CPU a matrix-vector product ran the target's token
-    in 22.7 ms against 29.3 with ``F.linear``; on another of the same kind ``F.linear`` was
-    the faster (62 against 96 us for a 1536 x 576 bfloat16 weight). So for one token and for
-    a verification step (2 to `_SMALL` tokens), each weight shape's kernel is timed once
-    (`choose_kernel`); longer inputs take ``F.linear``."""
-    n = x.shape[1]
-    if n > _SMALL:
-        return F.linear(x, weight)
-    return _KERNELS[choose_kernel(weight, n)](x, weight)
-
-
-def _mv(x, weight):
-    if x.shape[1] != 1:
-        return F.linear(x, weight)
-    return torch.mv(weight, x.view(-1)).view(1, 1, -1)
-
-
-def _matmul(x, weight):
-    n = x.shape[1]
-    return (weight @ x.view(n, -1).t().contiguous()).t().reshape(1, n, -1)
-
-
-_KERNELS = {"mv": _mv, "linear": lambda x, weight: F.linear(x, weight), "matmul": _matmul}
-KERNEL_ENV = "TCSD_KERNEL"  # force one kernel for every shape: mv (one token; else linear), linear, matmul
-_CHOSEN: dict = {}  # (device, dtype, out, in, 1 or _SMALL) -> kernel name, this process
-_DISK: dict | None = None
-
-
-def cpu_info() -> tuple[str, set]:
-    """The CPU's model name and its feature flags (from /proc/cpuinfo where there is one)."""
-    import platform
-
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return model, flags
-
-
-def _machine_key() -> str:
-    return f"{cpu_info()[0]} | torch {torch.__version__} | {torch.get_num_threads()} threads"
-
-
-def _cache_file():
-    import os
-    from pathlib import Path
-
-    base = os.environ.get("TCSD_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tcsd"
-    return Path(base) / "kernels.json"
-
-
-def _disk() -> dict:
-    """Choices measured earlier on this machine (same CPU model, torch version, threads)."""
-    import json
-
-    global _DISK
-    if _DISK is None:
-        try:
-            _DISK = json.loads(_cache_file().read_text()).get(_machine_key(), {})
-        except (OSError, ValueError):
-            _DISK = {}
-    return _DISK
-
-
-def _save_disk() -> None:
-    import json
-
-    path = _cache_file()
-    try:
-        data = json.loads(path.read_text()) if path.is_file() else {}
-        data[_machine_key()] = _DISK
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        tmp.replace(path)
-    except (OSError, ValueError):
-        pass  # a read-only home: the choice is only kept for this process
-
-
-def _time(kernel, x, weight, calls: int = 8) -> float:
-    import time
-
-    sync = torch.cuda.synchronize if weight.device.type == "cuda" else (lambda: None)
-    best = float("inf")
-    for _ in range(3):
-        kernel(x, weight)
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            kernel(x, weight)
-        sync()
-        best = min(best, time.perf_counter() - t0)
-    return best / calls
-
-
-@torch.inference_mode()
-def choose_kernel(weight, n: int) -> str:
-    """The fastest kernel for ``weight`` and ``n`` new tokens (one token, or a verification
-    step of up to `_SMALL`), timed once per machine and kept in ``~/.cache/tcsd/kernels.json``
-    (``$TCSD_CACHE_DIR`` moves it); ``$TCSD_KERNEL`` forces one."""
-    width = 1 if n == 1 else _SMALL
-    key = (weight.device.type, str(weight.dtype).replace("torch.", ""), *weight.shape, width)
-    if key in _CHOSEN:
-        return _CHOSEN[key]
-    import os
-
-    forced = os.environ.get(KERNEL_ENV)
-    if forced:
-        if forced not in _KERNELS:
-            raise ValueError(f"${KERNEL_ENV} must be one of {sorted(_KERNELS)}, got {forced!r}")
-        _CHOSEN[key] = forced
-        return forced
-    text = "|".join(map(str, key))
-    kind = _disk().get(text)
-    if kind not in _KERNELS:
-        g = torch.Generator(device=weight.device).manual_seed(0)  # timing input only: leave the global RNG alone
-        x = torch.randn(1, max(n, 2) if width > 1 else 1, weight.shape[1], generator=g, device=weight.device
-                        ).to(weight.dtype)
-        candidates = ("mv", "linear", "matmul") if width == 1 else ("linear", "matmul")
-        kind = min(candidates, key=lambda name: _time(_KERNELS[name], x, weight))
-        _disk()[text] = kind
-        _save_disk()
-    _CHOSEN[key] = kind
-    return kind
-
-
-def kernel_choices() -> dict:
-    """The kernels chosen so far in this process: ``"device|dtype|out|in|width" -> name``."""
-    return {"|".join(map(str, k)): v for k, v in sorted(_CHOSEN.items(), key=str)}
 
 
 def _rope_parameters(cfg):
@@ -463,54 +320,3 @@ def next_token_logits(model, prompt_ids, answer_ids=()) -> torch.Tensor:
     else:
         out = model(batch([*prompt_ids, *answer_ids]))
     return out.logits[0, -1]
-
-
-def machine_info() -> dict:
-    """What a figure was measured on: CPU model, the flags that matter for bfloat16, cores,
-    torch threads and version, load average (1 min), and the GPU if one is used."""
-    import os
-
-    model, flags = cpu_info()
-    info = {"cpu": model, "flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
-            "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "load_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
-TIMING_THREADS_ENV = "TCSD_TIMING_THREADS"  # torch threads while the study times runs (default: cores - 1)
-
-
-@contextlib.contextmanager
-def timing_threads():
-    """Run the body with torch on one thread fewer than the cores this process may use
-    (``$TCSD_TIMING_THREADS`` to choose), then restore the thread count.
-
-    On a CPU, torch's threads wait for each other at every operation. With as many threads
-    as cores, any other process (the notebook server, a kernel, a test run) that takes a
-    core stalls all of them: on a 2-core machine under load some runs of one cell took 20
-    times as long per step as their neighbours, and gamma's interval became meaningless
-    (README, "A steadier gamma"). A core left free absorbs the rest of the machine. The
-    study's timings (c and every gamma) run inside this; the thread count is recorded with
-    the machine (`machine_info`) and in every timed cell's configuration."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(timing_thread_count())
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
-def timing_thread_count() -> int:
-    """The torch threads `timing_threads` runs with: ``$TCSD_TIMING_THREADS``, else one fewer
-    than the cores this process may use (at least 1)."""
-    import os
-
-    wanted = os.environ.get(TIMING_THREADS_ENV)
-    if wanted is not None:
-        if not (wanted.strip().isdigit() and int(wanted) >= 1):
-            raise ValueError(f"{TIMING_THREADS_ENV} must be a whole number >= 1, got {wanted!r}")
-        return int(wanted)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)

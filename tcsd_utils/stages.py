@@ -31,7 +31,7 @@ from .evaluate import compare_draft, cost_ratio, measure_speedup, predicted_spee
 from .stats import indices, interaction_sd, interval, pooled_sd, ratio_replicates
 from .files import atomic_path, output_dir, progress, write_json
 from .profiles import GRID_01, SETTINGS, Settings, split_run_name  # noqa: F401 (GRID_01, Settings: re-exported)
-from .runners import machine_info, timing_thread_count, timing_threads
+from .kernels import machine_info, timing_thread_count, timing_threads
 from .teacher import general_corpus, mix, target_scores, teacher_data
 
 MODES = ("offline", "online")
@@ -302,7 +302,7 @@ class Study:
     def _cells(self, todo: dict, tau, prompt_set, cost) -> dict:
         """The rows of the cells ``todo`` (``{name: (config, draft)}``) at ``tau``: expected
         alpha for each, then, with ``cost``, their speculative runs timed as one block that
-        shares its plain runs, on one thread fewer than the cores (`runners.timing_threads`).
+        shares its plain runs, on one thread fewer than the cores (`kernels.timing_threads`).
         A run killed during the block times the block again (about 100 s in the cpu profile)."""
         s = self.settings
         target_p = target_distributions(self.target, self.samples(tau, "test", prompt_set), tau, pad=self.pad_id())

@@ -105,7 +105,7 @@ def test_as_runner_picks_the_fast_path_and_can_be_told_not_to():
 
 @pytest.fixture
 def fresh_kernels(monkeypatch, tmp_path):
-    from tcsd_utils import runners as R
+    from tcsd_utils import kernels as R
 
     monkeypatch.setattr(R, "_CHOSEN", {})
     monkeypatch.setattr(R, "_DISK", None)
@@ -116,11 +116,11 @@ def fresh_kernels(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_every_kernel_computes_the_same_product(n):
-    from tcsd_utils import runners as R
+    from tcsd_utils import kernels as R
 
     w, x = torch.randn(24, 16), torch.randn(1, n, 16)
     want = x @ w.T
-    for name, kernel in R._KERNELS.items():
+    for name, kernel in R.KERNELS.items():
         torch.testing.assert_close(kernel(x, w), want, rtol=1e-5, atol=1e-5, msg=name)
 
 
@@ -134,7 +134,7 @@ def test_kernel_is_timed_once_and_kept_on_disk(fresh_kernels):
     assert torch.equal(torch.get_rng_state(), state)  # timing inputs come from a local generator
     assert one in ("mv", "linear", "matmul") and step in ("linear", "matmul")
     saved = json.loads((R._cache_file()).read_text())
-    assert saved[R._machine_key()] == {"cpu|float32|64|32|1": one, f"cpu|float32|64|32|{R._SMALL}": step}
+    assert saved[R._machine_key()] == {"cpu|float32|64|32|1": one, f"cpu|float32|64|32|{R.SMALL}": step}
     assert R.kernel_choices()["cpu|float32|64|32|1"] == one
     R._CHOSEN.clear()
     R._DISK = {"cpu|float32|64|32|1": "matmul"}  # a choice read back is used as it is
@@ -153,7 +153,7 @@ def test_kernel_can_be_forced_and_a_bad_name_is_refused(fresh_kernels, monkeypat
 def test_timing_threads_leaves_a_core_free_and_restores_the_thread_count(monkeypatch):
     import os
 
-    from tcsd_utils.runners import TIMING_THREADS_ENV, timing_thread_count, timing_threads
+    from tcsd_utils.kernels import TIMING_THREADS_ENV, timing_thread_count, timing_threads
 
     before = torch.get_num_threads()
     monkeypatch.delenv(TIMING_THREADS_ENV, raising=False)

@@ -10,7 +10,7 @@ import pytest
 from tcsd_utils import distill as D
 from tcsd_utils import stats
 from tcsd_utils.distill import KDConfig
-from tcsd_utils.runners import timing_thread_count
+from tcsd_utils.kernels import timing_thread_count
 from tcsd_utils.stages import SETTINGS, Study
 
 
