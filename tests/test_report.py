@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tcsd_utils import report
+from tcsd_utils import report, stats
 from tcsd_utils.stages import Settings
 
 S = Settings(kd_taus=(0.0, 0.5, 1.0), decode_taus=(0.0, 0.5, 1.0, 1.5, 2.0), mix={0.5: 1, 1.5: 1},
@@ -166,8 +166,8 @@ def test_replicates_from_per_prompt_columns_keep_differences_paired():
              "alpha_prompts": list(hard + shift), "positions_prompts": [10] * 32}
             for d, shift in (("a", 0.0), ("b", 0.02))]
     est = report.Estimates(pd.DataFrame(rows), n_boot=500)
-    diff = report.interval(est.alpha(1) - est.alpha(0))
-    single = report.interval(est.alpha(0))
+    diff = stats.interval(est.alpha(1) - est.alpha(0))
+    single = stats.interval(est.alpha(0))
     assert diff[0] == pytest.approx(0.02) and diff[1] > 0.019 and diff[2] < 0.021
     assert single[2] - single[1] > 0.05
 
