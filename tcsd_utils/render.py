@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -61,6 +62,19 @@ def png_status() -> str | None:
     return _PNG["why"]
 
 
+CHROMIUM_ENV = "TCSD_CHROMIUM"
+
+
+def chromium() -> str | None:
+    """The Chrome or Chromium that PNG figures and the browser test drive: ``$TCSD_CHROMIUM``
+    (any Chrome or Chromium binary, for a user without root), else the first of
+    ``chromium``, ``chromium-browser`` and ``google-chrome`` on PATH; None when none is found."""
+    for name in (os.environ.get(CHROMIUM_ENV), "chromium", "chromium-browser", "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
 def _png_off(why: str) -> None:
     """Stop writing PNGs for the rest of the process, and say why, once."""
     if _PNG["why"] is None:
@@ -86,7 +100,8 @@ def _write_png(fig: go.Figure, path: Path) -> Path | None:
         if not _PNG["server"]:
             import atexit
 
-            kaleido.start_sync_server(silence_warnings=True)
+            browser = chromium()  # None: kaleido looks for one itself
+            kaleido.start_sync_server(silence_warnings=True, **({"path": browser} if browser else {}))
             atexit.register(kaleido.stop_sync_server, silence_warnings=True)
             _PNG["server"] = True
         with atomic_path(path) as tmp, warnings.catch_warnings():
@@ -95,7 +110,7 @@ def _write_png(fig: go.Figure, path: Path) -> Path | None:
         return path
     except Exception as err:  # kaleido present but no browser it can drive, for example
         _png_off(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''} "
-                 "(kaleido needs Chrome or Chromium: apt-get install chromium, or `kaleido_get_chrome`)")
+                 f"(kaleido needs Chrome or Chromium: apt-get install chromium, or set {CHROMIUM_ENV} to one)")
         return None
 
 

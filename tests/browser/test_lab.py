@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,9 +32,11 @@ RUN_ALL_TIMEOUT_S = 600  # notebook 01 runs in about 35 s (smoke) on a 2-core CP
 
 def chromium() -> str:
     """The system Chromium; the error says how to get one."""
-    for name in (os.environ.get("TCSD_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        if name and shutil.which(name):
-            return shutil.which(name)
+    from tcsd_utils.render import chromium as find  # the one the PNG figures use
+
+    path = find()
+    if path:
+        return path
     pytest.fail("no Chromium found: install Debian's `chromium` (sudo apt-get install chromium), "
                 "or set TCSD_CHROMIUM to a Chrome/Chromium binary")
 
