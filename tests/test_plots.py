@@ -92,12 +92,25 @@ def test_mime_bundle_is_json_only():
 
 
 def _chromium_or_skip():
-    import shutil
+    from tcsd_utils import render
 
-    if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
+    if render.chromium() is None:
         if os.environ.get("TCSD_REQUIRE_CHROMIUM") == "1":  # CI installs it: a missing browser is a failure there
-            pytest.fail("TCSD_REQUIRE_CHROMIUM=1 but no Chromium on PATH")
-        pytest.skip("no Chromium on PATH: PNG figures need one (apt-get install chromium)")
+            pytest.fail("TCSD_REQUIRE_CHROMIUM=1 but no Chromium found (TCSD_CHROMIUM, or chromium on PATH)")
+        pytest.skip("no Chromium found: PNG figures need one (apt-get install chromium, or set TCSD_CHROMIUM)")
+
+
+def test_one_chromium_for_pngs_and_the_browser_test_and_tcsd_chromium_comes_first(tmp_path, monkeypatch):
+    from tcsd_utils import render
+
+    fake = tmp_path / "my-chrome"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("TCSD_CHROMIUM", str(fake))
+    assert render.chromium() == str(fake)
+    monkeypatch.setenv("TCSD_CHROMIUM", str(tmp_path / "missing"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing else to find
+    assert render.chromium() is None
 
 
 def test_save_figure_writes_a_png_beside_the_html(tmp_path, monkeypatch):
@@ -311,25 +324,26 @@ def test_tau_curves_and_agreement():
 def test_notebook_06_figures():
     import pandas as pd
 
+    from tcsd_utils import beyond_plots
     from tcsd_utils.temperature import Anneal
 
     sweep = [{"tau": tau, "draft_tau": tq, "matched": tq == tau, "alpha": 0.3 - 0.1 * abs(tq - tau),
               "alpha_lo": 0.2, "alpha_hi": 0.4, "gamma_predicted": 1.1, "gamma_predicted_lo": 1.0,
               "gamma_predicted_hi": 1.2} for tau in (0.5, 1.0) for tq in (0.5, 1.0, 2.0)]
-    fig = plots.draft_temperature(sweep)
+    fig = beyond_plots.draft_temperature(sweep)
     assert len(fig.data) == 4 and list(fig.data[0].x) == [0.5, 1.0, 2.0]
     assert list(fig.data[2].marker.symbol) == ["circle", "star", "circle"]  # target tau 1: tau_q = 1 starred
     costs = [{"tau": t, "ms_per_step": 10 + t, "ms_target_per_step": 8 + t, "ms_verify_per_step": 0.2,
               "ms_per_draft_token": 1.0, "tokens_per_step": 1.5 - 0.1 * t, "alpha": 0.5 - 0.1 * t,
               "alpha_lo": 0.3, "alpha_hi": 0.6} for t in (2.0, 0.0, 1.0)]
-    fig = plots.step_costs(costs)
+    fig = beyond_plots.step_costs(costs)
     assert len(fig.data) == 6 and list(fig.data[0].x) == [0.0, 1.0, 2.0]
     binned = pd.DataFrame({"prompt_set": ["a", "a", "b"], "bin": ["1-1", "2-3", "1-1"], "x": [1.0, 2.5, 1.0],
                            "alpha": [0.3, 0.2, 0.1], "alpha_lo": [0.2, 0.1, 0.0], "alpha_hi": [0.4, 0.3, 0.2],
                            "positions": [10, 5, 3]})
-    fig = plots.acceptance_by_token(binned, "token_id")
+    fig = beyond_plots.acceptance_by_token(binned, "token_id")
     assert [t.name for t in fig.data] == ["a", "b"] and fig.layout.xaxis.type == "log"
     runs = [{"draft": d, "alpha": 0.3, "alpha_lo": 0.2, "alpha_hi": 0.4, "gamma_raw": 1.05} for d in ("x", "y")]
-    fig = plots.schedule_comparison(runs, Anneal(1.0, 0.3, 4), 6)
+    fig = beyond_plots.schedule_comparison(runs, Anneal(1.0, 0.3, 4), 6)
     assert list(fig.data[0].y) == pytest.approx([1.0, 0.825, 0.65, 0.475, 0.3, 0.3])
     assert list(fig.data[1].text) == ["γ 1.05", "γ 1.05"] and "τ 1 → 0.3 over 4 tokens" in fig.layout.title.text
