@@ -3,7 +3,7 @@
 A profile is the one config a run composes (STYLE.md item 5). `Settings` holds the stages'
 settings (`tcsd_utils.stages`); `notebook_parameters` derives from them what papermill passes
 to the notebooks (whose ``parameters`` cells hold the smoke profile's values, which nbval
-re-executes). Profiles (DESIGN.md):
+re-executes; a test keeps the two equal). Profiles (DESIGN.md):
 
     smoke  CI and the committed notebook outputs: minutes on a 2-core CPU;
     cpu    the default full study on a laptop-class CPU;
@@ -59,6 +59,7 @@ class Settings:
     seed: int = 0
     # notebook 01 (the target alone, and one untrained or given draft)
     explore_prompts: int = 16             # prompts its temperature curves average over
+    explore_taus: tuple | None = None     # the temperatures of those curves (None: decode_taus)
     paper_draft: str | None = None        # a Hub draft used as the no-KD draft (paper profiles)
 
     @property
@@ -88,7 +89,8 @@ SETTINGS: dict[str, Settings] = {
                       online=KDConfig(mode="online", source="data", steps=12, batch_size=8, lr=1e-3,
                                       train_embedding=False),
                       kd_taus=(0.0, 1.0), decode_taus=(0.0, 1.0, 2.0), mix={0.0: 1.0, 1.0: 1.0},
-                      spec_prompts=2, spec_tokens=8),
+                      spec_prompts=2, spec_tokens=8,
+                      explore_prompts=4, explore_taus=(0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)),
     "cpu": Settings(),
     "gpu": Settings(n_eval_prompts=128, new_tokens=128,
                     nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False),
@@ -104,13 +106,13 @@ SETTINGS: dict[str, Settings] = {
 
 def notebook_parameters(profile: str) -> dict:
     """What papermill passes to every notebook for ``profile`` (a notebook ignores keys it
-    does not have): nothing for smoke, whose values are the notebooks' own defaults."""
+    does not have). The smoke profile's values are also the notebooks' own defaults, in
+    their ``parameters`` cells (tests/test_packaging.py checks that the two agree)."""
     if profile not in SETTINGS:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(SETTINGS)}")
-    if profile == "smoke":
-        return {}
     s = SETTINGS[profile]
-    params = {"N_PROMPTS": s.explore_prompts, "MAX_NEW_TOKENS": s.new_tokens, "TAUS": list(s.decode_taus)}
+    params = {"N_PROMPTS": s.explore_prompts, "MAX_NEW_TOKENS": s.new_tokens,
+              "TAUS": list(s.explore_taus or s.decode_taus)}
     if s.paper_draft:
         params = {"TARGET": s.target, "DRAFT": s.paper_draft, **params}
     return params

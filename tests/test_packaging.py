@@ -67,6 +67,45 @@ def test_committed_notebooks_hold_no_machine_paths():
     assert not found, found
 
 
+def _notebooks():
+    import json
+    from pathlib import Path
+
+    return {nb.name: json.loads(nb.read_text()) for nb in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))}
+
+
+def test_the_notebooks_defaults_are_the_smoke_profiles_parameters():
+    """One source for the settings: every value papermill passes for the smoke profile is the
+    notebook's own default (its ``parameters`` cell), so a smoke run and nbval see the same."""
+    from tcsd_utils.profiles import notebook_parameters
+
+    smoke = notebook_parameters("smoke")
+    checked = 0
+    for name, nb in _notebooks().items():
+        cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(cells) == 1, f"{name}: one parameters cell"
+        defaults: dict = {}
+        exec("".join(cells[0]["source"]), {}, defaults)
+        assert defaults["PROFILE"] == "smoke", name
+        for key in smoke.keys() & defaults.keys():
+            assert defaults[key] == smoke[key], f"{name}: {key} = {defaults[key]!r}, smoke profile {smoke[key]!r}"
+            checked += 1
+    assert checked >= 3  # notebook 01 takes N_PROMPTS, MAX_NEW_TOKENS and TAUS
+
+
+def test_an_unrun_panel_shows_a_widget_or_a_note_not_its_python_repr():
+    """Opened without running, a panel cell shows the saved widget (or a note to run the
+    notebook), never ``VBox(children=(FloatSlider(...`` (the explore issue)."""
+    found = []
+    for name, nb in _notebooks().items():
+        for i, cell in enumerate(nb["cells"]):
+            for out in cell.get("outputs", []):
+                text = "".join(out.get("data", {}).get("text/plain", []))
+                if text.lstrip().startswith(("VBox(", "HBox(", "FloatSlider(", "Output(", "Dropdown(")):
+                    found.append(f"{name} cell {i}: {text[:60]}")
+    assert not found, found
+
+
 def test_the_import_layers_hold_and_an_upward_import_is_named(tmp_path):
     """`.importlinter` is the house's plan; `make test` runs it. An import from a bottom
     module up to the command must fail with both modules named."""

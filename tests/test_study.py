@@ -95,7 +95,9 @@ def test_a_seeded_run_has_its_own_folder_and_passes_its_seed_to_every_notebook(t
                         lambda src, out, parameters, **kw: (seen.append(parameters), open(out, "w").write("{}")))
     S.run_notebooks("smoke", root=tmp_path, only=["01"], seed=3)
     assert (tmp_path / "smoke-seed3" / "notebooks" / "01_temperature_and_distributions.ipynb").is_file()
-    assert seen == [{"PROFILE": "smoke-seed3", "SEED": 3}]
+    from tcsd_utils.profiles import notebook_parameters
+
+    assert seen == [{"PROFILE": "smoke-seed3", **notebook_parameters("smoke"), "SEED": 3}]
     study = Study("smoke-seed3", root=tmp_path)
     assert study.settings.seed == 3 and study.profile == "smoke" and study.out == tmp_path / "smoke-seed3"
     assert split_run_name("cpu") == ("cpu", None)
