@@ -2,14 +2,28 @@
 "Temperature-Centric Investigation of Speculative Decoding with Knowledge Distillation"
 (arXiv 2410.10141).
 
-One idea per module:
-    temperature  what a temperature means; divergences between distributions
-    models       the embedded SmolLM2 pair, drafts, any Hub pair; tokenizer checks
-    speculative  speculative sampling and plain decoding, with statistics
-    data         the project's prompt sets (instructions, math) and Hub sets
-    plots        plotly figures, one function each
+One idea per module, top to bottom in the layers of `.importlinter` (imports point down):
+    study        the `tcsd` command: the papermill runner, bench, compare, profiles
+    stages       the cached stages of a profile: teacher data, drafts, evaluation cells, the table
+    bench        the speed benchmark against transformers
     widgets      ipywidgets panels that wrap the figure functions
-    study        profiles, the papermill runner and the `tcsd` command
+    report       one rule per claim, with intervals; report.md
+    profiles     every setting of every profile, in one place
+    beyond       notebook 06's measurements
+    evaluate     expected alpha, c, empirical alpha and gamma from timed runs, the theory
+    distill      offline and online KD: the divergences, KDConfig, resumable training
+    plots        plotly figures, one function each
+    speculative  speculative sampling and plain decoding, with statistics
+    teacher      what drafts learn from: teacher samples, stored scores, the temperature mix
+    runners      how the decoders call a model: the fast Llama path, T5, transformers' forward
+    models       the embedded SmolLM2 pair, drafts, any Hub pair; tokenizer checks
+    batching     (prompt, answer) pairs packed for one forward, the head on the answers only
+    stats        intervals: bootstrap, Wilson, t, pooled spreads
+    data         the project's prompt sets (instructions, math) and Hub sets
+    render       how a figure leaves the process: notebook, widget, HTML and PNG
+    temperature  what a temperature means; divergences between distributions
+    subvocab     a Llama draft whose output layer covers part of the vocabulary
+    files        output folders, atomic writes, JSON, progress bars
 """
 
 __version__ = "0.1.0"

@@ -48,7 +48,7 @@ def _seq2seq_logits(model, ids, mask, rows, cols):
         count[r] = count.get(r, 0) + 1
     keep = list(first)
     n_prompt = [first[r] + 1 for r in keep]
-    enc = torch.full((len(keep), max(n_prompt)), model.config.pad_token_id or 0, dtype=torch.long, device=ids.device)
+    enc = torch.zeros((len(keep), max(n_prompt)), dtype=torch.long, device=ids.device)  # past a prompt: masked, never read
     enc_mask = torch.zeros_like(enc)
     dec = torch.full((len(keep), max(count.values())), model.config.decoder_start_token_id, dtype=torch.long,
                      device=ids.device)

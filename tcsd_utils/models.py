@@ -276,6 +276,8 @@ def make_draft(target, n_layers: int = 2, hidden_size: int = 256, n_heads: int =
             raise ValueError(f"could not cut a draft from the target: {missing[:3]} missing")
     elif init_from_target and hidden_size <= emb.shape[1]:
         centred = emb - emb.mean(0, keepdim=True)
+        # the principal directions from every n-th row, about 8192 of them: the same top directions in a
+        # fraction of the time of all 49152
         _, _, v = torch.linalg.svd(centred[:: max(1, emb.shape[0] // 8192)], full_matrices=False)
         proj = emb @ v[:hidden_size].T  # (vocab, hidden_size)
         proj = proj * (config.initializer_range / proj.std())

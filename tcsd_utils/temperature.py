@@ -206,8 +206,9 @@ def tau_at(tau, n: int, name: str = "tau") -> float:
 def generation_config(tau: float, max_new_tokens: int, pad: int, eos: int, **extra):
     """The same temperature in transformers' terms, for `generate` (teacher samples, online
     KD's sequences, the transformers baselines of `tcsd bench`): greedy at 0, else
-    softmax(logits / tau) with no top-k or top-p truncation, exactly `probs`. A
-    chi-square test (tests/test_temperature.py) keeps the two definitions in step."""
+    softmax(logits / tau) with no top-k or top-p truncation, exactly `probs`. A chi-square
+    test keeps the two definitions in step (tests/test_distill.py,
+    `test_teacher_sampling_follows_the_temperature_definition`)."""
     from transformers import GenerationConfig
 
     common = {"max_new_tokens": max_new_tokens, "pad_token_id": pad, "eos_token_id": eos, **extra}
