@@ -15,7 +15,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .plots import PROBABILITY_RANGE, error_bars
+from .plots import PROBABILITY_RANGE
+from .study_plots import error_bars
 
 __all__ = ["draft_temperature", "step_costs", "acceptance_by_token", "schedule_comparison"]
 
