@@ -11,9 +11,10 @@ One idea per module, top to bottom in the layers of `.importlinter` (imports poi
     profiles     every setting of every profile, in one place
     beyond       notebook 06's measurements (beyond_plots: their figures)
     rules        one rule per claim of the paper, with intervals from replicates
-    evaluate     expected alpha, c, empirical alpha and gamma from timed runs, the theory
+    evaluate     expected alpha, and the theory that turns it into a speedup
     distill      offline and online KD: the divergences, KDConfig, resumable training
     plots        plotly figures of distributions, one function each
+    timing       how a cost is timed: c, the runs behind empirical alpha and gamma
     speculative  speculative sampling and plain decoding, with statistics
     teacher      what drafts learn from: teacher samples, stored scores, the temperature mix
     study_plots  figures of the study's stages and results table

@@ -19,7 +19,7 @@ c, Leviathan et al.'s predicted speedup (arXiv 2211.17192, Eq. 1 and Theorem 3.8
 per-token alpha (``DecodeStats.alpha_per_token``) and c, and our efficiency = measured /
 predicted. Leviathan's prediction assumes a verification step (the target's forward over
 k + 1 tokens) costs one single-token forward; the benchmark measures that cost (``verify``,
-`evaluate.verify_cost`) and also reports the bound with it, ``bound``, and the share of it
+`timing.verify_cost`) and also reports the bound with it, ``bound``, and the share of it
 reached, ``of bound``. Every run generates exactly ``max_new_tokens`` tokens (EOS ignored) so
 that tokens/s compare.
 """
@@ -31,11 +31,12 @@ import statistics
 
 import torch
 
-from .evaluate import best_k, cost_ratio, predicted_speedup, verify_cost
+from .evaluate import best_k, predicted_speedup
 from .kernels import kernel_choices, machine_info
 from .runners import CausalLMRunner
 from .speculative import Clock, autoregressive_generate, speculative_generate
 from .temperature import check_tau, generation_config, local_rng
+from .timing import cost_ratio, verify_cost
 
 __all__ = ["METHODS", "run_bench", "format_table", "peak_memory_gb", "regressions"]
 

@@ -17,7 +17,7 @@ of them on the study's pair, and one knob the paper keeps fixed:
   and its id (a byte-pair tokenizer numbers tokens in merge order, so the id ranks their
   frequency); correlations with intervals come from `stats.correlation`.
 - `schedule_runs`: a temperature that changes within one generation
-  (`temperature.Anneal`), decoded for real with several drafts (`evaluate.measure_speedup`).
+  (`temperature.Anneal`), decoded for real with several drafts (`timing.measure_speedup`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import math
 
 import numpy as np
 
-from .evaluate import compare_draft, measure_speedup, predicted_speedup, warm_up
+from .evaluate import compare_draft, predicted_speedup
 from .kernels import timing_threads
 from .stats import indices, interval, ratio_replicates, wilson
+from .timing import measure_speedup, warm_up
 
 __all__ = ["draft_tau_sweep", "draft_tau_gain", "step_costs", "slowdown_parts", "token_table",
            "acceptance_by_bin", "schedule_runs"]
@@ -228,7 +229,7 @@ def schedule_runs(target, drafts: dict, prompts: list, tau, k: int, max_new_toke
                   seed: int = 0) -> list[dict]:
     """Real runs of each draft under one temperature (a number or a schedule such as
     `temperature.Anneal`), timed as one block against plain decoding under the same one
-    (`evaluate.measure_speedup`).
+    (`timing.measure_speedup`).
 
     Returns:
         one row per draft: ``draft``, ``alpha`` (accepted / tested) with its Wilson

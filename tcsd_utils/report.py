@@ -123,7 +123,7 @@ def timing_notes(table, machine: dict | None) -> list[str]:
         n = int(table["gamma_raw_lo"].notna().sum())
         half = ((table["gamma_hi"] - table["gamma_lo"]) / 2).median()
         raw_half = ((table["gamma_raw_hi"] - table["gamma_raw_lo"]) / 2).median()
-        lines.append(f"- gamma (acceptance luck taken out, `evaluate.steady_gamma`) lies inside the plain time "
+        lines.append(f"- gamma (acceptance luck taken out, `timing.steady_gamma`) lies inside the plain time "
                      f"ratio's 95% interval in {int(ok.sum())} of {n} cells; median half-width of the intervals: "
                      f"gamma {half:.3f}, plain ratio {raw_half:.3f}")
     return lines

@@ -11,7 +11,7 @@ with its 95% interval and decides:
 Intervals come from replicates (`Estimates`, `tcsd_utils.stats`): expected alpha resampled
 over held-out prompts, shared by every cell of a prompt set so that differences stay
 paired; gamma's clock part drawn per cell from its runs, with the spread pooled over the
-run's timed cells where the table records it (`tcsd_utils.evaluate.steady_gamma`, columns
+run's timed cells where the table records it (`tcsd_utils.timing.steady_gamma`, columns
 ``clock_sd`` and ``clock_df``), and the part that the cells of one timing block share
 (their plain runs, column ``clock_shared_sd``) drawn once per block (column
 ``timing_block``). A table without those per-unit columns (a synthetic one, an old run)
@@ -95,7 +95,7 @@ class Estimates:
         if ("gamma", i) not in self._cache:
             row = self.table.loc[i]
             if _listlike(row.get("log_step_ratio_runs")):
-                from .evaluate import steady_gamma
+                from .timing import steady_gamma
 
                 block = row.get("timing_block")  # the cells timed together share their plain runs' noise
                 rep = steady_gamma(row["log_step_ratio_runs"], self.alpha(i), int(row["k"]),

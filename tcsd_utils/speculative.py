@@ -120,7 +120,7 @@ class DecodeResult:
 class Clock:
     """Wall-clock time; on CUDA it synchronises first so a split between models is true.
 
-    The one way tcsd times a cost: the decoders, `evaluate.cost_ratio` and `bench` use it.
+    The one way tcsd times a cost: the decoders, `timing.cost_ratio` and `bench` use it.
     """
 
     def __init__(self, device):

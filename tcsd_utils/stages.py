@@ -26,13 +26,13 @@ from pathlib import Path
 
 from .batching import pad_id
 from .distill import is_finished, load_draft, train_draft
-from .evaluate import compare_draft, cost_ratio, measure_speedup, predicted_speedup, steady_gamma, \
-    target_distributions, warm_up
-from .stats import indices, interaction_sd, interval, pooled_sd, ratio_replicates
+from .evaluate import compare_draft, predicted_speedup, target_distributions
 from .files import atomic_path, output_dir, progress, write_json
-from .profiles import GRID_01, SETTINGS, Settings, split_run_name  # noqa: F401 (GRID_01, Settings: re-exported)
 from .kernels import machine_info, timing_thread_count, timing_threads
+from .profiles import GRID_01, SETTINGS, Settings, split_run_name  # noqa: F401 (GRID_01, Settings: re-exported)
+from .stats import indices, interaction_sd, interval, pooled_sd, ratio_replicates
 from .teacher import general_corpus, mix, target_scores, teacher_data
+from .timing import cost_ratio, measure_speedup, steady_gamma, warm_up
 
 MODES = ("offline", "online")
 
@@ -251,8 +251,8 @@ class Study:
         A cell holds the expected alpha (with the mean entropies of p and q) on held-out
         target samples at tau and, with ``speed``, the empirical alpha and wall-time speedup
         of real speculative runs, each paired with a plain run of the same prompt, seed and
-        length (`evaluate.measure_speedup`): ``gamma_raw``, the plain time ratio, and
-        ``gamma``, the same with the luck of acceptance taken out (`evaluate.steady_gamma`);
+        length (`timing.measure_speedup`): ``gamma_raw``, the plain time ratio, and
+        ``gamma``, the same with the luck of acceptance taken out (`timing.steady_gamma`);
         c and Leviathan's predicted speedup. Every estimate has a 95% interval in columns
         ``<name>_lo`` and ``<name>_hi`` (`tcsd_utils.stats`). Cells are written atomically under
         ``eval/<set>/tau<t>/<draft>.json`` with their config and skipped when present.
@@ -290,7 +290,7 @@ class Study:
                 else:
                     cells[name] = cell
                     bar.update(1)
-            if todo:  # the missing cells of this tau: one timing block (`evaluate.measure_speedup`)
+            if todo:  # the missing cells of this tau: one timing block (`timing.measure_speedup`)
                 for name, row in self._cells(todo, tau, prompt_set, cost).items():
                     cells[name] = {"config": todo[name][0], "row": row}
                     write_json(cells[name], folder / f"{name}.json")
@@ -335,7 +335,7 @@ class Study:
         return rows
 
     def _gamma(self, row, clock_sd=None, clock_df=None) -> dict:
-        """A timed cell's gamma and its interval (`evaluate.steady_gamma`), from its own runs'
+        """A timed cell's gamma and its interval (`timing.steady_gamma`), from its own runs'
         spread or from ``clock_sd`` and ``clock_df`` pooled over the run's cells."""
         alpha = ratio_replicates(row["alpha_prompts"], row["positions_prompts"],
                                  indices(len(row["alpha_prompts"]), seed=self.settings.seed))
@@ -355,7 +355,7 @@ class Study:
         sd, df = pooled_sd(r["log_step_ratio_runs"] for r in run_rows if r.get("log_step_ratio_runs"))
         table = table.copy()
         table["clock_sd"], table["clock_df"] = sd, df
-        blocks: dict = {}  # cells timed together (`evaluate.measure_speedup`) share their plain runs
+        blocks: dict = {}  # cells timed together (`timing.measure_speedup`) share their plain runs
         for r in run_rows:
             if r.get("timing_block") and r.get("log_step_ratio_runs"):
                 blocks.setdefault(r["timing_block"], []).append(r["log_step_ratio_runs"])

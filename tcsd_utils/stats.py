@@ -7,9 +7,9 @@ the claims are judged on (`tcsd_utils.report`):
   sampled; its positions are not independent of each other);
 - empirical alpha: the Wilson interval of a binomial proportion (accepted / tested);
 - gamma: runs of the same prompt and seed, speculative bracketed by plain, give one log
-  ratio each (`tcsd_utils.evaluate.measure_speedup`): a t interval over runs for the plain ratio, and for the steadier
+  ratio each (`tcsd_utils.timing.measure_speedup`): a t interval over runs for the plain ratio, and for the steadier
   estimate the clock's part over runs with expected alpha's part over prompts
-  (`tcsd_utils.evaluate.steady_gamma`).
+  (`tcsd_utils.timing.steady_gamma`).
 
 Replicates are arrays whose element 0 is the point estimate and elements 1..B bootstrap
 replicates, so that an effect computed with numpy arithmetic on them carries its own
@@ -98,7 +98,7 @@ def pooled_sd(groups) -> tuple[float, int]:
     value add nothing; (nan, 0) when no group has two.
 
     For spreads that are one property shared by every group (the clock's noise in the timed
-    cells of one run, `tcsd_utils.evaluate.steady_gamma`): a few values per group then borrow
+    cells of one run, `tcsd_utils.timing.steady_gamma`): a few values per group then borrow
     the degrees of freedom of all of them."""
     ss, df = 0.0, 0
     for g in groups:
@@ -115,7 +115,7 @@ def interaction_sd(blocks) -> tuple[float, int]:
     means and its column means, plus its grand mean (Tukey's additive model); a table with
     one row or one column adds nothing; (nan, 0) when none has two of each.
 
-    For a timing block (`tcsd_utils.evaluate.measure_speedup`; rows: drafts, columns: runs
+    For a timing block (`tcsd_utils.timing.measure_speedup`; rows: drafts, columns: runs
     of the same prompt and seed), a column's effect holds what the drafts share (their plain
     runs, the prompt), a row's effect each draft's own clock, and the residual the noise of
     each speculative run alone."""

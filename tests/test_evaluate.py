@@ -1,4 +1,5 @@
-"""Evaluation of a draft: expected alpha and its pieces, best k, empirical alpha and gamma."""
+"""Evaluation of a draft: expected alpha and its pieces, best k; and what is timed (`timing`):
+c, empirical alpha and gamma."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from tcsd_utils import distill as D
 from tcsd_utils import evaluate as E
+from tcsd_utils import timing as T
 
 PROMPTS = [[1, 14, 4 + i % 8, 5 + (i * 3) % 7, 15] for i in range(8)]
 
@@ -51,19 +53,19 @@ def test_best_k_maximises_the_predicted_speedup():
 
 
 def test_measure_speedup_brackets_runs_counts_tested_tokens_and_a_twin_is_always_accepted(tiny_target, tiny_draft):
-    out = E.measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, repeats=2)
+    out = T.measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, repeats=2)
     assert out["runs"] == 4 and len(out["log_ratio_runs"]) == len(out["log_step_ratio_runs"]) == 4
     assert 0 <= out["alpha_empirical_lo"] <= out["alpha_empirical"] <= out["alpha_empirical_hi"] <= 1
     assert out["gamma_raw_lo"] <= out["gamma_raw"] <= out["gamma_raw_hi"]
     assert out["gamma_raw"] == pytest.approx(math.exp(sum(out["log_ratio_runs"]) / 4))
     assert out["alpha_drafted"] <= out["alpha_empirical"] + 1e-12  # untested drafts only lower it
     assert 1 <= out["tokens_per_step"] <= 3
-    twin = E.measure_speedup(tiny_target, copy.deepcopy(tiny_target), PROMPTS[:2], 1.0, 2, 6)
+    twin = T.measure_speedup(tiny_target, copy.deepcopy(tiny_target), PROMPTS[:2], 1.0, 2, 6)
     assert twin["alpha_empirical"] == 1.0 and twin["tokens_per_step"] > 2  # p == q: nothing is rejected
     with pytest.raises(ValueError, match="at least one prompt"):
-        E.measure_speedup(tiny_target, tiny_draft, [], 1.0, 2, 6)
+        T.measure_speedup(tiny_target, tiny_draft, [], 1.0, 2, 6)
     with pytest.raises(ValueError, match="one draft"):
-        E.measure_speedup(tiny_target, {}, PROMPTS[:2], 1.0, 2, 6)
+        T.measure_speedup(tiny_target, {}, PROMPTS[:2], 1.0, 2, 6)
 
 
 def test_a_block_of_drafts_shares_its_plain_runs_and_each_draft_gets_its_own_row(tiny_target, tiny_draft,
@@ -75,7 +77,7 @@ def test_a_block_of_drafts_shares_its_plain_runs_and_each_draft_gets_its_own_row
         real = getattr(speculative, fn)
         monkeypatch.setattr(speculative, fn, lambda *a, _real=real, _fn=fn, **k: calls.append(_fn) or _real(*a, **k))
     twin = copy.deepcopy(tiny_target)
-    block = E.measure_speedup(tiny_target, {"draft": tiny_draft, "twin": twin}, PROMPTS[:3], 1.0, 2, 6)
+    block = T.measure_speedup(tiny_target, {"draft": tiny_draft, "twin": twin}, PROMPTS[:3], 1.0, 2, 6)
     assert set(block) == {"draft", "twin"}
     # per prompt: plain, the two drafts, plain again (12 runs where pairs would take the same
     # 12; with 11 drafts a block takes 13 runs per prompt, pairs 22)
@@ -86,17 +88,17 @@ def test_a_block_of_drafts_shares_its_plain_runs_and_each_draft_gets_its_own_row
         assert row["runs"] == 3 and len(row["plain_gap_runs"]) == 3
     assert block["draft"]["plain_gap_runs"] == block["twin"]["plain_gap_runs"]  # the same plain runs
     assert block["twin"]["alpha_empirical"] == 1.0 and block["draft"]["alpha_empirical"] < 1.0
-    one = E.measure_speedup(tiny_target, tiny_draft, PROMPTS[:3], 1.0, 2, 6)
+    one = T.measure_speedup(tiny_target, tiny_draft, PROMPTS[:3], 1.0, 2, 6)
     assert one["alpha_empirical"] == block["draft"]["alpha_empirical"]  # the same seeds: the same tokens
 
 
 def test_the_plain_reference_is_interpolated_in_time_between_its_two_runs():
     before, after = (10.0, math.log(0.050)), (20.0, math.log(0.060))
-    assert E._log_plain_at(before, after, 10.0) == pytest.approx(math.log(0.050))
-    assert E._log_plain_at(before, after, 15.0) == pytest.approx((math.log(0.050) + math.log(0.060)) / 2)
-    assert E._log_plain_at(before, after, 20.0) == pytest.approx(math.log(0.060))
-    assert E._log_plain_at(before, after, 99.0) == pytest.approx(math.log(0.060))  # clamped to the bracket
-    assert E._log_plain_at((5.0, 1.0), (5.0, 3.0), 5.0) == 2.0  # no time between them: the mean
+    assert T._log_plain_at(before, after, 10.0) == pytest.approx(math.log(0.050))
+    assert T._log_plain_at(before, after, 15.0) == pytest.approx((math.log(0.050) + math.log(0.060)) / 2)
+    assert T._log_plain_at(before, after, 20.0) == pytest.approx(math.log(0.060))
+    assert T._log_plain_at(before, after, 99.0) == pytest.approx(math.log(0.060))  # clamped to the bracket
+    assert T._log_plain_at((5.0, 1.0), (5.0, 3.0), 5.0) == 2.0  # no time between them: the mean
 
 
 def test_steady_gamma_shares_a_blocks_part_of_the_clock_noise_and_keeps_the_total():
@@ -107,7 +109,7 @@ def test_steady_gamma_shares_a_blocks_part_of_the_clock_noise_and_keeps_the_tota
     sd = 0.04
 
     def cell(seed, shared):
-        return np.log(E.steady_gamma(logs, alpha, k=1, seed=seed, clock_sd=sd, clock_df=400, shared_sd=shared,
+        return np.log(T.steady_gamma(logs, alpha, k=1, seed=seed, clock_sd=sd, clock_df=400, shared_sd=shared,
                                      shared_seed=None if shared == 0 else 12345)[1:])
 
     a, b, lone = cell(1, 0.03), cell(2, 0.03), cell(1, 0.0)
@@ -125,12 +127,12 @@ def test_steady_gamma_is_the_clock_ratio_times_the_expected_tokens_per_step():
 
     logs = [math.log(0.80), math.log(0.82), math.log(0.78)]
     alpha = np.array([0.5, 0.45, 0.55, 0.5])
-    rep = E.steady_gamma(logs, alpha, k=1)
+    rep = T.steady_gamma(logs, alpha, k=1)
     clock = math.exp(sum(logs) / 3)
     assert rep[0] == pytest.approx(clock * 1.5)  # k = 1: 1 + alpha tokens per step
     assert len(rep) == 4 and np.isfinite(rep).all()
-    assert np.isnan(E.steady_gamma(logs[:1], alpha, k=1)[1:]).all()  # one run: no spread known
-    assert E.steady_gamma(logs, np.array([0.5]), k=3)[0] == pytest.approx(clock * 1.875)
+    assert np.isnan(T.steady_gamma(logs[:1], alpha, k=1)[1:]).all()  # one run: no spread known
+    assert T.steady_gamma(logs, np.array([0.5]), k=3)[0] == pytest.approx(clock * 1.875)
 
 
 def test_steady_gamma_with_a_pooled_clock_spread_uses_its_degrees_of_freedom():
@@ -144,17 +146,17 @@ def test_steady_gamma_with_a_pooled_clock_spread_uses_its_degrees_of_freedom():
         lo, hi = np.percentile(np.log(rep[1:] / 1.5), [2.5, 97.5])
         return (hi - lo) / 2
 
-    own = half_width(E.steady_gamma(logs, alpha, k=1))
-    pooled = half_width(E.steady_gamma(logs, alpha, k=1, clock_sd=sd, clock_df=400))
+    own = half_width(T.steady_gamma(logs, alpha, k=1))
+    pooled = half_width(T.steady_gamma(logs, alpha, k=1, clock_sd=sd, clock_df=400))
     se = sd / 2  # 4 runs
     assert own == pytest.approx(3.182 * se, rel=0.1)   # t with 3 degrees of freedom
     assert pooled == pytest.approx(1.966 * se, rel=0.1)  # t with 400: the same spread, a narrower interval
-    assert E.steady_gamma(logs, alpha, k=1, clock_sd=2 * sd, clock_df=400)[0] == pytest.approx(
-        E.steady_gamma(logs, alpha, k=1)[0])  # the estimate itself does not change
-    one = E.steady_gamma(logs[:1], alpha, k=1, clock_sd=sd, clock_df=400)
+    assert T.steady_gamma(logs, alpha, k=1, clock_sd=2 * sd, clock_df=400)[0] == pytest.approx(
+        T.steady_gamma(logs, alpha, k=1)[0])  # the estimate itself does not change
+    one = T.steady_gamma(logs[:1], alpha, k=1, clock_sd=sd, clock_df=400)
     assert np.isfinite(one).all()  # one run borrows the pooled spread
     for sd_, df_ in ((float("nan"), 0), (float("nan"), float("nan")), (None, None)):  # no pooled spread: its own
-        assert np.array_equal(E.steady_gamma(logs, alpha, k=1, clock_sd=sd_, clock_df=df_), E.steady_gamma(logs, alpha, k=1))
+        assert np.array_equal(T.steady_gamma(logs, alpha, k=1, clock_sd=sd_, clock_df=df_), T.steady_gamma(logs, alpha, k=1))
 
 
 def test_predicted_speedup_with_a_measured_verification_cost():
@@ -165,9 +167,9 @@ def test_predicted_speedup_with_a_measured_verification_cost():
 
 
 def test_cost_ratio_and_verify_cost_time_the_runner(tiny_target, tiny_draft):
-    cost = E.cost_ratio(tiny_target, tiny_draft, prompt_len=8, n_tokens=4, repeats=1)
+    cost = T.cost_ratio(tiny_target, tiny_draft, prompt_len=8, n_tokens=4, repeats=1)
     assert cost["c"] == cost["draft_ms"] / cost["target_ms"] and cost["target_ms"] > 0
-    v = E.verify_cost(tiny_target, 3, prompt_len=8, n_calls=4, repeats=1)
+    v = T.verify_cost(tiny_target, 3, prompt_len=8, n_calls=4, repeats=1)
     assert 0 < v < 50  # a ratio of two forward times, not seconds or milliseconds
 
 

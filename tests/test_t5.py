@@ -15,7 +15,8 @@ from test_speculative import N_SAMPLES, P_FAIL, P_PASS, accept_everything, chi_s
 from tcsd_utils import distill as D
 from tcsd_utils import speculative as S
 from tcsd_utils.batching import head_logits, pack
-from tcsd_utils.evaluate import cost_ratio, expected_alpha
+from tcsd_utils.evaluate import expected_alpha
+from tcsd_utils.timing import cost_ratio
 from tcsd_utils.runners import Seq2SeqRunner, as_runner, next_token_logits
 from tcsd_utils.temperature import overlap, probs
 
