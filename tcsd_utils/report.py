@@ -174,8 +174,8 @@ def write_report(study, table=None) -> "Path":  # noqa: F821
              f"decoding tau x prompt set). Paper: Ouyang et al. 2024, arXiv 2410.10141.", "",
              f"- target `{s.target}`; drafts distilled on `{s.train_set}` (train split); out of domain: `{s.ood_set}`",
              f"- KD taus {list(s.kd_taus)}; decoding taus {list(s.decode_taus)}; k = {s.k}; "
-             f"{s.spec_prompts} prompts x {s.spec_repeats} repeats x {s.spec_tokens} tokens per speed cell, each run "
-             f"paired with a plain run; expected alpha on {s.n_eval_prompts} held-out prompts x {s.new_tokens} tokens"]
+             f"{s.spec_prompts} prompts x {s.spec_repeats} repeats x {s.spec_tokens} tokens per speed cell, the drafts at "
+             f"a tau timed as one block (plain runs bracket each prompt's speculative runs); expected alpha on {s.n_eval_prompts} held-out prompts x {s.new_tokens} tokens"]
     if c:
         lines.append(f"- c = {c['c']:.3f} (target {c['target_ms']:.1f} ms, draft {c['draft_ms']:.1f} ms per token)")
     lines += timing_notes(table, machine)
@@ -200,7 +200,7 @@ def write_report(study, table=None) -> "Path":  # noqa: F821
             lines.append(f"| {list(PAPER_NUMBERS)[2]} | {PAPER_NUMBERS[list(PAPER_NUMBERS)[2]]} | "
                          f"{fmt(*f5['effect'], 1, '%')} |")
     lines += figure_lines(study.out / "figures")
-    lines += ["", "How each verdict is decided (tcsd_utils/report.py):", ""]
+    lines += ["", "How each verdict is decided (tcsd_utils/rules.py):", ""]
     for c_name, check in CHECKS.items():
         rule = " ".join((check.__doc__ or "").split())
         lines.append(f"- {c_name}: {rule}")
