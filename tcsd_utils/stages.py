@@ -250,8 +250,9 @@ class Study:
 
         A cell holds the expected alpha (with the mean entropies of p and q) on held-out
         target samples at tau and, with ``speed``, the empirical alpha and wall-time speedup
-        of real speculative runs, each paired with a plain run of the same prompt, seed and
-        length (`timing.measure_speedup`): ``gamma_raw``, the plain time ratio, and
+        of real speculative runs, each bracketed by plain runs of the same prompt, seed and
+        length; the missing cells of a tau are timed as one block that shares those plain
+        runs (`timing.measure_speedup`): ``gamma_raw``, the plain time ratio, and
         ``gamma``, the same with the luck of acceptance taken out (`timing.steady_gamma`);
         c and Leviathan's predicted speedup. Every estimate has a 95% interval in columns
         ``<name>_lo`` and ``<name>_hi`` (`tcsd_utils.stats`). Cells are written atomically under
