@@ -93,9 +93,10 @@ def measure_speedup(target, draft, prompts: list, tau, k: int, max_new_tokens: i
     token interpolated in time between the two plain runs that bracket it
     (`_log_plain_at`), so a drift of the machine's speed cancels, and one pair of plain runs
     serves every draft: with 11 drafts a block costs 13 runs per prompt where pairs cost 22.
-    The drafts of one block then share their plain runs' noise; each run's ``plain_gap_runs``
-    (log plain time per token before minus after) measures it, and report.md's replicates
-    share it between the cells of a block (`steady_gamma`'s ``shared_sd``). No early stop
+    The drafts of one block then share their plain runs' noise: `Study.results` separates it
+    from each run's own (`stats.interaction_sd`), and report.md's replicates share it between
+    the cells of a block (`steady_gamma`'s ``shared_sd``). Each run's ``plain_gap_runs`` (log
+    plain time per token before minus after) records the drift across a bracket. No early stop
     at EOS: every run makes exactly ``max_new_tokens`` tokens. Call after a warm-up
     (`warm_up`).
 
