@@ -12,10 +12,19 @@ This project ships offline stand-ins built by ``scripts/make_prompts.py``:
 - ``"math"`` (``data/math.jsonl``) plays GSM8K's part; each record has an integer answer.
 
 The real sets load by the names ``"alpaca"`` and ``"gsm8k"`` through ``datasets`` when the
-network and the Hugging Face Hub can be reached. ``load_prompts(..., split=...)`` gives a
-fixed 80/20 train/test split by a hash of each record's id, so distillation can train on
-``"train"`` and be evaluated on held-out ``"test"`` prompts. ``chat_ids`` turns a prompt into
-token ids through the tokenizer's chat template.
+network and the Hugging Face Hub can be reached. ``load_prompts(..., split=...)`` gives
+fixed splits, so distillation can train on ``"train"`` and be evaluated on prompts it never
+saw:
+
+- a record that carries a ``"split"`` field belongs to that split only. The math set marks
+  the problems of six of its templates this way (``"split": "unseen"``, the generator's
+  ``UNSEEN_TEMPLATES``): they test the draft on templates it was never trained on;
+- every other record goes to ``"train"`` or ``"test"`` by a hash of its id (``TEST_PERCENT``
+  % to test), so ``"test"`` holds new problems of the training templates.
+
+``"all"`` is every record. The Hub sets and the instructions carry no ``"split"`` field,
+so for them ``"unseen"`` is empty and train/test is the id hash alone. ``chat_ids`` turns a
+prompt into token ids through the tokenizer's chat template.
 """
 
 from __future__ import annotations
@@ -40,8 +49,8 @@ PROMPT_SETS: dict[str, str] = {
     "alpaca": "tatsu-lab/alpaca, train split, from the Hub (needs the network)",
     "gsm8k": "openai/gsm8k 'main', test split, from the Hub (needs the network)",
 }
-SPLITS = ("all", "train", "test")
-TEST_PERCENT = 20  # share of records, by id hash, in the held-out "test" split
+SPLITS = ("all", "train", "test", "unseen")
+TEST_PERCENT = 20  # share of the records without a "split" field, by id hash, in "test"
 _FILES = {"instructions": "instructions.jsonl", "math": "math.jsonl"}
 _HUB = {"alpaca": ("tatsu-lab/alpaca", None, "train", "instructions"),
         "gsm8k": ("openai/gsm8k", "main", "test", "math")}
@@ -107,9 +116,17 @@ def _load_hub(name: str) -> tuple[dict, ...]:
 
 
 def _in_test(record_id: str) -> bool:
-    """Whether a record belongs to the held-out split: fixed by its id alone."""
+    """Whether a record without a "split" field is held out ("test"): fixed by its id alone."""
     digest = hashlib.sha256(record_id.encode("utf-8")).hexdigest()
     return int(digest[:8], 16) % 100 < TEST_PERCENT
+
+
+def _split_of(record: dict) -> str:
+    """The one split (besides "all") that a record belongs to: its own "split" field when it
+    has one, else "test" or "train" by the hash of its id."""
+    if "split" in record:
+        return record["split"]
+    return "test" if _in_test(record["id"]) else "train"
 
 
 def load_prompts(name: str, n: int | None = None, seed: int | None = 0,
@@ -122,16 +139,21 @@ def load_prompts(name: str, n: int | None = None, seed: int | None = 0,
         n: how many records to return; ``None`` means all of the split.
         seed: seed of a deterministic shuffle (``random.Random(seed)``) applied before taking
             the first ``n``; ``None`` keeps file order.
-        split: ``"all"``, ``"train"`` or ``"test"``. Records are assigned by a hash of their
-            id (``TEST_PERCENT`` % to test), independent of ``seed`` and ``n``.
+        split: ``"all"``, ``"train"``, ``"test"`` or ``"unseen"``, independent of ``seed``
+            and ``n``. A record with a ``"split"`` field belongs to that split only (the
+            math problems of held-out templates say ``"unseen"``), so ``"train"`` and
+            ``"test"`` never hold them; the others go to ``"test"`` by a hash of their id
+            (``TEST_PERCENT`` %) and to ``"train"`` otherwise. ``"unseen"`` is empty for a
+            set without such records (the instructions, the Hub sets).
 
     Returns:
         A list of new dicts, each with at least ``id`` and ``prompt``; math sets also carry
-        an integer ``answer`` and a ``solution``; instructions carry a ``task``.
+        an integer ``answer`` and a ``solution`` (the offline one also its ``template``, and
+        ``split`` where held out); instructions carry a ``task``.
 
     Raises:
         ValueError: unknown name or split, ``n`` < 1, ``n`` larger than the split, or a
-            malformed/empty data file.
+            malformed/empty data file (also a ``"split"`` field naming no split).
         FileNotFoundError: the data file of an offline set is missing.
         RuntimeError: a Hub set could not be loaded (offline); the cause is chained.
     """
@@ -147,9 +169,12 @@ def load_prompts(name: str, n: int | None = None, seed: int | None = 0,
         for i, rec in enumerate(records, 1):
             if not isinstance(rec, dict) or "id" not in rec or "prompt" not in rec:
                 raise ValueError(f"{path}: record {i} lacks an 'id' or a 'prompt'")
+            if rec.get("split", "train") not in SPLITS[1:]:
+                raise ValueError(f"{path}: record {i} has split {rec['split']!r}; a record's "
+                                 f"split is one of {', '.join(SPLITS[1:])}")
     else:
         records = _load_hub(name)
-    records = [dict(r) for r in records if split == "all" or _in_test(r["id"]) == (split == "test")]
+    records = [dict(r) for r in records if split == "all" or _split_of(r) == split]
     if seed is not None:
         random.Random(seed).shuffle(records)
     if n is not None:

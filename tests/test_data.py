@@ -90,6 +90,27 @@ def test_split_disjoint_stable(name):
     assert few <= test and len(few) == 10
 
 
+def test_split_field_decides(tmp_path, monkeypatch):
+    ids = [f"m{i}" for i in range(40)]
+    hashed_test = [i for i in ids if D._in_test(i)]
+    assert hashed_test and len(hashed_test) < len(ids)
+    marked = {ids[0]: "unseen", ids[1]: "unseen", hashed_test[0]: "train"}
+    lines = [json.dumps({"id": i, "prompt": f"What is {n} + {n}?", "answer": 2 * n}
+                        | ({"split": marked[i]} if i in marked else {}))
+             for n, i in enumerate(ids)]
+    (tmp_path / "math.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("TCSD_DATA_DIR", str(tmp_path))
+    got = {s: [r["id"] for r in D.load_prompts("math", split=s, seed=None)] for s in D.SPLITS}
+    assert got["unseen"] == [ids[0], ids[1]]
+    assert hashed_test[0] in got["train"] and hashed_test[0] not in got["test"]
+    assert got["test"] == [i for i in hashed_test if i not in marked]
+    assert sorted(got["train"] + got["test"] + got["unseen"]) == sorted(got["all"])
+    lines[2] = json.dumps({"id": "bad", "prompt": "What is 1 + 1?", "split": "validation"})
+    (tmp_path / "math.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="record 3 has split 'validation'"):
+        D.load_prompts("math", split="train")
+
+
 def test_errors():
     with pytest.raises(ValueError, match="instructions.*math"):
         D.load_prompts("nope")
@@ -148,6 +169,10 @@ def test_hub_sets_parse(monkeypatch):
         assert [r["prompt"] for r in alpaca] == ["Name a colour.", "Translate this.\n\nBonjour"]
         (g,) = D.load_prompts("gsm8k")
         assert g["answer"] == 1234 and g["prompt"] == "What is 1000 + 234?"
+        for name, n in [("alpaca", 2), ("gsm8k", 1)]:  # no record of a Hub set is "unseen"
+            assert D.load_prompts(name, split="unseen") == []
+            both = D.load_prompts(name, split="train") + D.load_prompts(name, split="test")
+            assert len(both) == n
     finally:
         D._load_hub.cache_clear()
 
