@@ -9,9 +9,11 @@ so this script builds stand-ins that play the same two roles:
   advise, write, summarise, compare, define, brainstorm, restyle, translate, plan, how-to,
   question), made from hand-written templates and hand-written subject lists in which
   every subject fits every template of its set;
-- math.jsonl: two- to four-step word problems from 19 templates (the ``m_*`` functions
-  of ``scripts/math_templates.py``), with the integer answer computed here and a short worked solution whose every
-  step ``a op b = c`` is checked.
+- math.jsonl: two- to four-step word problems from 44 templates (the ``m_*`` functions
+  of ``scripts/math_templates.py``), with the integer answer computed there and a short
+  worked solution whose every step ``a op b = c`` is checked. Each record names its
+  template; the records of the six templates in ``UNSEEN_TEMPLATES`` carry
+  ``"split": "unseen"`` and are never trained on (``tcsd_utils.data.load_prompts``).
 
 The templates and vocabularies are data, not code: they live in
 ``data/prompt_templates.json`` (its ``"about"`` entry describes the layout), and this
@@ -32,10 +34,10 @@ import json
 import random
 from pathlib import Path
 
-from math_templates import MATH_TEMPLATES  # scripts/: the 19 word-problem templates
+from math_templates import MATH_TEMPLATES, UNSEEN_TEMPLATES  # scripts/: the 44 templates
 
 SEED = 2410
-MATH_PER_TEMPLATE = 20
+MATH_PER_TEMPLATE = 25
 DATA = Path(__file__).resolve().parent.parent / "data"
 TEMPLATES = DATA / "prompt_templates.json"
 
@@ -110,10 +112,16 @@ def build_instructions(rng: random.Random, sets: list[dict]) -> list[dict]:
 # --------------------------------------------------------------------------------------
 
 
-def build_math(rng: random.Random, vocab: dict,
-               per_template: int = MATH_PER_TEMPLATE) -> list[dict]:
-    """``per_template`` distinct problems from each template, shuffled and numbered."""
-    rows: list[tuple[str, int, str]] = []
+def build_math(seed: int, vocab: dict, per_template: int = MATH_PER_TEMPLATE) -> list[dict]:
+    """``per_template`` distinct problems from each template, shuffled and numbered.
+
+    The draws come from ``random.Random(seed)``, and every id carries the seed
+    (``math-<seed>-0001``), so that a set made with another seed can join this one without
+    two records sharing an id. Each record names its ``template``; those of
+    ``UNSEEN_TEMPLATES`` also carry ``"split": "unseen"``.
+    """
+    rng = random.Random(seed)
+    rows: list[tuple[str, str, int, str]] = []
     seen: set[str] = set()
     for template in MATH_TEMPLATES:
         got = 0
@@ -123,14 +131,21 @@ def build_math(rng: random.Random, vocab: dict,
                 continue
             assert isinstance(ans, int) and ans >= 0, (template.__name__, q, ans)
             seen.add(q)
-            rows.append((q, ans, f"{sol}\n#### {ans}"))
+            rows.append((template.__name__, q, ans, f"{sol}\n#### {ans}"))
             got += 1
             if got == per_template:
                 break
         assert got == per_template, f"{template.__name__}: only {got} distinct problems"
+    names = {t.__name__ for t in MATH_TEMPLATES}
+    assert set(UNSEEN_TEMPLATES) <= names and len(names) == len(MATH_TEMPLATES)
     rng.shuffle(rows)
-    return [{"id": f"math-{i:04d}", "prompt": q, "answer": ans, "solution": sol}
-            for i, (q, ans, sol) in enumerate(rows, 1)]
+    out = []
+    for i, (name, q, ans, sol) in enumerate(rows, 1):
+        rec = {"id": f"math-{seed}-{i:04d}", "template": name}
+        if name in UNSEEN_TEMPLATES:
+            rec["split"] = "unseen"
+        out.append(rec | {"prompt": q, "answer": ans, "solution": sol})
+    return out
 
 
 def write_jsonl(path: Path, records: list[dict]) -> None:
@@ -150,10 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     templates = load_templates(args.templates)
     inst = build_instructions(random.Random(args.seed), templates["instructions"])
-    math = build_math(random.Random(args.seed + 1), templates["math"])
+    math = build_math(args.seed + 1, templates["math"])
     write_jsonl(args.out / "instructions.jsonl", inst)
     write_jsonl(args.out / "math.jsonl", math)
-    print(f"wrote {len(inst)} instructions and {len(math)} math problems to {args.out}")
+    unseen = [r["template"] for r in math if r.get("split") == "unseen"]
+    print(f"wrote {len(inst)} instructions and {len(math)} math problems to {args.out} "
+          f"({len(MATH_TEMPLATES)} templates; {len(unseen)} problems of {len(set(unseen))} "
+          f"held-out templates marked unseen)")
     return 0
 
 

@@ -14,6 +14,7 @@ from tcsd_utils import data as D
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP = re.compile(r"(\d+(?: [-+*/] \d+)+) = (\d+)")
+ID = {"instructions": re.compile(r"inst-(\d{4})"), "math": re.compile(r"math-2411-(\d{4})")}
 
 
 def _raw(name):
@@ -31,8 +32,8 @@ def test_sets_are_large_and_unique(name):
     assert len(set(ids)) == len(ids)
     assert len(set(prompts)) == len(prompts)
     assert all(isinstance(p, str) and len(p.strip()) > 15 for p in prompts)
-    prefix = "inst-" if name == "instructions" else "math-"
-    assert ids == [f"{prefix}{i:04d}" for i in range(1, len(ids) + 1)]
+    # numbered in file order; a math id also carries the generator's seed (2410 + 1)
+    assert [int(ID[name].fullmatch(i).group(1)) for i in ids] == list(range(1, len(ids) + 1))
 
 
 def test_instruction_task_variety():
@@ -58,6 +59,7 @@ def test_math_answers_recompute():
             assert eval(expr, {"__builtins__": {}}, {}) == int(value), (r["id"], expr, value)
         assert int(steps[-1][1]) == r["answer"]  # the last step is the answer
         assert r["prompt"].rstrip().endswith("?")
+        assert 15 <= len(body.split()) <= 70, r  # a short worked solution
     # many templates, varied numbers
     openings = {" ".join(r["prompt"].split()[1:3]) for r in recs}
     assert len(openings) >= 12
@@ -81,13 +83,44 @@ def test_split_disjoint_stable(name):
     every = {r["id"] for r in D.load_prompts(name)}
     train = {r["id"] for r in D.load_prompts(name, split="train", seed=3)}
     test = {r["id"] for r in D.load_prompts(name, split="test", seed=9)}
-    assert not train & test
-    assert train | test == every
-    assert 0.1 < len(test) / len(every) < 0.3
+    unseen = {r["id"] for r in D.load_prompts(name, split="unseen", seed=4)}
+    assert not train & test and not train & unseen and not test & unseen
+    assert train | test | unseen == every  # the three splits partition "all"
+    assert len(train) + len(test) + len(unseen) == len(every)
+    assert 0.1 < len(test) / len(train | test) < 0.3
+    assert bool(unseen) == (name == "math")  # the instructions hold no unseen records
     # independent of seed and n
     assert {r["id"] for r in D.load_prompts(name, split="test", seed=0)} == test
     few = {r["id"] for r in D.load_prompts(name, n=10, split="test", seed=5)}
     assert few <= test and len(few) == 10
+
+
+def test_math_size_and_templates():
+    recs = D.load_prompts("math", seed=None)
+    assert len(recs) >= 1000
+    counts = {}
+    for r in recs:
+        assert re.fullmatch(r"m_[a-z_]+", r["template"]), r
+        counts[r["template"]] = counts.get(r["template"], 0) + 1
+    assert len(counts) >= 40
+    assert len(set(counts.values())) == 1  # as many problems from each template
+    assert len({r["id"] for r in recs}) == len(recs)
+
+
+def test_math_unseen_templates_are_held_out():
+    recs = D.load_prompts("math", seed=None)
+    split = {s: D.load_prompts("math", split=s, seed=None) for s in ("train", "test", "unseen")}
+    unseen = {r["template"] for r in split["unseen"]}
+    assert len(unseen) >= 5
+    # the unseen split is exactly the records marked so, and each of its templates is whole
+    assert split["unseen"] == [r for r in recs if r.get("split") == "unseen"]
+    assert split["unseen"] == [r for r in recs if r["template"] in unseen]
+    assert all(r.get("split") != "unseen" for r in split["train"] + split["test"])
+    train = {r["template"] for r in split["train"]}
+    test = {r["template"] for r in split["test"]}
+    assert not unseen & train and not unseen & test
+    assert test <= train  # "test" holds new problems of the training templates
+    assert len(train) + len(unseen) == len({r["template"] for r in recs})
 
 
 def test_split_field_decides(tmp_path, monkeypatch):
