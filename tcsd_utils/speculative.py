@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from .runners import CausalLMRunner, Runner, as_runner
@@ -130,6 +132,72 @@ class Clock:
         if self.cuda:
             torch.cuda.synchronize()
         return time.perf_counter()
+
+
+_IDS_HINT = ("pass token ids: a list of ints or a 1-D LongTensor, such as the tokenizer's output "
+             "tokenizer(text)[\"input_ids\"], or tcsd_utils.data.chat_ids(tokenizer, text) for a "
+             "chat-formatted prompt")
+
+
+def _is_integer_dtype(dtype) -> bool:
+    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+
+
+def _is_token_id(t) -> bool:
+    """An int, a numpy integer or a 0-d integer tensor; a bool is none of these here."""
+    if isinstance(t, (bool, np.bool_)):
+        return False
+    if isinstance(t, torch.Tensor):
+        return t.ndim == 0 and _is_integer_dtype(t.dtype)
+    return isinstance(t, (int, np.integer))
+
+
+def _token_ids(prompt_ids) -> list[int]:
+    """The prompt as a list of Python ints, or a `ValueError` that names what came instead.
+
+    Args:
+        prompt_ids: token ids: a sequence of ints (numpy integers and 0-d integer tensors
+            count as ints), or a 1-D integer tensor or array.
+
+    Returns:
+        The ids as a ``list[int]``; not yet checked against any vocabulary.
+
+    Raises:
+        ValueError: ``None``; text (``str``, ``bytes``); a mapping such as the tokenizer's
+            whole output; a float, bool or complex tensor or array, or one that is not 1-D;
+            an element that is not an integer (a float, a bool, a nested list, ``None``);
+            anything that is not a sequence. The message names the type received and what
+            to pass. Without this check a float id reaches torch as a bare ``RuntimeError``
+            and a string fails in ``int()``.
+    """
+    if prompt_ids is None:
+        raise ValueError("empty prompt: prompt_ids must hold at least one token, got None")
+    if isinstance(prompt_ids, (str, bytes, bytearray)):
+        raise ValueError(f"prompt_ids is text (a {type(prompt_ids).__name__}), not token ids; {_IDS_HINT}")
+    if isinstance(prompt_ids, Mapping):
+        keys = ", ".join(repr(k) for k in list(prompt_ids)[:4])
+        raise ValueError(f"prompt_ids is a {type(prompt_ids).__name__} (a mapping with keys {keys}), not token ids; "
+                         f"{_IDS_HINT}")
+    if isinstance(prompt_ids, (torch.Tensor, np.ndarray)):
+        is_int = (_is_integer_dtype(prompt_ids.dtype) if isinstance(prompt_ids, torch.Tensor)
+                  else prompt_ids.dtype.kind in "iu")
+        kind = f"a {type(prompt_ids).__name__} of dtype {prompt_ids.dtype} and shape {tuple(prompt_ids.shape)}"
+        if not is_int:
+            raise ValueError(f"prompt_ids is {kind}: token ids are integers; {_IDS_HINT}")
+        if prompt_ids.ndim != 1:
+            batch_of_one = prompt_ids.ndim == 2 and len(prompt_ids) == 1
+            one = " (a batch of one prompt: pass prompt_ids[0])" if batch_of_one else ""
+            raise ValueError(f"prompt_ids is {kind}, not 1-D{one}; {_IDS_HINT}")
+        return [int(t) for t in prompt_ids.tolist()]
+    try:
+        items = list(prompt_ids)
+    except TypeError:
+        raise ValueError(f"prompt_ids is a {type(prompt_ids).__name__}, not a sequence of token ids; "
+                         f"{_IDS_HINT}") from None
+    for i, t in enumerate(items):
+        if not _is_token_id(t):
+            raise ValueError(f"prompt_ids[{i}] is a {type(t).__name__} ({t!r}), not an integer token id; {_IDS_HINT}")
+    return [int(t) for t in items]
 
 
 def _check_inputs(prompt_ids, max_new_tokens, runners):
@@ -235,7 +303,9 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
     Args:
         target: the target model (p), or a `Runner`.
         draft: the draft model (q), or a `Runner`; same vocabulary as the target.
-        prompt_ids: the prompt's token ids (already chat-formatted), at least one.
+        prompt_ids: the prompt's token ids (already chat-formatted), at least one: a list of
+            ints (numpy integers and 0-d integer tensors count) or a 1-D integer tensor or
+            array, e.g. ``tokenizer(text)["input_ids"]``.
         max_new_tokens: the most tokens to generate (>= 1).
         k: draft tokens proposed per step (>= 1).
         tau: decoding temperature of the target; 0 is greedy. Or a schedule: a callable of
@@ -256,11 +326,14 @@ def speculative_generate(target, draft, prompt_ids: Sequence[int], max_new_token
         `DecodeResult` with the new tokens and their `DecodeStats`.
 
     Raises:
-        ValueError: empty prompt, ``max_new_tokens < 1``, ``k < 1``, an invalid ``tau`` or
+        ValueError: empty prompt, a prompt that is not token ids (text, a mapping, a float
+            or bool id, a tensor that is not 1-D and integer; the message names the type
+            received), ``max_new_tokens < 1``, ``k < 1``, an invalid ``tau`` or
             ``draft_tau``, a prompt that does not fit either model's context, a token id
             outside the vocabulary, or a draft whose vocabulary size differs from the
             target's; all checked before any forward pass.
     """
+    prompt_ids = _token_ids(prompt_ids)  # before anything touches a model
     draft_tau = tau if draft_tau is None else draft_tau
     tau_at(tau, 0), tau_at(draft_tau, 0, "draft_tau")  # checked before any forward pass
     if not isinstance(k, int) or k < 1:
@@ -340,6 +413,7 @@ def autoregressive_generate(target, prompt_ids: Sequence[int], max_new_tokens: i
     Returns:
         `DecodeResult`; its stats have ``drafted == 0`` and ``steps == new_tokens``.
     """
+    prompt_ids = _token_ids(prompt_ids)  # before anything touches a model
     tau_at(tau, 0)
     t_run = as_runner(target)
     _check_inputs(prompt_ids, max_new_tokens, [("target", t_run)])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import re
 
+import numpy as np
 import pytest
 import torch
 from scipy import stats as sps
@@ -280,6 +282,66 @@ def test_bad_input_raises(tiny_target, tiny_draft, kwargs, match):
         args.pop("k"), args.pop("draft_tau", None)
         with pytest.raises(ValueError, match=match):
             S.autoregressive_generate(tiny_target, **args)
+
+
+class Untouchable:
+    """A runner that fails the test if anything starts or runs it: bad prompts must be refused
+    before any model work."""
+
+    device = torch.device("cpu")
+    context_length, vocab_size, length = 128, 16, 0
+
+    def start(self, prompt_ids):
+        raise AssertionError("a model was started with a bad prompt")
+
+    def extend(self, ids):
+        raise AssertionError("a model ran on a bad prompt")
+
+    def rollback(self, length):
+        raise AssertionError("a model was rolled back on a bad prompt")
+
+
+@pytest.mark.parametrize("prompt, received", [
+    ([1.5, 2], r"prompt_ids\[0\] is a float \(1\.5\)"),
+    ([1, 4.0], r"prompt_ids\[1\] is a float \(4\.0\)"),  # a whole number is still not an id
+    ([1, True], r"prompt_ids\[1\] is a bool"),
+    ([1, np.bool_(True)], r"prompt_ids\[1\] is a bool"),
+    ([1, None], r"prompt_ids\[1\] is a NoneType"),
+    ([[1, 4, 5]], r"prompt_ids\[0\] is a list"),
+    ([torch.tensor(1.0)], r"prompt_ids\[0\] is a Tensor"),
+    ("hello world", r"text \(a str\)"),
+    (b"\x01\x04", r"text \(a bytes\)"),
+    ({"input_ids": [1, 4, 5], "attention_mask": [1, 1, 1]}, r"a dict \(a mapping with keys 'input_ids'"),
+    (torch.tensor([1.0, 4.0]), r"Tensor of dtype torch\.float32"),
+    (torch.tensor([True, False]), r"Tensor of dtype torch\.bool"),
+    (np.array([1.5, 4.0]), r"ndarray of dtype float64"),
+    (torch.tensor([[1, 4, 5]]), r"shape \(1, 3\), not 1-D \(a batch of one prompt: pass prompt_ids\[0\]\)"),
+    (7, r"prompt_ids is a int, not a sequence"),
+])
+def test_a_prompt_that_is_not_token_ids_raises_before_any_model_work(prompt, received):
+    hint = r"pass token ids: a list of ints or a 1-D LongTensor.*tokenizer\(text\)\[\"input_ids\"\]"
+    for decode in (lambda: S.speculative_generate(Untouchable(), Untouchable(), prompt, max_new_tokens=4, k=2),
+                   lambda: S.autoregressive_generate(Untouchable(), prompt, max_new_tokens=4)):
+        with pytest.raises(ValueError, match=received) as err:
+            decode()
+        assert re.search(hint, str(err.value)), str(err.value)
+
+
+@pytest.mark.parametrize("prompt", [
+    [1, 4, 5],
+    [np.int64(1), np.int32(4), np.uint8(5)],
+    [torch.tensor(1), torch.tensor(4), torch.tensor(5)],
+    torch.tensor([1, 4, 5]),
+    torch.tensor([1, 4, 5], dtype=torch.int32),
+    np.array([1, 4, 5]),
+    (1, 4, 5),
+], ids=["ints", "numpy ints", "0-d tensors", "LongTensor", "IntTensor", "ndarray", "tuple"])
+def test_integer_prompts_of_every_accepted_type_decode_alike(tiny_target, tiny_draft, prompt):
+    want = S.speculative_generate(tiny_target, tiny_draft, [1, 4, 5], max_new_tokens=5, k=2, eos_token_id=[]).tokens
+    got = S.speculative_generate(tiny_target, tiny_draft, prompt, max_new_tokens=5, k=2, eos_token_id=[])
+    plain = S.autoregressive_generate(tiny_target, prompt, max_new_tokens=5, eos_token_id=[])
+    assert got.tokens == want == plain.tokens  # greedy: both decoders give the target's argmax path
+    assert all(type(t) is int for t in got.tokens)
 
 
 def exact_scheduled(logits_fn, prompt, vocab, taus):
