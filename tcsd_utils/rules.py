@@ -29,8 +29,9 @@ import pandas as pd
 
 from .stats import LEVEL, N_BOOT, indices, interval, normal_replicates, ratio_replicates
 
-__all__ = ["PAPER", "INCONCLUSIVE", "NOT_MEASURED", "MIX_GAIN", "Estimates", "CHECKS", "claims", "check_f1_alpha",
-           "check_f1_gamma", "check_f2", "check_f3", "check_f4", "check_f5", "quadratic", "u_shape", "fmt"]
+__all__ = ["PAPER", "AGREE", "PARTLY", "DISAGREE", "INCONCLUSIVE", "NOT_MEASURED", "VERDICTS", "MIX_GAIN", "Estimates",
+           "CHECKS", "claims", "check_f1_alpha", "check_f1_gamma", "check_f2", "check_f3", "check_f4", "check_f5",
+           "quadratic", "u_shape", "fmt"]
 
 # What each rule tests. The paper's own sentences where this project has them (the F2 quote
 # and the abstract); otherwise the claim as DESIGN.md states it from the paper.
@@ -48,8 +49,11 @@ PAPER = {  # Ouyang et al. 2024 (arXiv 2410.10141)
     "F5": "Training data composed from several sampling temperatures raises speedup at high "
           "decoding temperatures by 12-20%.",
 }
-NOT_MEASURED = "not measured"
+# The verdicts: a rule returns one of these and nothing else (the notebooks' checks test it).
+AGREE, PARTLY, DISAGREE = "agree", "partly", "disagree"
 INCONCLUSIVE = "inconclusive at this scale"
+NOT_MEASURED = "not measured"
+VERDICTS = (AGREE, PARTLY, DISAGREE, INCONCLUSIVE, NOT_MEASURED)
 MIX_GAIN = (12.0, 20.0)  # percent, the paper's range for F5
 
 
@@ -171,7 +175,7 @@ def _signed_verdict(lo: float, hi: float, sign: int, supported: str) -> str:
     ``supported`` when its interval lies wholly on the paper's side of 0, "disagree" when
     wholly on the other side, inconclusive otherwise (a nan interval included)."""
     lo, hi = (lo, hi) if sign > 0 else (-hi, -lo)
-    return supported if lo > 0 else "disagree" if hi < 0 else INCONCLUSIVE
+    return supported if lo > 0 else DISAGREE if hi < 0 else INCONCLUSIVE
 
 
 def _result(measured: str, verdict: str, effect=None, settle: str | None = None, **detail) -> dict:
@@ -198,7 +202,7 @@ def _f1(table, settings, metric, est) -> dict:
     per = {d: interval(s, each) for d, s in slopes.items()}
     falls = [d for d, (_, _, h) in per.items() if h < 0]
     rises = [d for d, (_, l, _) in per.items() if l > 0]
-    verdict = _signed_verdict(lo, hi, -1, "agree" if not rises else "partly")
+    verdict = _signed_verdict(lo, hi, -1, AGREE if not rises else PARTLY)
     text = (f"mean slope of {SYMBOL[metric]} against tau over 0-{max(settings.kd_taus):g}: "
             f"{fmt(point, lo, hi)} per unit tau over {n} drafts; it falls for {len(falls)} and rises for "
             f"{len(rises)} of them (simultaneous 95% intervals)")
@@ -253,7 +257,7 @@ def check_f2(table, settings, est=None) -> dict:
     if adv is None:
         return _result("no KD grid cells", NOT_MEASURED)
     point, lo, hi = interval(adv)
-    verdict = _signed_verdict(lo, hi, +1, "agree" if hits >= cols / 2 else "partly")
+    verdict = _signed_verdict(lo, hi, +1, AGREE if hits >= cols / 2 else PARTLY)
     text = (f"gamma of the matching KD tau minus the other KD taus' mean: {fmt(point, lo, hi)}; "
             f"the matching KD tau is fastest in {hits} of {cols} columns")
     a_adv, a_hits, _ = _diagonal_advantage(table, settings, "alpha", est)
@@ -288,7 +292,7 @@ def check_f3(table, settings, est=None) -> dict:
         return _result("no diagonal cells for both modes", NOT_MEASURED)
     point, lo, hi = interval(lead)
     grows = trend is not None and interval(trend)[1] > 0
-    verdict = _signed_verdict(lo, hi, +1, "agree" if grows else "partly")
+    verdict = _signed_verdict(lo, hi, +1, AGREE if grows else PARTLY)
     text = f"online minus offline gamma on the diagonal: {fmt(point, lo, hi)}"
     if trend is not None:
         text += f"; high-tau lead minus low-tau lead {fmt(*interval(trend))}"
@@ -349,11 +353,11 @@ def check_f4(table, settings, est=None) -> dict:
     n_u = sum(v == "U" for v in shapes.values())
     n_not = sum(v == "not U" for v in shapes.values())
     if n_u == len(shapes):
-        verdict = "agree"
+        verdict = AGREE
     elif n_u:
-        verdict = "partly"
+        verdict = PARTLY
     else:
-        verdict = "disagree" if n_not else INCONCLUSIVE
+        verdict = DISAGREE if n_not else INCONCLUSIVE
     text = (f"on {t['prompt_set'].iloc[0]} prompts, gamma against tau is a U for {n_u}, clearly not for {n_not}, "
             f"unresolved for {len(shapes) - n_u - n_not} of {len(shapes)} drafts (lowest gamma at tau: "
             + ", ".join(f"{d} {m:g}" for d, m in mins.items()) + ")")
@@ -387,9 +391,9 @@ def check_f5(table, settings, est=None) -> dict:
     point, lo, hi = interval(gain)
     low, high = MIX_GAIN
     if lo > 0:
-        verdict = "agree" if hi >= low else "partly"
+        verdict = AGREE if hi >= low else PARTLY
     else:
-        verdict = "disagree" if hi < low else INCONCLUSIVE
+        verdict = DISAGREE if hi < low else INCONCLUSIVE
     text = (f"gamma gain of mixed over single-tau KD at tau > {settings.mix_baseline:g}: "
             f"{fmt(point, lo, hi, 1, '%')} (paper {low:g}-{high:g}%)")
     a_gain = _mix_gain(table, settings, "alpha", est)
