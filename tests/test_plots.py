@@ -109,7 +109,15 @@ def test_one_chromium_for_pngs_and_the_browser_test_and_tcsd_chromium_comes_firs
     monkeypatch.setenv("TCSD_CHROMIUM", str(fake))
     assert render.chromium() == str(fake)
     monkeypatch.setenv("TCSD_CHROMIUM", str(tmp_path / "missing"))
-    monkeypatch.setenv("PATH", str(tmp_path))  # nothing else to find
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH: kaleido's own search comes last
+    from choreographer.browsers.chromium import Chromium
+
+    kaleidos = tmp_path / "kaleidos-chrome"
+    kaleidos.write_text("#!/bin/sh\n")
+    kaleidos.chmod(0o755)
+    monkeypatch.setattr(Chromium, "find_browser", classmethod(lambda cls, **kw: str(kaleidos)))
+    assert render.chromium() == str(kaleidos)
+    monkeypatch.setattr(Chromium, "find_browser", classmethod(lambda cls, **kw: None))
     assert render.chromium() is None
 
 
@@ -118,38 +126,111 @@ def test_save_figure_writes_a_png_beside_the_html(tmp_path, monkeypatch):
     from tcsd_utils import render
 
     monkeypatch.delenv("TCSD_PNG", raising=False)
-    monkeypatch.setattr(render, "_PNG", {"server": False, "why": None})
+    monkeypatch.setattr(render, "_PNG", {"writer": None, "why": None})
     plots.save_figure(plots.acceptance_trace([1, 2], k=2), "01_trace", tmp_path)
     png = (tmp_path / "01_trace.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000, render.png_status()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
 
 
-def test_save_figure_says_once_why_no_png_and_keeps_the_html(tmp_path, monkeypatch):
+def _save_three(tmp_path):
+    """Save three figures; return the warnings that said PNGs are off."""
     import warnings
 
-    import plotly.graph_objects as go
-
-    from tcsd_utils import render
-
-    monkeypatch.delenv("TCSD_PNG", raising=False)
-    monkeypatch.setattr(render, "_PNG", {"server": True, "why": None})
-    calls = []
-
-    def no_browser(self, *args, **kwargs):
-        calls.append(1)
-        raise RuntimeError("no Chrome found")
-
-    monkeypatch.setattr(go.Figure, "write_image", no_browser)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         for name in ("a", "b", "c"):
             plots.save_figure(plots.acceptance_trace([1], k=1), name, tmp_path)
-    said = [w for w in seen if "PNG figures are not written" in str(w.message)]
-    assert len(said) == 1 and "no Chrome found" in str(said[0].message) and "chromium" in str(said[0].message)
-    assert calls == [1]  # not tried again after the first failure
     assert sorted(p.name for p in tmp_path.glob("*.html")) == ["a.html", "b.html", "c.html"]
-    assert not list(tmp_path.glob("*.png")) and "no Chrome found" in render.png_status()
+    assert not list(tmp_path.glob("*.png"))
+    return [str(w.message) for w in seen if "PNG figures are not written" in str(w.message)]
+
+
+def test_save_figure_says_once_why_no_png_and_keeps_the_html(tmp_path, monkeypatch):
+    from tcsd_utils import render
+
+    calls = []
+
+    class Broken:  # a kaleido whose browser went away after it started
+        def png(self, fig):
+            calls.append("png")
+            raise RuntimeError("the browser went away")
+
+        def close(self):
+            calls.append("closed")
+
+    monkeypatch.delenv("TCSD_PNG", raising=False)
+    monkeypatch.setattr(render, "_PNG", {"writer": Broken(), "why": None})
+    said = _save_three(tmp_path)
+    assert len(said) == 1 and "the browser went away" in said[0] and "chromium" in said[0]
+    assert calls == ["png", "closed"]  # closed, and not tried again after the first failure
+    assert "the browser went away" in render.png_status()
+
+
+def test_without_a_browser_nothing_is_started(tmp_path, monkeypatch):
+    from tcsd_utils import render
+
+    def started(*args, **kwargs):
+        raise AssertionError("kaleido was started although no browser was found")
+
+    monkeypatch.delenv("TCSD_PNG", raising=False)
+    monkeypatch.setattr(render, "_PNG", {"writer": None, "why": None})
+    monkeypatch.setattr(render, "chromium", lambda: None)
+    monkeypatch.setattr(render, "_PngWriter", started)
+    said = _save_three(tmp_path)
+    assert len(said) == 1 and "no Chrome or Chromium found" in said[0]
+    assert render.png_available() is False
+
+
+def _run_saving_three(tmp_path, env, wrap=lambda cmd: cmd, bound=120):
+    """Save three figures in a fresh process under ``env``; fail if it does not end within
+    ``bound`` seconds (the hang this guards against waited forever)."""
+    import subprocess
+    import sys
+
+    script = ("from tcsd_utils import plots, render\n"
+              "print('browser:', render.chromium())\n"
+              "for n in 'abc':\n"
+              f"    plots.save_figure(plots.acceptance_trace([1], k=1), n, {str(tmp_path)!r})\n"
+              "print('status:', render.png_status())\n")
+    try:
+        done = subprocess.run(wrap([sys.executable, "-c", script]), env=env, capture_output=True, text=True,
+                              timeout=bound)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"save_figure did not return within {bound} s: a PNG write waits without a bound")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == ["a.html", "b.html", "c.html"]
+    assert not list(tmp_path.glob("*.png"))
+    assert done.stderr.count("PNG figures are not written") == 1, done.stderr[-2000:]
+    return done
+
+
+@pytest.mark.parametrize("browser", ["stuck", "dead"])
+def test_a_stuck_or_dead_browser_turns_pngs_off_within_the_timeout(tmp_path, browser):
+    fake = tmp_path / f"{browser}-chrome"
+    fake.write_text("#!/bin/sh\nexec sleep 600\n" if browser == "stuck" else "#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "TCSD_CHROMIUM": str(fake), "TCSD_PNG_TIMEOUT": "2"}
+    env.pop("TCSD_PNG", None)
+    out = tmp_path / "figures"
+    done = _run_saving_three(out, env)
+    assert f"browser: {fake}" in done.stdout
+    assert ("did not start its browser within 2 s" if browser == "stuck" else "BrowserFailedError") in done.stdout
+
+
+def test_save_figure_finishes_where_no_browser_can_be_found(tmp_path):
+    """The newcomer's machine: no browser on PATH, through TCSD_CHROMIUM, or by kaleido's own
+    search (tests/no_browser.py hides an installed one)."""
+    import no_browser  # tests/no_browser.py
+
+    env = no_browser.hidden_env(data_home=str(tmp_path / "data"))
+    env.pop("TCSD_PNG", None)
+    try:
+        no_browser.command(["true"], env)
+    except RuntimeError as err:
+        pytest.skip(f"cannot hide the browser here: {err}")
+    done = _run_saving_three(tmp_path / "figures", env, wrap=lambda cmd: no_browser.command(cmd, env))
+    assert "browser: None" in done.stdout and "no Chrome or Chromium found" in done.stdout
 
 
 def test_tau_slider_redraws_on_change_without_a_frontend():
