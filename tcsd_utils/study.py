@@ -26,9 +26,10 @@ from pathlib import Path
 from .files import TEXT_PROGRESS, atomic_path, figure_dir, output_dir, progress, repo_root, write_json  # noqa: F401
 # PROFILES: what papermill passes to the notebooks; SETTINGS: whether a profile's models come from the Hub
 from .profiles import PROFILES, SETTINGS, run_name, split_run_name
+from .render import PNG_ENV, png_available
 
 __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
-           "write_json", "progress", "run_notebooks", "compare", "main"]
+           "write_json", "progress", "run_notebooks", "CellError", "compare", "main"]
 
 NOTEBOOKS = ["01_temperature_and_distributions", "02_knowledge_distillation", "03_alpha_gamma_grid",
              "04_u_curve", "05_data_mixing_recipe", "06_beyond_the_paper"]
@@ -45,8 +46,65 @@ def _parameters(profile: str, seed: int | None = None) -> dict:
     return {"PROFILE": run_name(profile, seed), **PROFILES[profile], "SEED": int(seed)}
 
 
-def _execute(names, src, out, params, profile, kernel_name, force) -> list[Path]:
-    """Run each notebook unless its stamp (source and parameters) says it already ran."""
+class CellError(RuntimeError):
+    """A notebook cell failed or ran past the cell timeout; the message says where and what
+    it was doing, and how to resume."""
+
+
+def _where(partial: Path, source_cells: list) -> tuple[int | None, str, str]:
+    """From a partly executed notebook: the source notebook's index of the cell that was
+    running (papermill's injected parameters cell not counted), its first line, and the last
+    line it printed."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(partial), as_version=4)
+    except Exception:
+        return None, "", ""
+    running = None
+    for cell in nb.cells:  # the last cell that papermill started
+        if cell.get("metadata", {}).get("papermill", {}).get("start_time"):
+            running = cell
+    if running is None:
+        return None, "", ""
+    source = running.get("source", "")
+    index = next((i for i, c in enumerate(source_cells) if c.get("source", "") == source), None)
+    printed = [o.get("text", "") for o in running.get("outputs", []) if o.get("output_type") == "stream"]
+    lines = [ln.strip() for text in printed for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+    first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+    return index, first, lines[-1] if lines else ""
+
+
+def _explain(name: str, err: Exception, partial: Path | None, src_path: Path, timeout: int, kept: Path | None) -> str:
+    """The message of a failed notebook: which notebook and cell, what the cell was doing,
+    where the partly executed copy is, and how to go on."""
+    import nbformat
+
+    cells = nbformat.read(str(src_path), as_version=4).cells
+    index, first, last = _where(partial, cells) if partial is not None and partial.is_file() else (None, "", "")
+    if isinstance(err, TimeoutError):
+        what = f"ran past the cell timeout of {timeout} s (the profile's cell_timeout; --cell-timeout SECONDS changes it)"
+    else:
+        message = str(getattr(err, "evalue", err)).strip()
+        what = f"failed: {getattr(err, 'ename', type(err).__name__)}: {message.splitlines()[0] if message else ''}"
+    cell = f"cell {index} (counting from 0, as in the .ipynb)" if index is not None else "a cell"
+    lines = [f"notebook {name}, {cell}, {what}."]
+    if first:
+        lines.append(f"  The cell begins: {first}")
+    if last:
+        lines.append(f"  Its last printed line: {last}")
+    if kept is not None:
+        lines.append(f"  The partly executed notebook: {kept}")
+    lines.append("  Fix the cause and run the same command again: finished notebooks and stages are kept, "
+                 "and the study resumes in this notebook.")
+    return "\n".join(lines)
+
+
+def _execute(names, src, out, params, profile, kernel_name, force, cell_timeout: int | None = None) -> list[Path]:
+    """Run each notebook unless its stamp (source and parameters) says it already ran. Each
+    cell may run at most ``cell_timeout`` seconds (None: no bound); a cell that fails or runs
+    past it raises `CellError`, after the partly executed notebook is kept as
+    ``<name>.failed.ipynb`` beside the others."""
     import hashlib
 
     import papermill as pm
@@ -63,10 +121,20 @@ def _execute(names, src, out, params, profile, kernel_name, force) -> list[Path]
             continue
         print(f"[{i}/{len(names)}] {name} (profile {profile})", flush=True)
         t0 = time.perf_counter()
+        failed = out / f"{name}.failed.ipynb"
         with atomic_path(target) as tmp:
-            pm.execute_notebook(str(src / f"{name}.ipynb"), str(tmp), parameters=params,
-                                kernel_name=kernel_name, cwd=str(src), progress_bar=False,
-                                log_output=True, request_save_on_cell_execute=False)
+            try:
+                pm.execute_notebook(str(src / f"{name}.ipynb"), str(tmp), parameters=params,
+                                    kernel_name=kernel_name, cwd=str(src), progress_bar=False,
+                                    log_output=True, request_save_on_cell_execute=True,  # a partial copy to explain a failure
+                                    execution_timeout=cell_timeout)
+            except Exception as err:
+                kept = None
+                if Path(tmp).is_file():
+                    os.replace(tmp, failed)
+                    kept = failed
+                raise CellError(_explain(name, err, kept, src / f"{name}.ipynb", cell_timeout, kept)) from err
+        failed.unlink(missing_ok=True)
         write_json(stamp, stamp_path)
         print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
         done.append(target)
@@ -85,7 +153,8 @@ def _report_is_current(out: Path) -> bool:
 
 
 def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None,
-                  kernel_name: str = "python3", force: bool = False, seed: int | None = None) -> list[Path]:
+                  kernel_name: str = "python3", force: bool = False, seed: int | None = None,
+                  cell_timeout: int | None = None) -> list[Path]:
     """Execute the notebooks in order with papermill into ``outputs/<run>/notebooks/``; make
     sure ``outputs/<run>/report.md`` is written from the current results. ``<run>`` is the
     profile, or ``<profile>-seed<S>`` with ``seed`` (prompt split, sampling, training and
@@ -99,6 +168,12 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
     ``notebooks/<name>.json`` records both), so a killed study resumes at the notebook it
     stopped in; inside that notebook the cached stages skip what was finished.
 
+    No cell runs forever: each may take at most ``cell_timeout`` seconds (the profile's
+    `Settings.cell_timeout` by default), and one that fails or runs past it stops the run
+    with a `CellError` naming the notebook, the cell and what it was doing. Whether PNG
+    figures can be made is asked once, before the first notebook: without a browser the run
+    warns once and every notebook writes HTML only.
+
     Args:
         profile: a key of `PROFILES`.
         only: notebook name prefixes to run (for example ``["01"]``); all when ``None``.
@@ -106,9 +181,13 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
         kernel_name: Jupyter kernel to run them in.
         force: execute even the notebooks whose stamps match.
         seed: a seed other than the profile's 0, in its own output folder.
+        cell_timeout: seconds one cell may run (default: the profile's ``cell_timeout``).
 
     Returns:
         Paths of the executed notebooks.
+
+    Raises:
+        CellError: a cell failed or ran past ``cell_timeout``.
     """
     params = _parameters(profile, seed)
     run = params["PROFILE"]
@@ -117,16 +196,23 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
     names = [n for n in NOTEBOOKS if not only or any(n.startswith(o) for o in only)]
     if not names:
         raise ValueError(f"no notebook matches {only}; notebooks are {NOTEBOOKS}")
+    if cell_timeout is None:
+        cell_timeout = SETTINGS[profile].cell_timeout
+    if isinstance(cell_timeout, bool) or not isinstance(cell_timeout, int) or cell_timeout < 1:
+        raise ValueError(f"cell_timeout must be a whole number of seconds, 1 or more, got {cell_timeout!r}")
     src = repo_root() / "notebooks"
-    before = os.environ.get(TEXT_PROGRESS)
+    before = {key: os.environ.get(key) for key in (TEXT_PROGRESS, PNG_ENV)}
     os.environ[TEXT_PROGRESS] = "1"  # the kernels inherit it: training bars reach the log
+    if not png_available():  # warned once, here; the kernels inherit TCSD_PNG=0 and write HTML only
+        os.environ[PNG_ENV] = "0"
     try:
-        done = _execute(names, src, out, params, profile, kernel_name, force)
+        done = _execute(names, src, out, params, profile, kernel_name, force, cell_timeout)
     finally:  # leave the caller's environment as it was
-        if before is None:
-            os.environ.pop(TEXT_PROGRESS, None)
-        else:
-            os.environ[TEXT_PROGRESS] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     write_json({"profile": profile, "parameters": params, "notebooks": [str(p) for p in done]},
                output_dir(run, root) / "study.json")
     if (output_dir(run, root) / "eval").is_dir():
@@ -235,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     study.add_argument("--force", action="store_true", help="re-execute notebooks that already ran")
     study.add_argument("--seed", type=int, default=None,
                        help="prompt split, sampling, training and timing seed; writes to outputs/<profile>-seed<S>/")
+    study.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
+                       help="stop a notebook cell that runs longer than this (default: the profile's cell_timeout)")
     cmp = sub.add_parser("compare", help="the claims of two or more runs side by side")
     cmp.add_argument("dirs", nargs="+", help="outputs/<run>/ folders, e.g. outputs/cpu outputs/cpu-seed1")
     cmp.add_argument("--markdown", default=None, help="also write the table here")
@@ -285,7 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="    %(message)s")  # the kernels' printed lines and progress bars
     logging.getLogger("papermill").setLevel(logging.INFO)
     t0 = time.perf_counter()
-    paths = run_notebooks(args.profile, args.only, force=args.force, seed=args.seed)
+    try:
+        paths = run_notebooks(args.profile, args.only, force=args.force, seed=args.seed,
+                              cell_timeout=args.cell_timeout)
+    except CellError as err:
+        print(f"study ({args.profile}) stopped: {err}", file=sys.stderr, flush=True)
+        return 1
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2  # KiB on Linux

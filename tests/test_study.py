@@ -125,3 +125,109 @@ def test_compare_reads_two_runs_and_names_a_folder_without_results(tmp_path, cap
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="no results.parquet in"):
         S.main(["compare", str(tmp_path / "smoke"), str(tmp_path / "empty")])
+
+
+@pytest.fixture(autouse=True)
+def _no_png_check(monkeypatch):
+    """The runner asks once whether PNGs can be made; here it is told no, without a browser."""
+    monkeypatch.setattr(S, "png_available", lambda: False)
+
+
+def test_without_pngs_the_kernels_inherit_html_only_and_the_environment_is_restored(tmp_path, monkeypatch):
+    import os
+
+    import papermill
+
+    seen = []
+
+    def fake_execute(src, out, parameters, **kwargs):
+        seen.append((os.environ.get("TCSD_PNG"), kwargs.get("execution_timeout")))
+        open(out, "w").write("{}")
+
+    monkeypatch.delenv("TCSD_PNG", raising=False)
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    S.run_notebooks("smoke", root=tmp_path, only=["01"])
+    S.run_notebooks("smoke", root=tmp_path, only=["02"], cell_timeout=7)
+    assert seen == [("0", S.SETTINGS["smoke"].cell_timeout), ("0", 7)]
+    assert "TCSD_PNG" not in os.environ
+    monkeypatch.setattr(S, "png_available", lambda: True)
+    S.run_notebooks("smoke", root=tmp_path, only=["03"])
+    assert seen[-1][0] is None  # PNGs possible: the kernels write them
+    with pytest.raises(ValueError, match="cell_timeout"):
+        S.run_notebooks("smoke", root=tmp_path, only=["04"], cell_timeout=0)
+
+
+def _notebook(path, *cells):
+    """A notebook with a papermill parameters cell and the given code cells."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    params = nbformat.v4.new_code_cell("PROFILE = 'smoke'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_markdown_cell("A step of the study.")]
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, str(path))
+
+
+def test_a_cell_past_the_timeout_stops_the_run_saying_where_and_what_then_it_resumes(tmp_path):
+    src, out = tmp_path / "notebooks", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    _notebook(src / "n1.ipynb", "x = 1")
+    slow = "# sample the teacher's answers\nprint('teacher samples: 3 of 10 prompts', flush=True)\nimport time\ntime.sleep(600)"
+    _notebook(src / "n2.ipynb", "y = 2", slow, "z = 3")
+    with pytest.raises(S.CellError) as info:
+        S._execute(["n1", "n2"], src, out, {"PROFILE": "smoke"}, "smoke", "python3", False, cell_timeout=5)
+    message = str(info.value)
+    assert "notebook n2, cell 3 (counting from 0" in message and "cell timeout of 5 s" in message
+    assert "# sample the teacher's answers" in message and "teacher samples: 3 of 10 prompts" in message
+    assert "run the same command again" in message and (out / "n2.failed.ipynb").is_file()
+    assert (out / "n1.json").is_file() and not (out / "n2.ipynb").exists()
+    _notebook(src / "n2.ipynb", "y = 2", "print('fixed')", "z = 3")  # the cause is fixed
+    done = S._execute(["n1", "n2"], src, out, {"PROFILE": "smoke"}, "smoke", "python3", False, cell_timeout=5)
+    assert [p.name for p in done] == ["n1.ipynb", "n2.ipynb"]
+    assert not (out / "n2.failed.ipynb").exists() and (out / "n2.json").is_file()
+
+
+def test_a_failing_cell_names_its_notebook_cell_and_error(tmp_path):
+    src, out = tmp_path / "notebooks", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    _notebook(src / "n1.ipynb", "x = 1", "# train the drafts\nraise ValueError('no prompts left')")
+    with pytest.raises(S.CellError) as info:
+        S._execute(["n1"], src, out, {"PROFILE": "smoke"}, "smoke", "python3", False, cell_timeout=60)
+    message = str(info.value)
+    assert "notebook n1, cell 3 (counting from 0" in message and "ValueError: no prompts left" in message
+    assert "# train the drafts" in message
+
+
+def test_a_smoke_notebook_finishes_where_no_browser_can_be_found(tmp_path):
+    """The newcomer's machine (the hang this guards against waited forever in notebook 01's
+    first saved figure): `tcsd study` finishes, writes HTML figures only, and warns once."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import no_browser
+
+    env = no_browser.hidden_env(data_home=str(tmp_path / "data"))
+    env.pop("TCSD_PNG", None)
+    env["TCSD_OUTPUTS"] = str(tmp_path / "outputs")
+    try:
+        cmd = no_browser.command([sys.executable, "-m", "tcsd_utils.study", "study", "--profile", "smoke",
+                                  "--only", "01"], env)
+    except RuntimeError as err:
+        pytest.skip(f"cannot hide the browser here: {err}")
+    bound = 20 * 60  # the notebook takes about 6 min on a busy 2-core CPU; a hang never ends
+    try:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=bound)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"notebook 01 (smoke) did not finish within {bound} s without a browser")
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    figures = tmp_path / "outputs" / "smoke" / "figures"
+    assert len(list(figures.glob("01_*.html"))) >= 3 and not list(figures.glob("*.png"))
+    assert log.count("PNG figures are not written") == 1, log[-3000:]
