@@ -61,6 +61,39 @@ def draft_regime(table) -> list[str]:
     return out
 
 
+UNSEEN_TARGET = 0.50  # expected alpha at tau 0 on templates never seen in training (aligned KD)
+
+
+def held_out_lines(rows: list[dict]) -> list[str]:
+    """One line per held-out split of the training set (`stages.Study.held_out`'s cells):
+    the aligned KD drafts' expected alpha (tau_kd = tau, the better paradigm) at each tau,
+    and the no-KD draft's. The "unseen" split (templates never seen in training) says how
+    much of alpha is memorised, against its target at tau 0."""
+    if not rows:
+        return []
+    t = pd.DataFrame(rows)
+    out = []
+    for split, g in t.groupby("split", sort=False):
+        parts = []
+        for tau, h in g.groupby("tau"):
+            kd = h[(h["tau_kd"] == tau) & h["mode"].isin(["offline", "online"])]
+            if kd.empty:
+                continue
+            best = kd.loc[kd["alpha_expected"].idxmax()]
+            part = (f"tau {tau:g}: {best['draft']} {best['alpha_expected']:.3f} "
+                    f"[{best['alpha_expected_lo']:.3f}, {best['alpha_expected_hi']:.3f}]")
+            nokd = h[h["draft"] == "nokd"]
+            if len(nokd):
+                part += f", no KD {nokd['alpha_expected'].iloc[0]:.3f}"
+            if split == "unseen" and tau == 0:
+                part += f" ({'meets' if best['alpha_expected'] >= UNSEEN_TARGET else 'misses'} the target {UNSEEN_TARGET:.2f})"
+            parts.append(part)
+        what = ("new prompts" if split == "test" else "templates never seen in training")
+        if parts:
+            out.append(f"- expected alpha on held-out `{split}` prompts ({what}), aligned KD: " + "; ".join(parts))
+    return out
+
+
 def claims_table(results: dict) -> pd.DataFrame:
     """The claims as a table: claim, what the paper says, what this run measured (with what
     would settle it, when inconclusive), verdict."""
@@ -183,6 +216,8 @@ def write_report(study, table=None) -> "Path":  # noqa: F821
     if regime:
         lines.append("- the draft: " + "; ".join(regime) + ". Below the targets the claims are measured on a "
                      "draft weaker than the paper's (README, the draft ablation).")
+    held = sorted((study.out / "heldout").glob("*/tau*/*.json"))
+    lines += held_out_lines([json.loads(p.read_text())["row"] for p in held])
     if study.profile == "smoke":
         lines.append("- **smoke profile**: drafts train for a few steps and runs are a few tokens long, "
                      "so these verdicts test the pipeline, not the paper.")

@@ -300,6 +300,53 @@ class Study:
         bar.close()
         return self._pool_clock(_ordered(pd.DataFrame(rows)), self._cell_rows())
 
+    def has_split(self, split: str, prompt_set: str | None = None) -> bool:
+        """Whether the prompt set has any record in ``split`` (the math set's "unseen" split:
+        problems of templates never used in training; the instructions have none)."""
+        from .data import load_prompts
+
+        return bool(load_prompts(prompt_set or self.settings.train_set, None, None, split=split))
+
+    def held_out(self, names: list[str], taus, splits=("test", "unseen")):
+        """Expected alpha, with its 95% interval, of drafts on held-out prompts of the set they
+        were distilled on, split by split: ``"test"`` holds new prompts (for math, new problems
+        of the training templates); ``"unseen"`` holds problems of templates never used in
+        training, so the gap between the two is what the draft memorised of its templates. A
+        split the set lacks is skipped. One cell per draft x split x tau, cached under
+        ``heldout/<set>_<split>/tau<t>/<draft>.json`` beside its config (not part of the
+        results table, whose rows are the claims' cells).
+
+        Returns:
+            `pandas.DataFrame` with columns draft, mode, tau_kd, split, tau, alpha_expected
+            and its ``_lo`` and ``_hi``.
+        """
+        import pandas as pd
+
+        s, rows = self.settings, []
+        for split in [x for x in splits if self.has_split(x)]:
+            for tau in taus:
+                folder = self.out / "heldout" / f"{s.train_set}_{split}" / f"tau{_tau_tag(tau)}"
+                target_p = None
+                for name in names:
+                    draft = self.draft(name)
+                    config = json.loads(json.dumps({"draft": name, "draft_config": self._draft_config(name),
+                                                    "split": split, "tau": tau, "n_eval_prompts": s.n_eval_prompts,
+                                                    "new_tokens": s.new_tokens, "seed": s.seed}, default=str))
+                    path = folder / f"{name}.json"
+                    cell = json.loads(path.read_text()) if path.is_file() else None
+                    if cell is None or cell["config"] != config:
+                        if target_p is None:
+                            target_p = target_distributions(self.target, self.samples(tau, split), tau, pad=self.pad_id())
+                        mode, tau_kd, _ = self._specs()[name]
+                        a = compare_draft(target_p, draft, tau, pad=self.pad_id())
+                        cell = {"config": config, "row": {"draft": name, "mode": mode, "tau_kd": tau_kd, "split": split,
+                                                          "tau": tau, "alpha_expected": a["alpha"],
+                                                          "alpha_expected_lo": a["alpha_lo"],
+                                                          "alpha_expected_hi": a["alpha_hi"]}}
+                        write_json(cell, path)
+                    rows.append(cell["row"])
+        return pd.DataFrame(rows)
+
     def _cells(self, todo: dict, tau, prompt_set, cost) -> dict:
         """The rows of the cells ``todo`` (``{name: (config, draft)}``) at ``tau``: expected
         alpha for each, then, with ``cost``, their speculative runs timed as one block that

@@ -16,7 +16,8 @@ from tcsd_utils.stages import SETTINGS, Study
 
 @pytest.fixture()
 def study(tmp_path, tiny_pair_dir):
-    return Study("smoke", root=tmp_path, target=str(tiny_pair_dir / "target"), n_train_prompts=8,
+    return Study("smoke", root=tmp_path, target=str(tiny_pair_dir / "target"), train_set="instructions",
+                 ood_set="math", n_train_prompts=8,
                  n_eval_prompts=4, new_tokens=4, corpus_chars=20_000,
                  draft_shape={"n_layers": 1, "hidden_size": 16, "n_heads": 2, "intermediate_size": 32},
                  nokd=KDConfig(mode="lm", steps=3, batch_size=2, seq_len=16),
@@ -47,7 +48,7 @@ def test_stages_write_artifacts_beside_their_configs_and_are_reused(study, monke
     # a second study over the same folder trains and samples nothing
     monkeypatch.setattr(D, "_lr", lambda *a: (_ for _ in ()).throw(AssertionError("trained again")))
     again = Study("smoke", root=study.out.parent, **{k: getattr(study.settings, k) for k in
-                                                     ("target", "n_train_prompts", "n_eval_prompts", "new_tokens",
+                                                     ("target", "train_set", "n_train_prompts", "n_eval_prompts", "new_tokens",
                                                       "corpus_chars", "draft_shape", "nokd", "offline", "online")})
     again.kd_draft("online", 0.5)
     assert again.samples(0.5, "train")["answer_ids"] == train["answer_ids"]
@@ -145,3 +146,31 @@ def test_online_kd_on_stored_samples_scores_them_once(study):
     s.online = replace(s.online, train_embedding=False)
     held = study.draft("online_tau1")
     assert held.get_input_embeddings().weight is study.target.get_input_embeddings().weight
+
+
+def test_held_out_alpha_on_new_problems_and_on_templates_never_seen_is_cached(study, monkeypatch):
+    from tcsd_utils import data
+    from tcsd_utils import stages as stages_mod
+
+    assert not study.has_split("unseen")  # the instructions have no held-out templates
+    assert set(study.held_out(["nokd"], [0.0])["split"]) == {"test"}
+    math_study = Study("smoke", root=study.out.parent / "m", **{k: getattr(study.settings, k) for k in
+                       ("target", "n_train_prompts", "n_eval_prompts", "new_tokens", "corpus_chars", "draft_shape",
+                        "nokd", "offline", "online")}, train_set="math")
+    assert math_study.has_split("unseen")
+    unseen = {r["template"] for r in data.load_prompts("math", split="unseen")}
+    sampled = set(math_study.samples(0.0, "unseen")["prompt_id"])
+    by_id = {r["id"]: r for r in data.load_prompts("math")}
+    assert sampled and {by_id[i]["template"] for i in sampled} <= unseen
+    assert not {by_id[i]["template"] for i in math_study.samples(0.0, "train")["prompt_id"]} & unseen
+    table = math_study.held_out(["nokd", "offline_tau0"], [0.0])
+    assert len(table) == 4 and set(table["split"]) == {"test", "unseen"}
+    assert (table["alpha_expected_lo"] <= table["alpha_expected"]).all()
+    assert (table["alpha_expected"] <= table["alpha_expected_hi"]).all() and table["alpha_expected"].between(0, 1).all()
+    monkeypatch.setattr(stages_mod, "compare_draft", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
+    again = math_study.held_out(["nokd", "offline_tau0"], [0.0])  # read back from heldout/, not measured again
+    assert again["alpha_expected"].tolist() == table["alpha_expected"].tolist()
+    from tcsd_utils.report import held_out_lines
+
+    lines = held_out_lines(again.to_dict("records"))
+    assert len(lines) == 2 and "templates never seen" in lines[1] and "the target 0.50" in lines[1]
