@@ -293,7 +293,9 @@ def _bench(args) -> int:
     device = _bench_device(args.device)
     draft = _bench_draft(args.draft, args.profile)
     pair = load_pair(args.target, draft, device=device)
-    prompts = encode_prompts(pair.tokenizer, load_prompts("instructions", args.prompts, 0, split="test"))
+    # held-out prompts of the set the profile's drafts were distilled on (math for cpu and smoke)
+    prompts = encode_prompts(pair.tokenizer, load_prompts(SETTINGS[args.profile].train_set, args.prompts, 0,
+                                                          split="test"))
     result = run_bench(pair.target, pair.draft, prompts, args.taus, args.k, args.max_new_tokens, args.repeats,
                        pad=pad_id(pair.tokenizer), fast=args.runner == "fast", draft_tau=args.draft_tau)
     result.update(target=args.target, draft=draft, date=time.strftime("%Y-%m-%d"))
@@ -339,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--draft-tau", type=float, default=None,
                    help="the temperature our speculative decoder's draft samples at (default: each --taus value); "
                         "the output stays exact")
-    b.add_argument("--prompts", type=int, default=8, help="held-out instruction prompts")
+    b.add_argument("--prompts", type=int, default=8,
+                   help="held-out prompts of the set the profile's drafts were distilled on")
     b.add_argument("--max-new-tokens", type=int, default=64)
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
