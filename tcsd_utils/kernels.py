@@ -7,6 +7,8 @@ plain decoder 0.92x of transformers' on another of the same kind). So:
 - `linear`: ``x @ weight.T`` by the kernel measured fastest for the weight's shape and the
   number of new tokens (`choose_kernel`: ``torch.mv``, ``F.linear`` or ``weight @ x.T``,
   timed once per machine and kept under the user's cache folder; ``$TCSD_KERNEL`` forces one);
+- `choose_dtype`: bfloat16 or float32 on a CPU, whichever multiplies faster here
+  (`tcsd_utils.models.default_dtype` asks it);
 - `cpu_info` and `machine_info`: what a figure was measured on;
 - `timing_threads`: torch on one thread fewer than the cores while the study times runs.
 
@@ -22,7 +24,7 @@ import torch.nn.functional as F
 
 from .files import write_json
 
-__all__ = ["SMALL", "linear", "choose_kernel", "kernel_choices", "KERNELS", "KERNEL_ENV", "cpu_info",
+__all__ = ["SMALL", "linear", "choose_kernel", "choose_dtype", "kernel_choices", "KERNELS", "KERNEL_ENV", "cpu_info",
            "machine_info", "timing_threads", "timing_thread_count", "TIMING_THREADS_ENV"]
 
 SMALL = 8  # up to this many new tokens count as a verification step (small-batch kernels)
@@ -159,6 +161,37 @@ def choose_kernel(weight, n: int) -> str:
         _save_disk()
     _CHOSEN[key] = kind
     return kind
+
+
+DTYPE_SHAPE = (1536, 576)  # a SmolLM2 MLP weight (out, in): what one decoding step reads most
+
+
+@torch.inference_mode()
+def choose_dtype() -> torch.dtype:
+    """bfloat16 or float32 for models on this CPU, whichever runs a decoder's products faster.
+
+    bfloat16 halves the bytes a token reads, but only CPUs with bfloat16 instructions
+    (avx512_bf16, AMX) multiply in it natively; elsewhere torch converts on the fly. On a
+    2-core AMD EPYC with avx2 only (2026-11-30), a 1536 x 576 product took 115 us in bfloat16
+    against 88 us in float32 for one token, and 3408 us against 701 for 32 tokens (a teacher
+    batch), so the study ran 4.6 times slower in bfloat16. Both are timed here once per
+    machine (one token and a batch of 32, interleaved, the best of three; under a second) and
+    the choice is kept in ``~/.cache/tcsd/kernels.json`` beside the kernels'."""
+    text = "dtype|cpu"
+    chosen = _disk().get(text)
+    if chosen in ("bfloat16", "float32"):
+        return getattr(torch, chosen)
+    g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
+    weight = torch.randn(*DTYPE_SHAPE, generator=g)
+    xs = [torch.randn(1, n, DTYPE_SHAPE[1], generator=g) for n in (1, 32)]
+    total = {torch.bfloat16: 0.0, torch.float32: 0.0}
+    for x in xs:
+        for dtype in total:  # the same shapes, one after the other
+            total[dtype] += _time(KERNELS["linear"], x.to(dtype), weight.to(dtype), calls=20) / x.shape[1]
+    best = min(total, key=total.get)
+    _disk()[text] = str(best).replace("torch.", "")
+    _save_disk()
+    return best
 
 
 def kernel_choices() -> dict:

@@ -13,8 +13,9 @@ the same parts offline on a CPU:
 Anything else loads the same way from a Hub id or a local folder (``load_model``). A draft
 must share the target's tokenizer: ``check_same_tokenizer`` refuses any other draft with an
 error that names both models. Device and dtype are picked automatically (CUDA if present,
-else CPU; bfloat16 on both) and can be overridden by argument or by the environment
-variables ``TCSD_DEVICE`` and ``TCSD_DTYPE``.
+else CPU; bfloat16 on a GPU, and on a CPU whichever of bfloat16 and float32 it multiplies
+faster, measured) and can be overridden by argument or by the environment variables
+``TCSD_DEVICE`` and ``TCSD_DTYPE``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from .kernels import choose_dtype
 
 __all__ = [
     "EMBEDDED_TARGET",
@@ -68,9 +71,13 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def default_dtype(dtype: str | torch.dtype | None = None) -> torch.dtype:
-    """The dtype to use: the argument, else ``$TCSD_DTYPE``, else bfloat16 (CPU and CUDA)."""
-    dtype = dtype or os.environ.get("TCSD_DTYPE") or torch.bfloat16
+def default_dtype(dtype: str | torch.dtype | None = None, device: str | torch.device | None = None) -> torch.dtype:
+    """The dtype to use: the argument, else ``$TCSD_DTYPE``, else bfloat16 on a GPU and, on
+    a CPU, bfloat16 or float32, whichever this CPU multiplies faster (`kernels.choose_dtype`,
+    measured once per machine: without bfloat16 instructions float32 is several times faster)."""
+    dtype = dtype or os.environ.get("TCSD_DTYPE")
+    if not dtype:
+        return choose_dtype() if default_device(device).type == "cpu" else torch.bfloat16
     if isinstance(dtype, str):
         if dtype not in _DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
@@ -146,7 +153,7 @@ def load_model(name: str, device=None, dtype=None):
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, GgufConfig
 
-    device, dtype = default_device(device), default_dtype(dtype)
+    device, dtype = default_device(device), default_dtype(dtype, device)
     from . import subvocab  # noqa: F401  (registers the sub-vocabulary draft with transformers)
 
     where, extra = _resolve(name)
@@ -318,7 +325,7 @@ def load_pair(target: str = EMBEDDED_TARGET, draft: str | None = None, device=No
     Raises:
         ValueError: if the draft's tokenizer or vocabulary differs from the target's.
     """
-    dtype = default_dtype(dtype)
+    dtype = default_dtype(dtype, device)
     tok = load_tokenizer(target)
     target_model = load_model(target, device, dtype)
     if draft is None:

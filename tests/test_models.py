@@ -67,12 +67,33 @@ def test_device_and_dtype_defaults(monkeypatch):
     monkeypatch.delenv("TCSD_DEVICE", raising=False)
     monkeypatch.delenv("TCSD_DTYPE", raising=False)
     assert M.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert M.default_dtype() == torch.bfloat16
+    from tcsd_utils.kernels import choose_dtype
+
+    assert M.default_dtype() == (torch.bfloat16 if torch.cuda.is_available() else choose_dtype())
+    assert M.default_dtype(device="cpu") == choose_dtype() and M.default_dtype(device="cuda") == torch.bfloat16
     monkeypatch.setenv("TCSD_DTYPE", "fp32")
     assert M.default_dtype() == torch.float32
     assert M.default_dtype("bf16") == torch.bfloat16
     with pytest.raises(ValueError, match="unknown dtype"):
         M.default_dtype("int3")
+
+
+@pytest.mark.parametrize("faster", ["bfloat16", "float32"])
+def test_the_cpu_dtype_is_the_one_measured_faster_and_is_kept(tmp_path, monkeypatch, faster):
+    from tcsd_utils import kernels as K
+
+    monkeypatch.setenv("TCSD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(K, "_DISK", None)
+    timed = []
+
+    def fake_time(kernel, x, weight, calls=8):
+        timed.append(weight.dtype)
+        return 1.0 if str(weight.dtype) == f"torch.{faster}" else 3.0
+
+    monkeypatch.setattr(K, "_time", fake_time)
+    assert K.choose_dtype() == getattr(torch, faster) and len(timed) == 4  # two shapes x two dtypes
+    monkeypatch.setattr(K, "_DISK", None)  # a new process: read back from the cache, not timed again
+    assert K.choose_dtype() == getattr(torch, faster) and len(timed) == 4
 
 
 def test_make_draft_shares_vocab_and_projects_embeddings(tiny_target):
