@@ -70,7 +70,7 @@ class Settings:
     paper_draft: str | None = None        # a Hub draft used as the no-KD draft (paper profiles)
     # seconds one notebook cell may run before `tcsd study` stops it and says where it was
     # (`tcsd study --cell-timeout` overrides it): well above the profile's longest cell
-    cell_timeout: int = 45 * 60
+    cell_timeout: int = 2 * 60 * 60  # notebook 02 trains every draft in one cell: 20 min or more on a slow 2-core CPU
 
     @property
     def from_hub(self) -> bool:
@@ -88,7 +88,7 @@ def _paper(target: str, draft: str) -> Settings:
                     offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-4),
                     online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-4, max_new_tokens=128),
                     kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
-                    k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64, cell_timeout=6 * 60 * 60)
+                    k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64, cell_timeout=8 * 60 * 60)
 
 
 SETTINGS: dict[str, Settings] = {
@@ -101,7 +101,7 @@ SETTINGS: dict[str, Settings] = {
                       kd_taus=(0.0, 1.0), decode_taus=(0.0, 1.0, 2.0), mix={0.0: 1.0, 1.0: 1.0},
                       spec_prompts=2, spec_tokens=8,
                       explore_prompts=4, explore_taus=(0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0),
-                      cell_timeout=10 * 60),
+                      cell_timeout=20 * 60),
     "cpu": Settings(),
     "gpu": Settings(train_set="instructions", ood_set="math", n_eval_prompts=128, new_tokens=128,
                     nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False),
@@ -109,7 +109,7 @@ SETTINGS: dict[str, Settings] = {
                     online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-3, max_new_tokens=128,
                                     train_embedding=False),
                     kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
-                    k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64, cell_timeout=60 * 60),
+                    k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64, cell_timeout=2 * 60 * 60),
     "paper": _paper(PAPER_TARGET, PAPER_DRAFT),
     "paper-t5": _paper(PAPER_T5_TARGET, PAPER_T5_DRAFT),  # Flan-T5 XL and small: why, at models.PAPER_T5_TARGET
 }
