@@ -75,13 +75,13 @@ def _where(partial: Path, source_cells: list) -> tuple[int | None, str, str]:
     return index, first, lines[-1] if lines else ""
 
 
-def _explain(name: str, err: Exception, partial: Path | None, src_path: Path, timeout: int, kept: Path | None) -> str:
+def _explain(name: str, err: Exception, src_path: Path, timeout: int, kept: Path | None) -> str:
     """The message of a failed notebook: which notebook and cell, what the cell was doing,
     where the partly executed copy is, and how to go on."""
     import nbformat
 
     cells = nbformat.read(str(src_path), as_version=4).cells
-    index, first, last = _where(partial, cells) if partial is not None and partial.is_file() else (None, "", "")
+    index, first, last = _where(kept, cells) if kept is not None and kept.is_file() else (None, "", "")
     if isinstance(err, TimeoutError):
         what = f"ran past the cell timeout of {timeout} s (the profile's cell_timeout; --cell-timeout SECONDS changes it)"
     else:
@@ -133,7 +133,7 @@ def _execute(names, src, out, params, profile, kernel_name, force, cell_timeout:
                 if Path(tmp).is_file():
                     os.replace(tmp, failed)
                     kept = failed
-                raise CellError(_explain(name, err, kept, src / f"{name}.ipynb", cell_timeout, kept)) from err
+                raise CellError(_explain(name, err, src / f"{name}.ipynb", cell_timeout, kept)) from err
         failed.unlink(missing_ok=True)
         write_json(stamp, stamp_path)
         print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
