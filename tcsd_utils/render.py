@@ -91,6 +91,14 @@ def chromium() -> str | None:
     return str(found) if found and os.access(found, os.X_OK) else None
 
 
+_INSTALL = f"apt-get install chromium, or set {CHROMIUM_ENV} to one"  # what a warning tells the user to do
+
+
+def _png_off_already() -> bool:
+    """PNGs are turned off: by ``TCSD_PNG=0``, or after a warning earlier in this process."""
+    return os.environ.get(PNG_ENV, "1") == "0" or _PNG["why"] is not None
+
+
 def _png_timeout() -> float:
     raw = os.environ.get(PNG_TIMEOUT_ENV)
     try:
@@ -199,13 +207,12 @@ def _start_writer() -> _PngWriter | None:
         return None
     browser = chromium()
     if browser is None:
-        _png_off(f"no Chrome or Chromium found (apt-get install chromium, or set {CHROMIUM_ENV} to one)")
+        _png_off(f"no Chrome or Chromium found ({_INSTALL})")
         return None
     try:
         writer = _PngWriter(browser, _png_timeout())
     except Exception as err:  # a browser that dies at start, or never answers
-        _png_off(f"{_why(err)} (browser {browser}; kaleido needs a working Chrome or Chromium: "
-                 f"apt-get install chromium, or set {CHROMIUM_ENV} to one)")
+        _png_off(f"{_why(err)} (browser {browser}; kaleido needs a working Chrome or Chromium: {_INSTALL})")
         return None
     import atexit
 
@@ -225,22 +232,28 @@ def png_available() -> bool:
     draws one small figure (a few seconds, bounded), then closes it again. False, after one
     warning, when it cannot. The `tcsd study` runner asks once before the notebooks run, so
     that a run without a browser warns once, not once per notebook."""
-    if os.environ.get(PNG_ENV, "1") == "0" or _PNG["why"] is not None:
+    if _png_off_already():
         return False
     started = _PNG["writer"] is None
-    writer = _start_writer()
-    if writer is None:
-        return False
-    try:
-        writer.png(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])))
-    except Exception as err:
-        _close_writer()
-        _png_off(f"{_why(err)} (kaleido could not draw a test figure; it needs a working Chrome or "
-                 f"Chromium: apt-get install chromium, or set {CHROMIUM_ENV} to one)")
+    if _png_bytes(go.Figure(go.Scatter(x=[0, 1], y=[0, 1]))) is None:
         return False
     if started:
         _close_writer()
     return True
+
+
+def _png_bytes(fig: go.Figure) -> bytes | None:
+    """``fig`` drawn as PNG by the process's writer (started if needed); None, after one
+    warning, when the browser is missing, dead or stuck (the writer is then closed)."""
+    writer = _start_writer()
+    if writer is None:
+        return None
+    try:
+        return writer.png(fig)
+    except Exception as err:
+        _close_writer()
+        _png_off(f"{_why(err)} (kaleido needs a working Chrome or Chromium: {_INSTALL})")
+        return None
 
 
 def _write_png(fig: go.Figure, path: Path) -> Path | None:
@@ -248,21 +261,14 @@ def _write_png(fig: go.Figure, path: Path) -> Path | None:
     ``chromium`` works). Kaleido's browser is started once per process and reused: about
     2.5 s for the first figure, then 0.2-0.3 s each (2-core CPU). A dead or stuck browser
     turns PNGs off for the rest of the process, with one warning."""
-    if os.environ.get(PNG_ENV, "1") == "0" or _PNG["why"] is not None:
+    if _png_off_already():
         return None
-    writer = _start_writer()
-    if writer is None:
+    data = _png_bytes(fig)
+    if data is None:
         return None
-    try:
-        data = writer.png(fig)
-        with atomic_path(path) as tmp:
-            Path(tmp).write_bytes(data)
-        return path
-    except Exception as err:
-        _close_writer()
-        _png_off(f"{_why(err)} (kaleido needs a working Chrome or Chromium: apt-get install chromium, "
-                 f"or set {CHROMIUM_ENV} to one)")
-        return None
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+    return path
 
 
 def save_figure(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> Path:
