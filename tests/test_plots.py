@@ -210,7 +210,10 @@ def test_a_stuck_or_dead_browser_turns_pngs_off_within_the_timeout(tmp_path, bro
     fake = tmp_path / f"{browser}-chrome"
     fake.write_text("#!/bin/sh\nexec sleep 600\n" if browser == "stuck" else "#!/bin/sh\nexit 1\n")
     fake.chmod(0o755)
-    env = {**os.environ, "TCSD_CHROMIUM": str(fake), "TCSD_PNG_TIMEOUT": "2"}
+    # A stuck browser is cut off by the timeout. A dead one must be noticed by its exit, not
+    # by the timeout, so it gets a long one: under load (CI) its start can outlast 2 s.
+    timeout = 2 if browser == "stuck" else 60
+    env = {**os.environ, "TCSD_CHROMIUM": str(fake), "TCSD_PNG_TIMEOUT": str(timeout)}
     env.pop("TCSD_PNG", None)
     out = tmp_path / "figures"
     done = _run_saving_three(out, env)
