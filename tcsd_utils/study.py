@@ -26,6 +26,7 @@ from pathlib import Path
 from .files import TEXT_PROGRESS, atomic_path, figure_dir, output_dir, progress, repo_root, write_json  # noqa: F401
 # PROFILES: what papermill passes to the notebooks; SETTINGS: whether a profile's models come from the Hub
 from .profiles import PROFILES, SETTINGS, run_name, split_run_name
+from .plan import ProfileError, check
 from .render import PNG_ENV, png_available
 
 __all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
@@ -187,10 +188,12 @@ def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None
         Paths of the executed notebooks.
 
     Raises:
+        plan.ProfileError: the profile cannot run here (checked before the first notebook).
         CellError: a cell failed or ran past ``cell_timeout``.
     """
     params = _parameters(profile, seed)
     run = params["PROFILE"]
+    check(run, root=root)  # ProfileError before any notebook: data, models, memory, disk (`plan`)
     out = output_dir(run, root) / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
     names = [n for n in NOTEBOOKS if not only or any(n.startswith(o) for o in only)]
@@ -313,6 +316,34 @@ def _bench(args) -> int:
     return 0
 
 
+def _dry_run(args) -> int:
+    """``tcsd study --dry-run``: the checks and the plan (`plan`), nothing run."""
+    from . import plan
+
+    if args.gpu and not args.dry_run:
+        raise SystemExit("--gpu plans a run elsewhere: use it with --dry-run")
+    run = run_name(args.profile, args.seed)
+    try:
+        checked = plan.check(run, gpu=args.gpu, dry_run=True)
+    except (plan.ProfileError, ValueError) as err:
+        print(f"study ({run}) refused: {err}", file=sys.stderr, flush=True)
+        return 2
+    s = checked.settings
+    if args.gpu:
+        costs = plan.gpu_costs(s, args.gpu)
+    elif s.from_hub and not any(what.startswith("target") and status == "ok" for what, status, _ in checked.checks):
+        costs = None
+    else:
+        print("measuring this machine's costs (a few seconds) ...", flush=True)
+        costs = plan.measure_costs(s)
+    if costs is not None:
+        plan.estimate(checked, costs)
+    print(plan.format_plan(checked))
+    if costs is None:
+        print("time: skipped (the target is not on this machine; plan for a GPU with --gpu H100 or H200)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``tcsd`` command."""
     parser = argparse.ArgumentParser(prog="tcsd", description=__doc__.split("\n\n")[0])
@@ -325,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="prompt split, sampling, training and timing seed; writes to outputs/<profile>-seed<S>/")
     study.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
                        help="stop a notebook cell that runs longer than this (default: the profile's cell_timeout)")
+    study.add_argument("--dry-run", action="store_true",
+                       help="check the profile against the data, models, memory and disk, print the plan with "
+                            "an estimated time, and stop")
+    study.add_argument("--gpu", default=None, metavar="NAME",
+                       help="with --dry-run: plan for this GPU (H100, H200) from its datasheet, not for this machine")
     cmp = sub.add_parser("compare", help="the claims of two or more runs side by side")
     cmp.add_argument("dirs", nargs="+", help="outputs/<run>/ folders, e.g. outputs/cpu outputs/cpu-seed1")
     cmp.add_argument("--markdown", default=None, help="also write the table here")
@@ -371,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
                 Path(tmp).write_text(text + "\n")
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "0" if SETTINGS[args.profile].from_hub else "1")
+    if args.dry_run or args.gpu:
+        return _dry_run(args)
     import logging
 
     logging.basicConfig(format="    %(message)s")  # the kernels' printed lines and progress bars
@@ -382,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     except CellError as err:
         print(f"study ({args.profile}) stopped: {err}", file=sys.stderr, flush=True)
         return 1
+    except ProfileError as err:
+        print(f"study ({args.profile}) refused before it started: {err}", file=sys.stderr, flush=True)
+        return 2
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2  # KiB on Linux
