@@ -8,9 +8,13 @@ training; plus the training time of each draft. The issue's targets: aligned KD 
 tau 0 and >= 0.50 at tau 1 on ``test``, >= 0.50 at tau 0 on ``unseen``; no KD at most half.
 
     .venv/bin/python benchmarks/math_regime.py [--taus 0 1] [--threads N] [--json out.json]
+        [--steps N --root DIR] [--skip online_tau0]
 
 The drafts and cells it makes are the study's own (same folder, same configs), so a later
-`make study` reuses them.
+`make study` reuses them. ``--steps`` trains the KD drafts for N steps instead of the
+profile's; give it its own ``--root`` (the teacher samples and the no-KD draft of
+``outputs/cpu`` are linked there, not copied or remade). At tau_kd 0 offline and online KD
+train the same draft (cross-entropy on greedy answers), so ``--skip online_tau0`` saves one.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ import argparse
 import json
 import time
 
+from dataclasses import replace
+
 import torch
 
+from tcsd_utils.files import output_dir
 from tcsd_utils.kernels import machine_info
 from tcsd_utils.stages import Study
 
@@ -30,15 +37,32 @@ def main() -> None:
     parser.add_argument("--taus", type=float, nargs="+", default=[0.0, 1.0])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--steps", type=int, default=None, help="KD steps (default: the profile's)")
+    parser.add_argument("--root", default=None, help="outputs folder (needed with --steps)")
+    parser.add_argument("--skip", nargs="*", default=[], help="drafts not to train, e.g. online_tau0")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    study = Study("cpu")
+    overrides = {}
+    if args.steps:
+        if not args.root:
+            parser.error("--steps needs its own --root, or it would replace the study's drafts")
+        base = Study("cpu").settings
+        overrides = {"offline": replace(base.offline, steps=args.steps), "online": replace(base.online, steps=args.steps)}
+    study = Study("cpu", root=args.root, **overrides)
+    if args.root:  # reuse the study's teacher samples and no-KD draft
+        home = output_dir("cpu")
+        for part in ("teacher", "drafts/nokd"):
+            link = study.out / part
+            if not link.exists() and (home / part).exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to((home / part).resolve())
     print(json.dumps(machine_info()), flush=True)
     names, seconds = ["nokd"], {}
     for tau in args.taus:
         for mode in ("offline", "online"):
-            names.append(study.kd_name(mode, tau))
+            if study.kd_name(mode, tau) not in args.skip:
+                names.append(study.kd_name(mode, tau))
     for name in names:
         t0 = time.perf_counter()
         study.draft(name)
@@ -50,7 +74,7 @@ def main() -> None:
     print(table.pivot_table(index=["split", "draft"], columns="tau", values="ci", aggfunc="first").to_string())
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": machine_info(), "seconds": seconds, "rows": table.to_dict("records")}, fh, indent=2)
+            json.dump({"machine": machine_info(), "steps": args.steps, "seconds": seconds, "rows": table.to_dict("records")}, fh, indent=2)
 
 
 if __name__ == "__main__":
