@@ -141,6 +141,8 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
     taus = [check_tau(t) for t in taus]
     draft_tau = None if draft_tau is None else check_tau(draft_tau, "draft_tau")
     device, clock = target.device, Clock(target.device)
+    if device.type == "cuda":  # the peak of decoding, not of loading the models
+        torch.cuda.reset_peak_memory_stats(device)
     before = machine_info()
     cost = cost_ratio(target, draft, fast=fast)
     rows = []

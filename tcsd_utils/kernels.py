@@ -80,7 +80,10 @@ def cpu_info() -> tuple[str, set]:
 
 
 def _machine_key() -> str:
-    return f"{cpu_info()[0]} | torch {torch.__version__} | {torch.get_num_threads()} threads"
+    """The machine a choice was measured on: CPU model, torch, threads, and the GPU's name
+    where there is one (a choice for one GPU model is not reused on another)."""
+    gpu = f" | {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu_info()[0]} | torch {torch.__version__} | {torch.get_num_threads()} threads{gpu}"
 
 
 def _cache_file():
