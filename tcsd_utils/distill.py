@@ -87,7 +87,8 @@ class KDConfig:
     mix_weights: dict = field(default_factory=dict)  # online: {tau: weight} for sampling taus
     train_embedding: bool = True   # False: keep the input embedding as it starts (a draft cut from the target)
     seed: int = 0
-    checkpoint_every: int = 25
+    checkpoint_every: int = 25     # steps between resumable checkpoints (0: none by steps)
+    checkpoint_seconds: float = 0  # also one when this long has passed since the last (0: none by time)
 
     def __post_init__(self):
         if self.mode not in ("lm", "offline", "online"):
@@ -198,12 +199,18 @@ def _lr(cfg, step):
     return cfg.lr * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+_NOT_IDENTITY = ("checkpoint_every", "checkpoint_seconds")
+
+
 def is_finished(out_dir, cfg: KDConfig | None = None) -> bool:
     """True when ``out_dir`` holds a finished draft (made with ``cfg``, if given)."""
     out_dir = Path(out_dir)
     done = (out_dir / "config.json").is_file() and (out_dir / "model" / "config.json").is_file()
     if done and cfg is not None:
-        done = json.loads((out_dir / "config.json").read_text())["kd"] == json.loads(json.dumps(asdict(cfg)))
+        def identity(kd: dict) -> dict:  # how often it checkpoints does not change the draft
+            return {key: value for key, value in kd.items() if key not in _NOT_IDENTITY}
+        done = identity(json.loads((out_dir / "config.json").read_text())["kd"]) == identity(
+            json.loads(json.dumps(asdict(cfg))))
     return done
 
 
@@ -333,6 +340,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
     if cfg.mode == "lm":
         stream = [t for text in texts for t in tokenizer.encode(text, add_special_tokens=False) + [eos]]
     t0 = time.perf_counter() - (history[-1]["time"] if history else 0.0)
+    saved = time.perf_counter()
     bar = progress_bar(total=cfg.steps, initial=step, desc=f"{cfg.mode} KD tau={cfg.tau_kd}" if cfg.mode != "lm"
                else "no-KD pretraining", disable=not progress, leave=False)
     devices = (device,) if target is None else (device, target.device)
@@ -341,7 +349,10 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
             rng = random.Random(cfg.seed * STEP_SEED + step)  # batches depend on the step only
             torch.manual_seed(cfg.seed * STEP_SEED + step)
             pairs, t_logits = _batch(cfg, rng, draft, target, data, prompts, stream, pad, eos)
-            loss, tokens = _loss(cfg, draft, target, pairs, t_logits, pad, kept, slot)
+            # on a GPU the forward runs in bfloat16 (the weights, their gradients and AdamW's
+            # state stay float32); on a CPU in float32, as before
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss, tokens = _loss(cfg, draft, target, pairs, t_logits, pad, kept, slot)
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step)
             opt.zero_grad(set_to_none=True)
@@ -353,7 +364,10 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
                             "tokens": tokens, "time": time.perf_counter() - t0})
             bar.update(1)
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", refresh=False)
-            if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+            by_steps = cfg.checkpoint_every and step % cfg.checkpoint_every == 0
+            by_time = cfg.checkpoint_seconds and time.perf_counter() - saved >= cfg.checkpoint_seconds
+            if (by_steps or by_time) and step < cfg.steps:
+                saved = time.perf_counter()
                 with atomic_path(ckpt) as tmp:
                     torch.save({"model": draft.state_dict(), "optim": opt.state_dict(), "step": step,
                                 "history": history}, tmp)

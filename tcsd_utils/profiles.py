@@ -81,12 +81,16 @@ class Settings:
 GRID_01 = tuple(round(0.1 * i, 1) for i in range(11))  # the paper's 0.1 grid
 
 
+_BY_TIME = {"checkpoint_every": 0, "checkpoint_seconds": 300}  # GPU profiles: a checkpoint every 5 min
+
+
 def _paper(target: str, draft: str) -> Settings:
     """The paper's grid on one of its model pairs (a Hub target, its Hub draft as the no-KD draft)."""
     return Settings(target=target, paper_draft=draft, train_set="alpaca", n_train_prompts=2000, n_eval_prompts=128,
                     new_tokens=128, ood_set="gsm8k",
-                    offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-4),
-                    online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-4, max_new_tokens=128),
+                    offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-4, **_BY_TIME),
+                    online=KDConfig(mode="online", steps=2000, batch_size=32, lr=1e-4, max_new_tokens=128,
+                                    **_BY_TIME),
                     kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
                     k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64, cell_timeout=8 * 60 * 60)
 
@@ -106,11 +110,14 @@ SETTINGS: dict[str, Settings] = {
     # n_eval_prompts 64: the instructions' test split holds 83 (128 was refused by the check,
     # `plan`); online KD on the stored samples with the target's top-64 logits stored once,
     # not a batch generated at every step (about 85% of the time the dry run estimated)
+    # checkpoints every 5 min, not every 25 steps (a GPU step takes milliseconds: 80 x 0.8 GB)
     "gpu": Settings(train_set="instructions", ood_set="math", n_eval_prompts=64, new_tokens=128,
-                    nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False),
-                    offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-3, train_embedding=False),
+                    nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False,
+                                  **_BY_TIME),
+                    offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-3, train_embedding=False,
+                                     **_BY_TIME),
                     online=KDConfig(mode="online", source="data", steps=2000, batch_size=32, lr=1e-3,
-                                    max_new_tokens=128, train_embedding=False),
+                                    max_new_tokens=128, train_embedding=False, **_BY_TIME),
                     kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
                     k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64, cell_timeout=2 * 60 * 60),
     "paper": _paper(PAPER_TARGET, PAPER_DRAFT),

@@ -150,6 +150,24 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(teacher, token
     D.train_draft(tmp_path / "killed", cfg, fresh_draft(teacher), tokenizer, data=data, progress=False)
 
 
+def test_checkpoints_by_time_and_how_often_is_not_part_of_the_drafts_identity(teacher, tokenizer, tmp_path,
+                                                                               monkeypatch):
+    data = D.teacher_data(teacher, tokenizer, PROMPTS, NAMES, 1.0, tmp_path / "t", max_new_tokens=6)
+    cfg = D.KDConfig(mode="offline", tau_kd=1.0, steps=6, batch_size=4, warmup=1, checkpoint_every=0,
+                     checkpoint_seconds=1e-9)  # every step is past the time: a checkpoint each step
+    saves = []
+    real_save = D.torch.save
+    monkeypatch.setattr(D.torch, "save", lambda obj, path: (saves.append(obj["step"]), real_save(obj, path)))
+    D.train_draft(tmp_path / "d", cfg, fresh_draft(teacher), tokenizer, data=data, progress=False)
+    assert saves == [1, 2, 3, 4, 5]  # none after the last step: the finished draft is saved instead
+    saves.clear()
+    never = D.KDConfig(mode="offline", tau_kd=1.0, steps=6, batch_size=4, warmup=1, checkpoint_every=0)
+    D.train_draft(tmp_path / "e", never, fresh_draft(teacher), tokenizer, data=data, progress=False)
+    assert saves == []
+    assert D.is_finished(tmp_path / "d", never)  # same draft, checkpointed differently
+    assert not D.is_finished(tmp_path / "d", D.KDConfig(mode="offline", tau_kd=1.0, steps=7, batch_size=4, warmup=1))
+
+
 def test_mix_respects_weights(teacher, tokenizer, tmp_path):
     sets = {tau: D.teacher_data(teacher, tokenizer, PROMPTS, NAMES, tau, tmp_path / f"t{tau}", max_new_tokens=3)
             for tau in (0.0, 1.0, 2.0)}
