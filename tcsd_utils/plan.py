@@ -300,61 +300,76 @@ def check(profile: str, root=None, device: str | None = None, gpu: str | None = 
 # ---------------------------------------------------------------------------- costs
 
 def measure_costs(s: Settings, device: str | None = None) -> dict:
-    """Per-step costs of this profile's models on this machine (a few seconds): ``step_b``,
-    one decoding step of the target for ``teacher_batch`` sequences; ``step_1``, the same for
-    one; ``forward``, the target on ``teacher_batch`` whole sequences (scoring); ``train``,
-    one training step of the cut draft on ``offline.batch_size`` sequences; ``train_lm``, one
-    no-KD step. Each is the best of repeated calls after a warm-up."""
+    """Per-step costs of this profile's models on this machine, in about 15 s on a CPU:
+
+    - ``load``: loading the target (each notebook does it once);
+    - ``step_b``: one sampled decoding step of the target for ``teacher_batch`` sequences;
+      ``step_1``: the same for one sequence;
+    - ``forward``: the target on ``teacher_batch`` sequences of a prompt and ``new_tokens``
+      (scoring, the target's distributions);
+    - ``train``: one KD step of the cut draft on ``offline.batch_size`` such sequences, its
+      embedding frozen as in the study; ``train_lm``: one no-KD step.
+
+    On a CPU the forward and the training step are timed on 4 sequences and scaled by the
+    tokens (a CPU is compute-bound there); on a GPU at full size. Each is the better of two
+    calls after a warm-up."""
     import torch
 
     from .models import load_model, make_draft
 
+    t0 = time.perf_counter()
     target = load_model(s.target, device)
+    costs = {"load": time.perf_counter() - t0}
     dev = target.device
-    seq = 64 + s.new_tokens
+    seq = 96 + s.new_tokens  # the math prompts are about 90 tokens with the chat template
     vocab = target.config.vocab_size
+    small = dev.type == "cpu"
 
-    def best(fn, n=3):
+    def best(fn, n=2):
         fn()
         times = []
         for _ in range(n):
-            t0 = time.perf_counter()
+            t1 = time.perf_counter()
             fn()
             if dev.type == "cuda":
                 torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
+            times.append(time.perf_counter() - t1)
         return min(times)
 
-    def step_cost(batch):  # generate's time per token: (9 tokens - 1 token) / 8, prefill left out
-        ids = torch.randint(0, vocab, (batch, 64), device=dev)
+    def step_cost(batch):  # generate's time per sampled token: (5 tokens - 1 token) / 4, a short prefill left out
+        ids = torch.randint(0, vocab, (batch, 16), device=dev)
         eos = target.config.eos_token_id
         pad = (eos[0] if isinstance(eos, (list, tuple)) else eos) or 0
 
         def gen(n):
-            return lambda: target.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                           min_new_tokens=n, max_new_tokens=n, pad_token_id=pad)
+            return lambda: target.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                           temperature=1.0, top_k=0, top_p=1.0, min_new_tokens=n,
+                                           max_new_tokens=n, pad_token_id=pad)
         with torch.inference_mode():
-            return max(best(gen(9), n=1) - best(gen(1), n=1), 0.0) / 8
+            return max(best(gen(5), n=1) - best(gen(1), n=1), 0.0) / 4
 
-    costs = {"step_b": step_cost(s.teacher_batch), "step_1": step_cost(1)}
-    with torch.no_grad():
-        ids = torch.randint(0, vocab, (s.teacher_batch, seq), device=dev)
-        costs["forward"] = best(lambda: target(ids), n=1)
+    costs.update(step_b=step_cost(s.teacher_batch), step_1=step_cost(1))
+    rows = 4 if small else s.teacher_batch
+    with torch.inference_mode():
+        ids = torch.randint(0, vocab, (rows, seq), device=dev)
+        costs["forward"] = best(lambda: target(ids)) * s.teacher_batch / rows
     draft = make_draft(target, seed=0, **(s.draft_shape or {})).to(dev).float().train()
+    draft.get_input_embeddings().weight.requires_grad_(False)  # frozen, as train_embedding=False
     opt = torch.optim.AdamW([p for p in draft.parameters() if p.requires_grad], lr=1e-4)
 
-    def train_step(batch, length):
-        ids = torch.randint(0, vocab, (batch, length), device=dev)
+    def train_step(batch, length, positions):
+        n = min(batch, 4) if small else batch
+        ids = torch.randint(0, vocab, (n, length), device=dev)
 
-        def fn():
-            logits = draft(ids).logits
-            logits.float().logsumexp(-1).mean().backward()
+        def fn():  # the head at the answer positions only, as the study's loss
+            hidden = draft.model(ids).last_hidden_state[:, -positions:]
+            draft.lm_head(hidden).float().logsumexp(-1).mean().backward()
             opt.step()
             opt.zero_grad()
-        return best(fn, n=1)
+        return best(fn) * batch / n
 
-    costs["train"] = train_step(s.offline.batch_size, seq)
-    costs["train_lm"] = train_step(s.nokd.batch_size, s.nokd.seq_len)
+    costs["train"] = train_step(s.offline.batch_size, seq, s.new_tokens)
+    costs["train_lm"] = train_step(s.nokd.batch_size, s.nokd.seq_len, s.nokd.seq_len)  # a loss at every position
     costs["device"] = str(dev)
     return costs
 
@@ -377,7 +392,8 @@ def gpu_costs(s: Settings, gpu: str) -> dict:
     def run(p, tokens, bytes_per=2, flops_per=2):
         return max(p * bytes_per / bandwidth, flops_per * p * tokens / flops)
 
-    return {"step_b": run(params, s.teacher_batch) + launch, "step_1": run(params, 1) + launch,
+    return {"load": params * 2 / 2e9 + 10,  # the weights from disk at about 2 GB/s, and CUDA's start
+            "step_b": run(params, s.teacher_batch) + launch, "step_1": run(params, 1) + launch,
             "forward": run(params, s.teacher_batch * seq) + launch,
             "train": run(trained, s.offline.batch_size * seq, 16, 6) + draft_launch,
             "train_lm": run(trained, s.nokd.batch_size * s.nokd.seq_len, 16, 6) + draft_launch,
@@ -399,6 +415,7 @@ def estimate(plan: Plan, costs: dict) -> Plan:
     def add(name, count, seconds):
         stages.append((name, count, seconds))
 
+    add("six notebooks: kernel start and loading the target", "6 x", 6 * (c.get("load", 0.0) + 10))
     add("01 the target alone (greedy continuations)", f"{s.explore_prompts} prompts x {s.new_tokens} tokens",
         s.explore_prompts * s.new_tokens * c["step_1"])
     if not s.paper_draft:
