@@ -231,12 +231,9 @@ def _memory_free_gb(device: str) -> float:
         import torch
 
         return torch.cuda.mem_get_info()[0] / GB
-    try:
-        with open("/proc/meminfo") as fh:
-            info = dict(line.split(":", 1) for line in fh)
-        return int(info["MemAvailable"].split()[0]) / 1024 ** 2
-    except (OSError, KeyError, ValueError):
-        return math.nan
+    import psutil
+
+    return psutil.virtual_memory().available / GB
 
 
 def check(profile: str, root=None, device: str | None = None, gpu: str | None = None,
