@@ -228,7 +228,7 @@ def timing_threads():
     as cores, any other process (the notebook server, a kernel, a test run) that takes a
     core stalls all of them: on a 2-core machine under load some runs of one cell took 20
     times as long per step as their neighbours, and gamma's interval became meaningless
-    (README, "A steadier gamma"). A core left free absorbs the rest of the machine. The
+    (FINDINGS.md, "A steadier gamma"). A core left free absorbs the rest of the machine. The
     study's timings (c and every gamma) run inside this; the thread count is recorded with
     the machine (`machine_info`) and in every timed cell's configuration."""
     before = torch.get_num_threads()

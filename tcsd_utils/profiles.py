@@ -28,7 +28,7 @@ class Settings:
 
     target: str = "smollm2"
     # prompts the drafts are distilled on (train split): the GSM8K-like math set, the paper's
-    # second domain, where a CPU-sized draft reaches the paper's regime (README, "why math");
+    # second domain, where a CPU-sized draft reaches the paper's regime (README: why math);
     # the gpu and paper profiles distil on instructions (Alpaca), as the paper's main grid
     train_set: str = "math"
     n_train_prompts: int | None = None    # None: the whole train split (780 math problems)
@@ -36,7 +36,7 @@ class Settings:
     new_tokens: int = 64                  # tokens per teacher / evaluation sample
     teacher_batch: int = 32
     # the draft (models.make_draft): cut from the target, its layers 0-2 at full width and an
-    # output layer over the 8192 lowest (most frequent) token ids; README, "the draft ablation"
+    # output layer over the 8192 lowest (most frequent) token ids; docs/method.md, "The draft"; FINDINGS.md, the draft ablation
     draft_shape: dict = field(default_factory=lambda: {"target_layers": [0, 1, 2], "head_vocab": 8192})
     corpus_chars: int = 1_000_000         # general text for the no-KD draft
     nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=100, batch_size=8, lr=3e-4,
@@ -52,7 +52,7 @@ class Settings:
     online_top_k: int | None = 64         # source "data": store the target's top-k logits once (None: a forward per step)
     # the grid (notebooks 03-05)
     # KD temperatures: three in the cpu profile, so that the study keeps to its 45 minutes on a
-    # 2-core CPU (each costs its teacher samples and two drafts, about 4.7 min there; README)
+    # 2-core CPU (each costs its teacher samples and two drafts, about 4.7 min there; FINDINGS.md)
     kd_taus: tuple = (0.0, 0.5, 1.0)
     decode_taus: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)     # decoding temperatures
     ood_set: str = "instructions"         # out-of-domain prompts (notebook 04)

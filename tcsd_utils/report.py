@@ -215,7 +215,7 @@ def write_report(study, table=None) -> "Path":  # noqa: F821
     regime = draft_regime(table)
     if regime:
         lines.append("- the draft: " + "; ".join(regime) + ". Below the targets the claims are measured on a "
-                     "draft weaker than the paper's (README, the draft ablation).")
+                     "draft weaker than the paper's (FINDINGS.md, the draft ablation).")
     held = sorted((study.out / "heldout").glob("*/tau*/*.json"))
     lines += held_out_lines([json.loads(p.read_text())["row"] for p in held])
     if study.profile == "smoke":

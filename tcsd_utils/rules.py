@@ -151,7 +151,7 @@ def _settle(point, lo, hi, metric) -> str:
         return f"an interval: more {UNITS[metric]}"
     if abs(point) < 1e-12 or (half / abs(point)) ** 2 > SETTLE_LIMIT:  # 1e-12: a point estimate of 0
         return (f"the effect is near zero; to tell it from none would take over {SETTLE_LIMIT}x the {UNITS[metric]}, "
-                f"or a stronger draft (README, the draft ablation)")
+                f"or a stronger draft (FINDINGS.md, the draft ablation)")
     more = math.ceil((half / abs(point)) ** 2 * SETTLE_MARGIN)
     return f"about {more}x the {UNITS[metric]} (interval half-width {half:.3g})"
 

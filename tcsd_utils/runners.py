@@ -14,7 +14,7 @@ runner, so plain and speculative decoding share one forward and one cache (fair 
   tokens, timed once per weight shape on the machine that runs (`kernels.choose_kernel`), and
   `LlamaRunner._attention`. On one 2-core CPU a token of the target
   takes 22 ms instead of 33-34, a verification step of 2-5 tokens 25-26 ms instead of
-  35-36, and a token of the 2-layer draft 1.4-1.5 ms instead of 2.5 (README, speed).
+  35-36, and a token of the 2-layer draft 1.4-1.5 ms instead of 2.5 (FINDINGS.md, speed against transformers).
 - `CausalLMRunner` calls any transformers decoder-only model with a ``DynamicCache``; it is
   the fallback for other architectures and the reference the fast path is tested against.
 - `Seq2SeqRunner` calls an encoder-decoder model (T5, the paper's second family): the prompt

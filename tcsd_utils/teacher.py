@@ -137,7 +137,7 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
     serves every KD temperature and every step, instead of one target forward per step.
     Keeping the top ``top_k`` logits is the usual sparse-KD approximation: ``p`` at tau is
     renormalised over those tokens (exact at tau 0; at tau 1 the top 64 hold most of the
-    target's mass, README).
+    target's mass, docs/method.md).
 
     Returns:
         ``data`` as a `datasets.Dataset` with two more columns, ``top_ids`` and

@@ -127,3 +127,18 @@ def test_the_import_layers_hold_and_an_upward_import_is_named(tmp_path):
                             capture_output=True, text=True)
     assert broken.returncode != 0
     assert "tcsd_utils.temperature -> tcsd_utils.study" in broken.stdout, broken.stdout
+
+
+def test_the_readme_is_short_and_its_figures_are_in_findings():
+    """The README states what a user needs; every figure it gives (a time, a size, a test
+    count, an alpha) is one that FINDINGS.md records with its date, machine and command, so
+    the two cannot drift apart."""
+    import re
+
+    readme, findings = (ROOT / "README.md").read_text(), (ROOT / "FINDINGS.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    figure = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?: min \d+ s| min| s| h| GB| tests)(?!\w)|(?<![\w.])0\.\d{2,3}(?!\d)")
+    stated = [m.group() for m in figure.finditer(readme)]
+    assert len(stated) >= 5  # the timings table and the alpha it quotes
+    missing = [f for f in stated if f not in findings]
+    assert not missing, f"figures in README.md that FINDINGS.md does not record: {missing}"
