@@ -88,8 +88,10 @@ DRAWS = {
 }
 
 
-def build_instructions(rng: random.Random, sets: list[dict]) -> list[dict]:
-    """All instruction records, shuffled and numbered."""
+def build_instructions(rng: random.Random, sets: list[dict], seed: int = SEED) -> list[dict]:
+    """All instruction records, shuffled and numbered: ``inst-0001`` ... for the default
+    seed (the committed file), ``inst-<seed>-0001`` ... for any other, so that sets made with
+    several seeds can be joined without two records sharing an id."""
     out: list[tuple[str, str]] = []
     for s in sets:
         draw, fields = DRAWS[s["draw"]], s.get("fields", ["x"])
@@ -101,7 +103,8 @@ def build_instructions(rng: random.Random, sets: list[dict]) -> list[dict]:
     prompts = [p for _, p in out]
     assert len(set(prompts)) == len(prompts), "duplicate instruction prompt"
     rng.shuffle(out)
-    return [{"id": f"inst-{i:04d}", "task": task, "prompt": prompt}
+    prefix = "inst-" if seed == SEED else f"inst-{seed}-"
+    return [{"id": f"{prefix}{i:04d}", "task": task, "prompt": prompt}
             for i, (task, prompt) in enumerate(out, 1)]
 
 
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="templates file (default: data/prompt_templates.json)")
     args = ap.parse_args(argv)
     templates = load_templates(args.templates)
-    inst = build_instructions(random.Random(args.seed), templates["instructions"])
+    inst = build_instructions(random.Random(args.seed), templates["instructions"], args.seed)
     math = build_math(args.seed + 1, templates["math"])
     write_jsonl(args.out / "instructions.jsonl", inst)
     write_jsonl(args.out / "math.jsonl", math)

@@ -276,3 +276,17 @@ def test_generator_reproduces_committed_files(tmp_path):
                    capture_output=True)
     for name in ["instructions.jsonl", "math.jsonl"]:
         assert (tmp_path / name).read_bytes() == (ROOT / "data" / name).read_bytes(), name
+
+
+def test_sets_made_with_other_seeds_join_the_committed_ones_without_shared_ids(tmp_path):
+    script = ROOT / "scripts" / "make_prompts.py"
+    ids = {r["id"] for name in ["instructions.jsonl", "math.jsonl"]
+           for r in map(json.loads, (ROOT / "data" / name).read_text().splitlines())}
+    for seed in (7, 8):
+        subprocess.run([sys.executable, str(script), "--out", str(tmp_path / str(seed)), "--seed", str(seed)],
+                       check=True, capture_output=True)
+        new = [r["id"] for name in ["instructions.jsonl", "math.jsonl"]
+               for r in map(json.loads, (tmp_path / str(seed) / name).read_text().splitlines())]
+        assert len(new) == len(set(new)) and not ids & set(new), seed
+        assert any(i.startswith(f"inst-{seed}-") for i in new)
+        ids |= set(new)
