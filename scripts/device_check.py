@@ -6,7 +6,9 @@ recorded and the others still run, and no part starts once ``--budget`` seconds 
 
 1. parity: tcsd's `LlamaRunner` against transformers' forward (logits of a prompt, then 32
    greedy tokens);
-2. greedy speculative decoding gives the plain decoder's tokens (k 1 and 4);
+2. greedy speculative decoding gives the plain decoder's tokens (k 1 and 4); the static-shape
+   runner (`StaticLlamaRunner`, CUDA graphs on a GPU) gives the same tokens, and its time per
+   token against the fast path's, plain and speculative;
 3. exactness: speculative sampling on a 6-token Llama, whose distribution of two tokens can
    be enumerated, against that exact distribution (chi-square; N samples);
 4. the target's teacher tokens/s at several batch sizes (transformers' ``generate``);
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tcsd_utils.distill import KDConfig, train_draft  # noqa: E402
 from tcsd_utils.evaluate import compare_draft, target_distributions  # noqa: E402
-from tcsd_utils.runners import LlamaRunner  # noqa: E402
+from tcsd_utils.runners import LlamaRunner, StaticLlamaRunner  # noqa: E402
 from tcsd_utils.speculative import autoregressive_generate, speculative_generate  # noqa: E402
 from tcsd_utils.teacher import left_pad  # noqa: E402
 from tcsd_utils.temperature import generation_config  # noqa: E402
@@ -131,6 +133,27 @@ def part_greedy(target, draft, prompts, n_tokens):
             spec = speculative_generate(target, draft, prompt, n_tokens, k=k, tau=0, eos_token_id=[]).tokens
             same.append(plain == spec)
         out[f"k{k}"] = all(same)
+    return out
+
+
+def part_static(target, draft, prompts, n_tokens):
+    """The static-shape runner (CUDA graphs on a GPU, eager elsewhere) against the fast path:
+    the same greedy tokens, and the time per token of plain and speculative decoding (k 4)."""
+    graphs = target.device.type == "cuda"
+
+    def runners(kind, model, widths=(1,)):
+        return StaticLlamaRunner(model, graphs=graphs, widths=widths) if kind == "static" else LlamaRunner(model)
+
+    out = {"graphs": graphs}
+    ref = autoregressive_generate(target, prompts[0], n_tokens, tau=0, eos_token_id=[]).tokens
+    out["same_greedy_tokens"] = autoregressive_generate(runners("static", target), prompts[0], n_tokens, tau=0,
+                                                        eos_token_id=[]).tokens == ref
+    for kind in ("fast", "static", "fast", "static"):  # interleaved; the first pair warms up (and captures)
+        t_run, d_run = runners(kind, target, (1, 5)), runners(kind, draft)
+        plain = autoregressive_generate(t_run, prompts[0], n_tokens, tau=0, eos_token_id=[])
+        spec = speculative_generate(t_run, d_run, prompts[0], n_tokens, k=4, tau=0, eos_token_id=[])
+        out[f"{kind}_plain_ms_per_token"] = 1000 * plain.stats.time_total / plain.stats.new_tokens
+        out[f"{kind}_speculative_ms_per_token"] = 1000 * spec.stats.time_total / spec.stats.new_tokens
     return out
 
 
@@ -353,6 +376,7 @@ def main(argv=None) -> int:
     n_tok = size["gamma_tokens"]
     part("parity", lambda: part_parity(target, test, min(32, n_tok)))
     part("greedy", lambda: part_greedy(target, draft0, test, min(32, n_tok)))
+    part("static", lambda: part_static(target, draft0, test, min(32, n_tok)))
     part("exact", lambda: part_exact(device, size["exact_n"]))
     part("teacher", lambda: part_teacher(target, train, size["batches"], size["new_tokens"], pad))
     kept = {"best": draft0}  # the draft of the curve's last point, for gamma

@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 from .kernels import SMALL, linear
 
-__all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "as_runner", "next_token_logits"]
+__all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "StaticLlamaRunner", "as_runner",
+           "next_token_logits"]
 
 
 class Runner(Protocol):
@@ -274,6 +275,111 @@ class LlamaRunner:
 
     def rollback(self, length):
         self.length = min(self.length, length)
+
+
+class StaticLlamaRunner(LlamaRunner):
+    """`LlamaRunner` with static shapes, for CUDA graphs: a KV cache of fixed capacity, and
+    the position, the rotary angles and the causal mask read from device tensors, so that a
+    step of n new tokens runs the same kernels on the same shapes every time. With
+    ``graphs=True`` on CUDA, each width in ``widths`` (1, and k + 1 for verification) is
+    captured once as a CUDA graph and replayed: one launch instead of about 40 kernels per
+    layer. Other widths, and every step on a CPU, run the same code eagerly.
+
+    Attention covers the whole capacity, with the slots after each query masked (they hold
+    zeros or stale keys, never NaN), so it costs more per step than `LlamaRunner` on a CPU;
+    it exists for the GPU. It gives the same tokens as `LlamaRunner` (tests/test_runners.py).
+
+    Args:
+        model: a Llama model `LlamaRunner.supports`.
+        capacity: cache slots (default: the model's context, at most 2048).
+        graphs: capture CUDA graphs (ignored off CUDA).
+        widths: the step widths to capture.
+    """
+
+    def __init__(self, model, capacity: int | None = None, graphs: bool = False, widths=(1,)):
+        super().__init__(model)
+        cap = min(self.context_length, capacity or 2048)
+        shape = (len(model.model.layers), 1, self.n_kv, cap, self.head_dim)
+        self.k = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        self.v = torch.zeros_like(self.k)
+        self.capacity = cap
+        cos, sin = _rope(self.theta, self.head_dim, cap, self.device, self.dtype)
+        self.cos, self.sin = cos[:cap], sin[:cap]
+        self.slots = torch.arange(cap, device=self.device)
+        self.pos = torch.zeros((), dtype=torch.long, device=self.device)
+        self.graphs = bool(graphs) and self.device.type == "cuda"
+        self.widths = tuple(widths)
+        self._captured: dict = {}
+
+    def _reserve(self, n: int) -> None:
+        if n > self.capacity:
+            raise ValueError(f"StaticLlamaRunner holds {self.capacity} tokens; this step needs {n} "
+                             "(pass a larger capacity)")
+
+    def start(self, prompt_ids):
+        self.length = 0
+        self._reserve(len(prompt_ids))
+        return list(prompt_ids)
+
+    @torch.inference_mode()
+    def extend(self, ids):
+        n, start = ids.numel(), self.length
+        self._reserve(start + n)
+        self.pos.fill_(start)
+        if self.graphs and n in self.widths:
+            logits = self._replay(ids.view(n), n)
+        else:
+            logits = self._step(ids.view(n))
+        self.length = start + n
+        head = self.model.lm_head
+        return head.expand(logits) if hasattr(head, "expand") else logits
+
+    def _step(self, ids):
+        """One forward of the n tokens ``ids`` at positions ``pos`` .. ``pos + n - 1``."""
+        n, half = ids.shape[0], self.head_dim // 2
+        positions = self.pos + self.slots[:n]
+        cos, sin = self.cos.index_select(0, positions), self.sin.index_select(0, positions)
+        visible = self.slots[None, :] <= positions[:, None]  # (n, capacity): query j sees slots up to pos + j
+
+        def rotate(t):
+            return t * cos + torch.cat([-t[..., half:], t[..., :half]], dim=-1) * sin
+
+        body, gqa = self.model.model, self.n_kv != self.n_heads
+        x = F.embedding(ids.view(1, n), body.embed_tokens.weight)
+        for i, layer in enumerate(body.layers):
+            attn, mlp = layer.self_attn, layer.mlp
+            h = self._norm(x, layer.input_layernorm.weight)
+            q = linear(h, attn.q_proj.weight).view(1, n, self.n_heads, self.head_dim).transpose(1, 2)
+            k = linear(h, attn.k_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
+            v = linear(h, attn.v_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
+            self.k[i, 0].index_copy_(1, positions, rotate(k)[0])
+            self.v[i, 0].index_copy_(1, positions, v[0])
+            a = F.scaled_dot_product_attention(rotate(q), self.k[i], self.v[i], attn_mask=visible, enable_gqa=gqa)
+            x = x + linear(a.transpose(1, 2).reshape(1, n, -1), attn.o_proj.weight)
+            h = self._norm(x, layer.post_attention_layernorm.weight)
+            x = x + linear(F.silu(linear(h, mlp.gate_proj.weight)) * linear(h, mlp.up_proj.weight),
+                            mlp.down_proj.weight)
+        return linear(self._norm(x, body.norm.weight), self.model.lm_head.weight)[0]
+
+    def _replay(self, ids, n: int):
+        """The step of width n as a CUDA graph, captured on first use (after two warm-up
+        steps on a side stream, which write the same cache slots the real step then writes)."""
+        if n not in self._captured:
+            static_ids = ids.clone()
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    self._step(static_ids)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                out = self._step(static_ids)
+            self._captured[n] = (graph, static_ids, out)
+        graph, static_ids, out = self._captured[n]
+        static_ids.copy_(ids)
+        graph.replay()
+        return out.clone()  # the graph's output buffer is overwritten by the next replay
 
 
 _LLAMA_TYPES = ("llama", "tcsd_subvocab_llama")  # the second: tcsd_utils.subvocab, a Llama with a cut head

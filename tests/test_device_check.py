@@ -23,6 +23,8 @@ def test_the_device_check_runs_every_part_on_tiny_models_without_datasets(tmp_pa
     parity = result["parity"]["value"]
     assert parity["relative"] < 1e-4 and parity["greedy_tokens_equal"] and parity["same_argmax"]
     assert result["greedy"]["value"] == {"k1": True, "k4": True}
+    static = result["static"]["value"]
+    assert static["same_greedy_tokens"] and static["graphs"] is False and static["static_plain_ms_per_token"] > 0
     exact = result["exact"]["value"]
     assert exact["passed"] and exact["n"] == 1500 and exact["dof"] >= 10
     assert [r["batch"] for r in result["teacher"]["value"]] == [4, 16, 64]
@@ -42,4 +44,4 @@ def test_a_spent_budget_skips_the_parts_left_and_says_so(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads((tmp_path / "device_check.json").read_text())
     assert all(result[p] == {"skipped": "the budget was spent"}
-               for p in ("parity", "greedy", "exact", "teacher", "curve", "gamma"))
+               for p in ("parity", "greedy", "static", "exact", "teacher", "curve", "gamma"))

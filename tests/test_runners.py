@@ -48,6 +48,38 @@ def test_llama_runner_matches_transformers_through_rollback(kv_heads):
     torch.testing.assert_close(nxt[-1], _full_logits(model, fast_seq + [6])[-1], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kv_heads", [4, 2])
+def test_static_runner_matches_the_fast_path_through_rollback_and_gives_the_same_tokens(kv_heads):
+    from tcsd_utils.runners import StaticLlamaRunner
+    from tcsd_utils.speculative import autoregressive_generate, speculative_generate
+
+    model = make_llama(vocab=24, hidden=32, heads=4, kv_heads=kv_heads, seed=3)
+    prompt = [1, 7, 3, 9, 14, 2, 8]
+    static, static_seq = _drive(StaticLlamaRunner(model, capacity=64), prompt, STEPS)
+    fast, fast_seq = _drive(LlamaRunner(model), prompt, STEPS)
+    assert static_seq == fast_seq
+    for a, b in zip(static, fast):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    draft = make_llama(vocab=24, hidden=16, layers=1, seed=5)
+    for tau in (0.0, 1.0):
+        plain = autoregressive_generate(StaticLlamaRunner(model), prompt, 30, tau=tau, seed=1, eos_token_id=[])
+        assert plain.tokens == autoregressive_generate(model, prompt, 30, tau=tau, seed=1, eos_token_id=[]).tokens
+        spec = speculative_generate(StaticLlamaRunner(model), StaticLlamaRunner(draft), prompt, 30, k=3, tau=tau,
+                                    seed=1, eos_token_id=[])
+        assert spec.tokens == speculative_generate(model, draft, prompt, 30, k=3, tau=tau, seed=1,
+                                                   eos_token_id=[]).tokens
+
+
+def test_static_runner_refuses_more_tokens_than_it_holds():
+    from tcsd_utils.runners import StaticLlamaRunner
+
+    runner = StaticLlamaRunner(make_llama(vocab=24, seed=4), capacity=8)
+    runner.start([1, 2, 3])
+    runner.extend(torch.tensor([1, 2, 3, 4, 5, 6]))
+    with pytest.raises(ValueError, match="holds 8 tokens; this step needs 9"):
+        runner.extend(torch.tensor([7, 8, 9]))
+
+
 def test_llama_runner_grows_its_cache():
     model = make_llama(vocab=24, context=1024, seed=4)
     runner = LlamaRunner(model)
