@@ -220,8 +220,8 @@ def _disk_gb(s: Settings) -> float:
     n_drafts = sum(len(v) for v in _drafts(s).values()) + 1
     n_train = s.n_train_prompts or 1000
     seq = s.new_tokens + 64
-    teacher = len(_teacher_taus(s)) * n_train * seq * 8 * 2
-    scores = len(_drafts(s)["online"]) * n_train * s.new_tokens * (s.online_top_k or 0) * 12
+    teacher = len(_teacher_taus(s)) * n_train * s.samples_per_prompt * seq * 8 * 2
+    scores = len(_drafts(s)["online"]) * n_train * s.samples_per_prompt * s.new_tokens * (s.online_top_k or 0) * 12
     drafts = n_drafts * trained * 4 + trained * 16  # the drafts, and one checkpoint with AdamW's state
     return (teacher + scores + drafts) / GB + 0.1
 
@@ -418,14 +418,17 @@ def estimate(plan: Plan, costs: dict) -> Plan:
     if not s.paper_draft:
         add("no-KD draft", f"{s.nokd.steps} steps", s.nokd.steps * c["train_lm"])
     taus = _teacher_taus(s)
-    add("teacher samples (train)", f"{len(taus)} taus x {n_train} prompts x {s.new_tokens} tokens",
-        len(taus) * batches * (s.new_tokens * c["step_b"]))
+    copies = sum(s.samples_per_prompt if t > 0 else 1 for t in taus)  # answer sets over the taus
+    per = f" x {s.samples_per_prompt} samples at tau > 0" if s.samples_per_prompt > 1 else ""
+    add("teacher samples (train)", f"{len(taus)} taus x {n_train} prompts{per} x {s.new_tokens} tokens "
+        f"({copies * n_train * s.new_tokens / 1e6:.2f}M answer tokens at most)",
+        copies * batches * (s.new_tokens * c["step_b"]))
     add("offline KD drafts", f"{len(drafts['offline'])} x {s.offline.steps} steps",
         len(drafts["offline"]) * s.offline.steps * c["train"])
     online = n_online * s.online.steps * c["train"]
     if s.online.source == "data":
         if s.online_top_k:
-            online += n_online * batches * c["forward"]
+            online += n_online * batches * c["forward"] * max(1, s.samples_per_prompt)  # (tau_kd 0: fewer)
         what = f"{n_online} x {s.online.steps} steps on stored samples"
     else:  # the target generates a batch and scores it at every step
         online += n_online * s.online.steps * (s.online.max_new_tokens * c["step_b"] + c["forward"])

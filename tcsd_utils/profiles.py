@@ -35,6 +35,7 @@ class Settings:
     n_eval_prompts: int = 32              # held-out prompts (test split) for evaluation
     new_tokens: int = 64                  # tokens per teacher / evaluation sample
     teacher_batch: int = 32
+    samples_per_prompt: int = 1           # teacher answers per train prompt at tau > 0 (more tokens, same prompts)
     # the draft (models.make_draft): cut from the target, its layers 0-2 at full width and an
     # output layer over the 8192 lowest (most frequent) token ids; docs/method.md, "The draft"; FINDINGS.md, the draft ablation
     draft_shape: dict = field(default_factory=lambda: {"target_layers": [0, 1, 2], "head_vocab": 8192})

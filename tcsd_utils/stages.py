@@ -109,8 +109,9 @@ class Study:
         n = self.settings.n_train_prompts if split == "train" else self.settings.n_eval_prompts
         records, ids = self.prompts(split, name, n)
         path = self.out / "teacher" / f"{name}_{split}_tau{_tau_tag(tau)}"
+        copies = self.settings.samples_per_prompt if split == "train" else 1
         return teacher_data(self.target, self.tokenizer, ids, [r["id"] for r in records], tau, path,
-                            self.settings.new_tokens, self.settings.teacher_batch, self.settings.seed)
+                            self.settings.new_tokens, self.settings.teacher_batch, self.settings.seed, copies)
 
     # -- drafts ------------------------------------------------------------------------
     def draft_dir(self, name: str) -> Path:

@@ -77,7 +77,7 @@ def _cached(path: Path, config: dict):
 
 @torch.inference_mode()
 def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: list[str], tau: float,
-                 path, max_new_tokens: int = 64, batch_size: int = 32, seed: int = 0):
+                 path, max_new_tokens: int = 64, batch_size: int = 32, seed: int = 0, samples_per_prompt: int = 1):
     """Sample the target's answers at ``tau`` and store them as a `datasets.Dataset` on disk.
 
     Args:
@@ -88,6 +88,9 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
         tau: sampling temperature (0 = greedy).
         path: folder for the dataset and its ``config.json``; reused when both match.
         max_new_tokens, batch_size, seed: sampling settings.
+        samples_per_prompt: answers sampled per prompt (each its own row), for more teacher
+            tokens from the same prompts at tau > 0; at tau 0 every answer would be the same,
+            so one is kept.
 
     Returns:
         `datasets.Dataset` with columns ``prompt_id``, ``prompt_ids``, ``answer_ids``, ``tau``;
@@ -98,8 +101,14 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
     tau, path = check_tau(tau), Path(path)
     if not prompt_ids:
         raise ValueError("empty prompt set: no prompts to sample teacher data from")
+    if not isinstance(samples_per_prompt, int) or samples_per_prompt < 1:
+        raise ValueError(f"samples_per_prompt must be a whole number, 1 or more, got {samples_per_prompt!r}")
+    copies = samples_per_prompt if tau > 0 else 1
     config = {"kind": "teacher_data", "tau": tau, "seed": seed, "max_new_tokens": max_new_tokens,
               "prompt_ids": list(prompt_names), "teacher": str(target.config._name_or_path)}
+    if copies > 1:  # recorded only when used, so that earlier sets stay valid
+        config["samples_per_prompt"] = copies
+        prompt_ids, prompt_names = list(prompt_ids) * copies, list(prompt_names) * copies
     cached = _cached(path, config)
     if cached is not None:
         return cached

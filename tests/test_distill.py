@@ -54,6 +54,22 @@ def test_teacher_data_is_stored_with_config_and_reused(teacher, tokenizer, tmp_p
         D.teacher_data(teacher, tokenizer, [], [], 0.7, tmp_path / "e")
 
 
+def test_several_samples_per_prompt_at_a_temperature_one_at_greedy(teacher, tokenizer, tmp_path):
+    hot = D.teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "h", max_new_tokens=6,
+                         samples_per_prompt=3)
+    assert len(hot) == 24 and sorted(hot["prompt_id"]) == sorted(NAMES[:8] * 3)
+    by_prompt = {}
+    for row in hot:
+        by_prompt.setdefault(row["prompt_id"], []).append(tuple(row["answer_ids"]))
+    assert any(len(set(answers)) > 1 for answers in by_prompt.values())  # the copies are sampled apart
+    assert json.loads((tmp_path / "h" / "config.json").read_text())["samples_per_prompt"] == 3
+    cold = D.teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 0.0, tmp_path / "c", max_new_tokens=6,
+                          samples_per_prompt=3)
+    assert len(cold) == 8 and "samples_per_prompt" not in json.loads((tmp_path / "c" / "config.json").read_text())
+    with pytest.raises(ValueError, match="samples_per_prompt must be a whole number"):
+        D.teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "x", samples_per_prompt=0)
+
+
 def test_greedy_teacher_data_is_the_greedy_continuation(teacher, tokenizer, tmp_path):
     from tcsd_utils.speculative import autoregressive_generate
 
