@@ -27,6 +27,8 @@ runner, so plain and speculative decoding share one forward and one cache (fair 
 
 from __future__ import annotations
 
+import os
+import weakref
 from typing import Protocol, Sequence
 
 import torch
@@ -252,7 +254,7 @@ class LlamaRunner:
         k, v = self.k[layer][:, :, :start + n], self.v[layer][:, :, :start + n]
         if n == 1 or start == 0:  # no cache before the new tokens: plain causal attention
             return F.scaled_dot_product_attention(q, k, v, is_causal=n > 1, enable_gqa=gqa)
-        if n > SMALL:
+        if n > SMALL or q.device.type != "cpu":  # on a GPU in the model's dtype: no float32 copy of K and V
             return F.scaled_dot_product_attention(q, k, v, attn_mask=_causal(n, start, q.device), enable_gqa=gqa)
         # a verification step, written out in float32 (CPU kernels for small bfloat16 batched
         # products are slow), each key/value head shared by its group of query heads as a
@@ -400,14 +402,33 @@ def _rope_parameters(cfg):
     return rope
 
 
+CUDA_GRAPHS_ENV = "TCSD_CUDA_GRAPHS"  # "0": on CUDA, the eager fast path instead of CUDA graphs
+_STATIC: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _static_runner(model) -> "StaticLlamaRunner":
+    """One `StaticLlamaRunner` per model, kept while the model lives: its cache and captured
+    graphs (steps of 1 to `SMALL` tokens: a draft's step, verification) are reused by every
+    decode, as `start` resets it. The graphs read the weight tensors in place: a model whose
+    tensors are replaced (``.to`` another dtype) is a new model here only if it is a new object."""
+    runner = _STATIC.get(model)
+    if runner is None or runner.dtype != model.get_input_embeddings().weight.dtype:
+        runner = _STATIC[model] = StaticLlamaRunner(model, graphs=True, widths=tuple(range(1, SMALL + 1)))
+    return runner
+
+
 def as_runner(model_or_runner, fast: bool = True) -> Runner:
-    """A runner for a model (`Seq2SeqRunner` for an encoder-decoder model; `LlamaRunner` when
-    it supports the model and ``fast``; else `CausalLMRunner`); a runner is returned as it is."""
+    """A runner for a model (`Seq2SeqRunner` for an encoder-decoder model; for a Llama model
+    that `LlamaRunner` supports, with ``fast``: on CUDA the static runner with CUDA graphs,
+    one per model, unless ``TCSD_CUDA_GRAPHS=0``, else `LlamaRunner`; else `CausalLMRunner`);
+    a runner is returned as it is."""
     if hasattr(model_or_runner, "extend") and hasattr(model_or_runner, "rollback"):
         return model_or_runner
     if getattr(getattr(model_or_runner, "config", None), "is_encoder_decoder", False):
         return Seq2SeqRunner(model_or_runner)
     if fast and LlamaRunner.supports(model_or_runner):
+        if model_or_runner.device.type == "cuda" and os.environ.get(CUDA_GRAPHS_ENV, "1") != "0":
+            return _static_runner(model_or_runner)
         return LlamaRunner(model_or_runner)
     return CausalLMRunner(model_or_runner)
 

@@ -80,6 +80,19 @@ def test_static_runner_refuses_more_tokens_than_it_holds():
         runner.extend(torch.tensor([7, 8, 9]))
 
 
+def test_one_static_runner_per_model_is_reused_by_every_decode():
+    from tcsd_utils import runners as R
+    from tcsd_utils.speculative import autoregressive_generate
+
+    model = make_llama(vocab=24, seed=6)
+    first = R._static_runner(model)
+    assert R._static_runner(model) is first and first.widths == tuple(range(1, R.SMALL + 1))
+    a = autoregressive_generate(first, [1, 5, 7], 12, tau=1.0, seed=3, eos_token_id=[]).tokens
+    b = autoregressive_generate(R._static_runner(model), [1, 5, 7], 12, tau=1.0, seed=3, eos_token_id=[]).tokens
+    assert a == b  # start() resets the reused cache
+    assert isinstance(R.as_runner(model), R.LlamaRunner) and not isinstance(R.as_runner(model), R.StaticLlamaRunner)
+
+
 def test_llama_runner_grows_its_cache():
     model = make_llama(vocab=24, context=1024, seed=4)
     runner = LlamaRunner(model)
