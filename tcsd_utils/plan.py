@@ -46,7 +46,8 @@ SIZES = {
 # and dense bf16 tensor FLOP/s (NVIDIA H100 SXM and H200 SXM datasheets), and memory.
 GPUS = {"H100": (3.35e12, 989e12, 80), "H200": (4.8e12, 989e12, 141)}
 GPU_EFFICIENCY = (0.6, 0.4)  # share of the datasheet's bandwidth and FLOP/s a run reaches (assumed)
-KERNEL_LAUNCH_S = 6e-6       # per kernel, eager PyTorch
+KERNEL_LAUNCH_S = 6e-6       # per kernel, eager PyTorch (transformers' generate: teacher samples)
+GRAPH_KERNEL_S = 2.5e-6      # per kernel replayed in a CUDA graph (our decoders' steps on CUDA, `runners`)
 KERNELS_PER_LAYER = 40       # one decoder layer's forward, op by op
 
 
@@ -374,7 +375,9 @@ def measure_costs(s: Settings, device: str | None = None) -> dict:
 def gpu_costs(s: Settings, gpu: str) -> dict:
     """The costs of `measure_costs` for a GPU of `GPUS` from its datasheet: the larger of
     the time to read the weights and the time of the FLOPs, at `GPU_EFFICIENCY`, plus
-    `KERNEL_LAUNCH_S` per kernel. An estimate until a run on that GPU measures it."""
+    `KERNEL_LAUNCH_S` per kernel launched eagerly (teacher sampling, training) or
+    `GRAPH_KERNEL_S` per kernel of a CUDA graph (a decoding step). An estimate until a run on
+    that GPU measures it."""
     if gpu not in GPUS:
         raise ValueError(f"unknown GPU {gpu!r}; the table has {sorted(GPUS)}")
     bandwidth, flops, _ = GPUS[gpu]
@@ -382,6 +385,7 @@ def gpu_costs(s: Settings, gpu: str) -> dict:
     params, layers, _, _ = SIZES.get(s.target, SIZES[EMBEDDED_TARGET])
     _, trained = _draft_params(s)
     launch = layers * KERNELS_PER_LAYER * KERNEL_LAUNCH_S
+    replay = layers * KERNELS_PER_LAYER * GRAPH_KERNEL_S
     draft_layers = len((s.draft_shape or {}).get("target_layers", [0, 1])) if not s.paper_draft else 2
     draft_launch = 3 * draft_layers * KERNELS_PER_LAYER * KERNEL_LAUNCH_S  # forward, backward, optimiser
     seq = 64 + s.new_tokens
@@ -390,7 +394,7 @@ def gpu_costs(s: Settings, gpu: str) -> dict:
         return max(p * bytes_per / bandwidth, flops_per * p * tokens / flops)
 
     return {"load": params * 2 / 2e9 + 10,  # the weights from disk at about 2 GB/s, and CUDA's start
-            "step_b": run(params, s.teacher_batch) + launch, "step_1": run(params, 1) + launch,
+            "step_b": run(params, s.teacher_batch) + launch, "step_1": run(params, 1) + replay,
             "forward": run(params, s.teacher_batch * seq) + launch,
             "train": run(trained, s.offline.batch_size * seq, 16, 6) + draft_launch,
             "train_lm": run(trained, s.nokd.batch_size * s.nokd.seq_len, 16, 6) + draft_launch,

@@ -111,19 +111,28 @@ SETTINGS: dict[str, Settings] = {
                       explore_prompts=4, explore_taus=(0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0),
                       cell_timeout=20 * 60),
     "cpu": Settings(),
-    # n_eval_prompts 64: the instructions' test split holds 83 (128 was refused by the check,
-    # `plan`); online KD on the stored samples with the target's top-64 logits stored once,
-    # not a batch generated at every step (about 85% of the time the dry run estimated)
-    # checkpoints every 5 min, not every 25 steps (a GPU step takes milliseconds: 80 x 0.8 GB)
+    # Sized by the dry run for one H100/H200-class GPU in about an hour (`tcsd study --profile
+    # gpu --dry-run --gpu H200`; a datasheet estimate until a GPU measures it):
+    # - n_eval_prompts 64: the instructions' test split holds 83 (128 was refused by the check);
+    # - teacher data of about 1M answer tokens per KD temperature above 0: 24 answers to each
+    #   of the 334 train prompts, sampled 512 at a time; at tau_kd 0 one greedy answer each
+    #   (more distinct prompts would need more of the generator's seeds in data/);
+    # - KD: 500 steps of 64 sequences, about two passes over 1M tokens; the no-KD draft 500
+    #   steps over the whole 3M-character corpus (it saw its 1M characters 100 times before);
+    # - online KD on the stored samples with the target's top-64 logits stored once, not a
+    #   batch generated at every step (about 85% of the time the first dry run estimated);
+    # - timed runs of 8 prompts x 64 tokens (16 x 128 took 3.3 h of the estimate);
+    # - checkpoints every 5 min, not every 25 steps (a GPU step takes milliseconds).
     "gpu": Settings(train_set="instructions", ood_set="math", n_eval_prompts=64, new_tokens=128,
-                    nokd=KDConfig(mode="lm", steps=3000, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False,
+                    teacher_batch=512, samples_per_prompt=24, corpus_chars=3_000_000,
+                    nokd=KDConfig(mode="lm", steps=500, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False,
                                   **_BY_TIME),
-                    offline=KDConfig(mode="offline", steps=2000, batch_size=32, lr=1e-3, train_embedding=False,
+                    offline=KDConfig(mode="offline", steps=500, batch_size=64, lr=1e-3, train_embedding=False,
                                      **_BY_TIME),
-                    online=KDConfig(mode="online", source="data", steps=2000, batch_size=32, lr=1e-3,
+                    online=KDConfig(mode="online", source="data", steps=500, batch_size=64, lr=1e-3,
                                     max_new_tokens=128, train_embedding=False, **_BY_TIME),
                     kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
-                    k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64, cell_timeout=2 * 60 * 60),
+                    k=4, spec_prompts=8, spec_tokens=64, explore_prompts=64, cell_timeout=2 * 60 * 60),
     "paper": _paper(PAPER_TARGET, PAPER_DRAFT),
     "paper-t5": _paper(PAPER_T5_TARGET, PAPER_T5_DRAFT),  # Flan-T5 XL and small: why, at models.PAPER_T5_TARGET
 }
