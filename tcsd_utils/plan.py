@@ -113,6 +113,8 @@ def _needed_sets(s: Settings) -> list[tuple[str, str, int | None, str]]:
              (s.train_set, "test", s.n_eval_prompts, "n_eval_prompts (held-out evaluation, notebooks 02-06)"),
              (s.ood_set, "test", s.n_eval_prompts, "n_eval_prompts (out of domain, notebook 04)"),
              ("instructions", "all", s.explore_prompts, "explore_prompts (notebook 01)")]
+    if s.train_set == "math":  # templates never seen in training (notebook 02, report.md)
+        needs.append(("math", "unseen", s.n_eval_prompts, "n_eval_prompts (held out, unseen templates)"))
     return needs
 
 
@@ -122,7 +124,8 @@ def _check_settings(s: Settings) -> list[tuple[str, str, str]]:
         checks.append(("spec_prompts", "refused", f"{s.spec_prompts} timed prompts are taken from the "
                                                    f"{s.n_eval_prompts} held-out ones (n_eval_prompts)"))
     for name, value in (("k", s.k), ("spec_tokens", s.spec_tokens), ("new_tokens", s.new_tokens),
-                        ("teacher_batch", s.teacher_batch), ("n_eval_prompts", s.n_eval_prompts)):
+                        ("teacher_batch", s.teacher_batch), ("n_eval_prompts", s.n_eval_prompts),
+                        ("samples_per_prompt", s.samples_per_prompt)):
         if not isinstance(value, int) or value < 1:
             checks.append((name, "refused", f"must be a whole number, 1 or more, got {value!r}"))
     if not s.kd_taus or not s.decode_taus:

@@ -98,3 +98,13 @@ def test_dry_run_for_a_gpu_uses_its_datasheet(capsys):
     with pytest.raises(SystemExit):
         S.main(["study", "--profile", "smoke", "--gpu", "H200"])
     assert S.main(["study", "--profile", "smoke", "--dry-run", "--gpu", "A100"]) == 2
+
+
+def test_settings_that_cannot_run_are_refused_by_name():
+    with pytest.raises(plan.ProfileError) as err:
+        plan.check("smoke", spec_prompts=9, samples_per_prompt=0, k=0)
+    said = str(err.value)
+    assert "spec_prompts: 9 timed prompts are taken from the 8 held-out ones" in said
+    assert "samples_per_prompt: must be a whole number, 1 or more, got 0" in said and "k: must be" in said
+    with pytest.raises(plan.ProfileError, match=r"'math' \(unseen split\): .* asks for 200, but the split has only 150"):
+        plan.check("cpu", n_eval_prompts=200)
