@@ -222,7 +222,22 @@ class LlamaRunner:
         self._reserve(end)
         cos, sin = _rope(self.theta, self.head_dim, end, self.device, self.dtype)
         cos, sin = cos[start:end], sin[start:end]
-        half = self.head_dim // 2
+
+        def store(i, k, v):
+            self.k[i, :, :, start:end] = k
+            self.v[i, :, :, start:end] = v
+
+        logits = self._forward(ids, cos, sin, store, lambda i, q: self._attention(q, i, start))
+        self.length = end
+        head = self.model.lm_head
+        return head.expand(logits) if hasattr(head, "expand") else logits  # sub-vocabulary draft: -inf off its ids
+
+    def _forward(self, ids, cos, sin, store, attend):
+        """The decoder stack over the n new tokens ``ids``, with the rotary ``cos`` and ``sin``
+        of their positions: ``store(i, k, v)`` puts layer i's rotated keys and values in the
+        cache, ``attend(i, q)`` attends its rotated queries over it. Returns the logits (n,
+        vocab or the kept ids of a cut head), before a sub-vocabulary head expands them."""
+        n, half = ids.numel(), self.head_dim // 2
 
         def rotate(t):
             return t * cos + torch.cat([-t[..., half:], t[..., :half]], dim=-1) * sin
@@ -235,17 +250,13 @@ class LlamaRunner:
             q = linear(h, attn.q_proj.weight).view(1, n, self.n_heads, self.head_dim).transpose(1, 2)
             k = linear(h, attn.k_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
             v = linear(h, attn.v_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
-            self.k[i, :, :, start:end] = rotate(k)
-            self.v[i, :, :, start:end] = v
-            a = self._attention(rotate(q), i, start)
+            store(i, rotate(k), v)
+            a = attend(i, rotate(q))
             x = x + linear(a.transpose(1, 2).reshape(1, n, -1), attn.o_proj.weight)
             h = self._norm(x, layer.post_attention_layernorm.weight)
             x = x + linear(F.silu(linear(h, mlp.gate_proj.weight)) * linear(h, mlp.up_proj.weight),
                             mlp.down_proj.weight)
-        self.length = end
-        head = self.model.lm_head
-        logits = linear(self._norm(x, body.norm.weight), head.weight)[0]  # (n, vocab) or (n, kept ids)
-        return head.expand(logits) if hasattr(head, "expand") else logits  # sub-vocabulary draft: -inf off its ids
+        return linear(self._norm(x, body.norm.weight), self.model.lm_head.weight)[0]
 
     def _attention(self, q, layer: int, start: int):
         """Causal attention of the new queries ``q`` (1, heads, n, dim) over the cache: query j
@@ -338,30 +349,19 @@ class StaticLlamaRunner(LlamaRunner):
 
     def _step(self, ids):
         """One forward of the n tokens ``ids`` at positions ``pos`` .. ``pos + n - 1``."""
-        n, half = ids.shape[0], self.head_dim // 2
+        n, gqa = ids.shape[0], self.n_kv != self.n_heads
         positions = self.pos + self.slots[:n]
         cos, sin = self.cos.index_select(0, positions), self.sin.index_select(0, positions)
         visible = self.slots[None, :] <= positions[:, None]  # (n, capacity): query j sees slots up to pos + j
 
-        def rotate(t):
-            return t * cos + torch.cat([-t[..., half:], t[..., :half]], dim=-1) * sin
-
-        body, gqa = self.model.model, self.n_kv != self.n_heads
-        x = F.embedding(ids.view(1, n), body.embed_tokens.weight)
-        for i, layer in enumerate(body.layers):
-            attn, mlp = layer.self_attn, layer.mlp
-            h = self._norm(x, layer.input_layernorm.weight)
-            q = linear(h, attn.q_proj.weight).view(1, n, self.n_heads, self.head_dim).transpose(1, 2)
-            k = linear(h, attn.k_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
-            v = linear(h, attn.v_proj.weight).view(1, n, self.n_kv, self.head_dim).transpose(1, 2)
-            self.k[i, 0].index_copy_(1, positions, rotate(k)[0])
+        def store(i, k, v):
+            self.k[i, 0].index_copy_(1, positions, k[0])
             self.v[i, 0].index_copy_(1, positions, v[0])
-            a = F.scaled_dot_product_attention(rotate(q), self.k[i], self.v[i], attn_mask=visible, enable_gqa=gqa)
-            x = x + linear(a.transpose(1, 2).reshape(1, n, -1), attn.o_proj.weight)
-            h = self._norm(x, layer.post_attention_layernorm.weight)
-            x = x + linear(F.silu(linear(h, mlp.gate_proj.weight)) * linear(h, mlp.up_proj.weight),
-                            mlp.down_proj.weight)
-        return linear(self._norm(x, body.norm.weight), self.model.lm_head.weight)[0]
+
+        def attend(i, q):
+            return F.scaled_dot_product_attention(q, self.k[i], self.v[i], attn_mask=visible, enable_gqa=gqa)
+
+        return self._forward(ids, cos, sin, store, attend)
 
     def _replay(self, ids, n: int):
         """The step of width n as a CUDA graph, captured on first use (after two warm-up
