@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 
 from .data import load_prompts
 from .models import EMBEDDED_TARGET, smollm2_gguf
-from .profiles import SETTINGS, Settings, split_run_name
+from .profiles import MODES, SETTINGS, Settings, split_run_name
 
 __all__ = ["ProfileError", "Plan", "check", "estimate", "measure_costs", "gpu_costs", "GPUS", "format_plan"]
 
-MODES = ("offline", "online")
 GB = 1024 ** 3
 
 # Sizes of the models the profiles name, so that memory and disk are checked without

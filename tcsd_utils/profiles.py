@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from .distill import KDConfig
 from .models import PAPER_DRAFT, PAPER_T5_DRAFT, PAPER_T5_TARGET, PAPER_TARGET
 
-__all__ = ["Settings", "SETTINGS", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name"]
+__all__ = ["Settings", "SETTINGS", "MODES", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name"]
+
+
+MODES = ("offline", "online")  # the two KD paradigms every profile distils with
 
 
 @dataclass

@@ -29,14 +29,13 @@ from .distill import is_finished, load_draft, train_draft
 from .evaluate import compare_draft, predicted_speedup, target_distributions
 from .files import atomic_path, output_dir, progress, write_json
 from .kernels import machine_info, timing_thread_count, timing_threads
-from .profiles import GRID_01, SETTINGS, Settings, split_run_name  # noqa: F401 (GRID_01, Settings: re-exported)
+from .profiles import GRID_01, MODES, SETTINGS, Settings, split_run_name  # noqa: F401 (GRID_01, Settings: re-exported)
 from .stats import indices, interaction_sd, interval, pooled_sd, ratio_replicates
 from .teacher import general_corpus, mix, target_scores, teacher_data
 from .timing import cost_ratio, measure_speedup, steady_gamma, warm_up
 
-MODES = ("offline", "online")
 
-__all__ = ["Settings", "SETTINGS", "MODES", "Study"]
+__all__ = ["Settings", "SETTINGS", "Study"]
 
 
 KEY_COLUMNS = ["draft", "mode", "tau_kd", "mix", "prompt_set", "in_domain", "tau", "k"]
