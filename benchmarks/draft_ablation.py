@@ -17,11 +17,11 @@ import json
 import time
 from dataclasses import replace
 
-from tcsd_utils.kernels import machine_info
-from tcsd_utils.distill import KDConfig
+from tcsd_utils.files import repo_root
+from tcsd_utils.profiles import KDConfig, SETTINGS
+from tcsd_utils.study import Study
+from tcsd_utils.timing import machine_info
 from tcsd_utils.evaluate import compare_draft, cost_ratio, target_distributions
-from tcsd_utils.stages import SETTINGS, Study
-from tcsd_utils.study import repo_root
 
 CPU = SETTINGS["cpu"]
 NARROW = {"n_layers": 2, "hidden_size": 256, "n_heads": 4, "intermediate_size": 768}

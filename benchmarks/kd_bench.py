@@ -19,10 +19,11 @@ import time
 
 import torch
 
+from tcsd_utils.files import repo_root
+from tcsd_utils.study import Study
 from tcsd_utils.batching import pad_id
 from tcsd_utils.bench import peak_memory_gb
 from tcsd_utils.evaluate import cost_ratio, expected_alpha
-from tcsd_utils.stages import Study
 
 
 def main() -> None:
@@ -34,7 +35,6 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    from tcsd_utils.study import repo_root
 
     root = args.root or str(repo_root() / "outputs" / "bench-kd")
     study = Study(args.profile, root=root)

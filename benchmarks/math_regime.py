@@ -2,7 +2,7 @@
 
 Trains (or reuses, from ``outputs/cpu/``) the cpu profile's no-KD draft and its offline and
 online KD drafts at the KD temperatures given, then prints expected alpha with its 95%
-interval on the math set's two held-out splits (`stages.Study.held_out`): ``test``, new
+interval on the math set's two held-out splits (`study.Study.held_out`): ``test``, new
 problems of the training templates, and ``unseen``, problems of templates never seen in
 training; plus the training time of each draft. The issue's targets: aligned KD >= 0.60 at
 tau 0 and >= 0.50 at tau 1 on ``test``, >= 0.50 at tau 0 on ``unseen``; no KD at most half.
@@ -27,9 +27,9 @@ from dataclasses import replace
 
 import torch
 
+from tcsd_utils.study import Study
+from tcsd_utils.timing import machine_info
 from tcsd_utils.files import output_dir
-from tcsd_utils.kernels import machine_info
-from tcsd_utils.stages import Study
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tcsd_utils.rules import CHECKS, Estimates, INCONCLUSIVE
 from tcsd_utils import report  # noqa: E402
 from tests.test_report import CLAIMS, S, flat, make_table, paper_like, u_curve  # noqa: E402
 
@@ -49,16 +50,16 @@ def main(argv=None) -> int:
         counts = {c: collections.Counter() for c in CLAIMS}
         for _ in range(args.draws):
             table = make_table(se=args.se, rng=rng, **kw)
-            est = report.Estimates(table, args.n_boot, seed=int(rng.integers(1 << 30)))
+            est = Estimates(table, args.n_boot, seed=int(rng.integers(1 << 30)))
             for c in CLAIMS:
-                counts[c][report.CHECKS[c](table, S, est)["verdict"]] += 1
+                counts[c][CHECKS[c](table, S, est)["verdict"]] += 1
         print(f"\n{name} tables, {args.draws} draws, noise se {args.se}:")
         print(f"{'rule':<12}{'agree':>8}{'partly':>8}{'disagree':>10}{'inconclusive':>14}")
         for c in CLAIMS:
             n = counts[c]
-            share = {v: 100 * n[v] / args.draws for v in ("agree", "partly", "disagree", report.INCONCLUSIVE)}
+            share = {v: 100 * n[v] / args.draws for v in ("agree", "partly", "disagree", INCONCLUSIVE)}
             print(f"{c:<12}{share['agree']:>7.1f}%{share['partly']:>7.1f}%{share['disagree']:>9.1f}%"
-                  f"{share[report.INCONCLUSIVE]:>13.1f}%")
+                  f"{share[INCONCLUSIVE]:>13.1f}%")
             if name in ("null", "rising") and share["agree"] + share["partly"] > 5 and (name == "null" or c == "F4"):
                 failed = True
     print(f"\n{time.perf_counter() - t0:.0f} s")

@@ -7,7 +7,7 @@ The same as `tcsd bench`; see tcsd_utils/bench.py for what is measured. Example:
 
 import sys
 
-from tcsd_utils.study import main
+from tcsd_utils.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

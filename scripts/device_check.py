@@ -41,7 +41,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tcsd_utils.distill import KDConfig, train_draft  # noqa: E402
+from tcsd_utils.profiles import KDConfig
+from tcsd_utils.distill import train_draft  # noqa: E402
 from tcsd_utils.evaluate import compare_draft, target_distributions  # noqa: E402
 from tcsd_utils.runners import LlamaRunner, StaticLlamaRunner  # noqa: E402
 from tcsd_utils.speculative import autoregressive_generate, speculative_generate  # noqa: E402

@@ -8,13 +8,16 @@ It is also the one place that knows an encoder-decoder model (T5) batches differ
 prompt goes to the encoder and the answer, after the decoder's start token, to the decoder
 (`head_logits`), and `generate` returns the decoder's sequence rather than prompt and answer
 (`new_tokens`). Callers pack and read the same way for both kinds.
+
+Padding lives here too: `left_pad` for the prompts of one `generate` call, `cut_at_eos`
+for an answer, `pad_id` for every batch.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["pack", "head_logits", "new_tokens", "pad_id"]
+__all__ = ["pack", "head_logits", "new_tokens", "pad_id", "left_pad", "cut_at_eos"]
 
 
 def head_logits(model, ids, mask, rows, cols, compact: bool = False):
@@ -99,3 +102,18 @@ def pack(pairs, pad, device):
 def pad_id(tokenizer) -> int:
     """The padding id of batches: the tokenizer's pad token, else its EOS (masked out either way)."""
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def cut_at_eos(answer: list, eos: int) -> list:
+    """The answer up to and including its first EOS."""
+    return answer[: answer.index(eos) + 1] if eos in answer else answer
+
+
+def left_pad(batch, pad):
+    """Left-padded ids and attention mask for `generate`: (batch, width) each."""
+    width = max(map(len, batch))
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for r, p in enumerate(batch):
+        ids[r, width - len(p):], mask[r, width - len(p):] = torch.tensor(list(p)), 1
+    return ids, mask

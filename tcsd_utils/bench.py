@@ -19,7 +19,7 @@ c, Leviathan et al.'s predicted speedup (arXiv 2211.17192, Eq. 1 and Theorem 3.8
 per-token alpha (``DecodeStats.alpha_per_token``) and c, and our efficiency = measured /
 predicted. Leviathan's prediction assumes a verification step (the target's forward over
 k + 1 tokens) costs one single-token forward; the benchmark measures that cost (``verify``,
-`timing.verify_cost`) and also reports the bound with it, ``bound``, and the share of it
+`evaluate.verify_cost`) and also reports the bound with it, ``bound``, and the share of it
 reached, ``of bound``. Every run generates exactly ``max_new_tokens`` tokens (EOS ignored) so
 that tokens/s compare.
 """
@@ -31,12 +31,12 @@ import statistics
 
 import torch
 
-from .evaluate import best_k, predicted_speedup
-from .kernels import kernel_choices, machine_info
-from .runners import CausalLMRunner
-from .speculative import Clock, autoregressive_generate, speculative_generate
+from .evaluate import cost_ratio, verify_cost
+from .leviathan import best_k, predicted_speedup
+from .runners import CausalLMRunner, kernel_choices
+from .speculative import autoregressive_generate, speculative_generate
 from .temperature import check_tau, generation_config, local_rng
-from .timing import cost_ratio, verify_cost
+from .timing import Clock, machine_info
 
 __all__ = ["METHODS", "run_bench", "format_table", "peak_memory_gb", "regressions"]
 
@@ -101,7 +101,7 @@ def peak_memory_gb(device=None) -> float:
 
 def _auto_k(target, draft, prompts, tau, max_new_tokens, seed, c, fast=True, draft_tau=None) -> int:
     """The k that maximises Leviathan's predicted speedup at this tau: per-token alpha from an
-    untimed pilot pass at k = 1 over the prompts, c measured (`evaluate.best_k`)."""
+    untimed pilot pass at k = 1 over the prompts, c measured (`leviathan.best_k`)."""
     accepted = tested = 0
     for i, prompt in enumerate(prompts):
         _, (acc, _, rejections) = _run("ours_speculative", target, draft, prompt, tau, 1, max_new_tokens,

@@ -17,7 +17,7 @@ of them on the study's pair, and one knob the paper keeps fixed:
   and its id (a byte-pair tokenizer numbers tokens in merge order, so the id ranks their
   frequency); correlations with intervals come from `stats.correlation`.
 - `schedule_runs`: a temperature that changes within one generation
-  (`temperature.Anneal`), decoded for real with several drafts (`timing.measure_speedup`).
+  (`temperature.Anneal`), decoded for real with several drafts (`evaluate.measure_speedup`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
-from .evaluate import compare_draft, predicted_speedup
-from .kernels import timing_threads
+from .evaluate import compare_draft, measure_speedup, warm_up
+from .leviathan import predicted_speedup
+from .speculative import autoregressive_generate, speculative_generate
 from .stats import indices, interval, ratio_replicates, wilson
-from .timing import measure_speedup, warm_up
+from .timing import timing_threads
 
 __all__ = ["draft_tau_sweep", "draft_tau_gain", "step_costs", "slowdown_parts", "token_table",
            "acceptance_by_bin", "schedule_runs"]
@@ -92,7 +94,7 @@ def step_costs(target, draft, prompts: list, taus, k: int, max_new_tokens: int, 
 
     Every prompt is decoded once per tau by `speculative.speculative_generate` (no early
     stop at EOS) and once by plain decoding, after one warm-up; times come from the
-    decoders' own clock (`speculative.Clock`, through `DecodeStats`).
+    decoders' own clock (`timing.Clock`, through `DecodeStats`).
 
     Returns:
         one row per tau: ``ms_per_step`` (the whole step: drafting, the target's forward
@@ -103,8 +105,6 @@ def step_costs(target, draft, prompts: list, taus, k: int, max_new_tokens: int, 
         ``alpha`` (accepted / tested draft tokens) with its Wilson ``alpha_lo``/``alpha_hi``,
         ``steps`` and ``tested``.
     """
-    from .speculative import autoregressive_generate, speculative_generate
-
     if not prompts:
         raise ValueError("step_costs needs at least one prompt")
     with timing_threads():  # as the study times every gamma
@@ -179,8 +179,6 @@ def token_table(target_p: list, draft, tau: float, tokenizer, pad: int = 0, prom
         ``overlap`` (``sum min(p, q)`` at that position: the chance a draft token there is
         accepted).
     """
-    import pandas as pd
-
     out = compare_draft(target_p, draft, tau, pad=pad, per_position=True)
     ids = [int(t) for chunk, _, _ in target_p for _, answer in chunk for t in answer]
     prompt = [i for i, n in enumerate(out["positions_prompts"]) for _ in range(n)]
@@ -204,8 +202,6 @@ def acceptance_by_bin(table, feature: str, edges, seed: int = 0) -> "pd.DataFram
         the bin), ``alpha`` (mean overlap), ``alpha_lo``/``alpha_hi`` (bootstrap over prompts)
         and ``positions``; empty bins are left out.
     """
-    import pandas as pd
-
     edges = list(edges)
     rows = []
     for name, g in table.groupby("prompt_set", sort=False):
@@ -229,7 +225,7 @@ def schedule_runs(target, drafts: dict, prompts: list, tau, k: int, max_new_toke
                   seed: int = 0) -> list[dict]:
     """Real runs of each draft under one temperature (a number or a schedule such as
     `temperature.Anneal`), timed as one block against plain decoding under the same one
-    (`timing.measure_speedup`).
+    (`evaluate.measure_speedup`).
 
     Returns:
         one row per draft: ``draft``, ``alpha`` (accepted / tested) with its Wilson

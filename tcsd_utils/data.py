@@ -92,7 +92,7 @@ def _gsm8k_answer(text: str) -> int:
 def _load_hub(name: str) -> tuple[dict, ...]:
     hub_id, config, split, offline = _HUB[name]
     try:
-        import datasets
+        import datasets  # deferred: only for a Hub prompt set (it reads HF_HUB_OFFLINE when first imported)
 
         ds = datasets.load_dataset(hub_id, config, split=split)
     except Exception as err:  # offline, Hub down, datasets missing: all mean the same here

@@ -29,8 +29,7 @@ will be used at. Two paradigms, as the paper compares them:
 Both take their temperature from `tcsd_utils.temperature`, the one definition in the
 project. What the drafts learn from (teacher samples, the target's stored scores, the
 temperature mix of the data-centric recipe, general text for the "no KD" draft) is made in
-`tcsd_utils.teacher`; `general_corpus`, `teacher_data`, `target_scores` and `mix` are
-importable from here too.
+`tcsd_utils.teacher`. A run's settings are a `tcsd_utils.profiles.KDConfig`.
 
 Training saves a resumable checkpoint every few steps and the finished draft with
 ``save_pretrained`` beside its config and loss curve; a finished draft is never trained
@@ -43,62 +42,28 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .batching import head_logits, new_tokens, pack, pad_id
+from .batching import cut_at_eos, head_logits, left_pad, new_tokens, pack, pad_id
 from .files import atomic_path, write_json
 from .files import progress as progress_bar
+from .models import load_model
+from .profiles import KDConfig
 from .subvocab import head_ids
-from .teacher import cut_at_eos, left_pad, stored_logits
-# re-exported: notebooks, tests and benchmarks import the teacher data from here
-from .teacher import general_corpus, mix, target_scores, teacher_data  # noqa: F401
-from .temperature import check_tau, generation_config, local_rng, log_probs, probs
+from .teacher import stored_logits
+from .temperature import generation_config, local_rng, log_probs, probs
 
-__all__ = ["KDConfig", "general_corpus", "teacher_data", "target_scores", "mix", "divergence", "train_draft",
-           "load_draft", "is_finished"]
+__all__ = ["divergence", "train_draft", "load_draft", "is_finished"]
 
-DIVERGENCES = ("fkl", "rkl", "jsd", "tvd")
-SOURCES = ("target", "draft", "data")
 LR_FLOOR = 0.1          # after warm-up the cosine decays the learning rate to 10% of its peak, not to 0
 WEIGHT_DECAY = 0.01     # AdamW's decoupled weight decay (torch's default)
 MAX_GRAD_NORM = 1.0     # each step's gradient is clipped to this global norm
 STEP_SEED = 1_000_003   # a prime above any step count: seed * STEP_SEED + step differs for every (seed, step)
 IGNORE = -100           # a label without loss: the ignore_index of F.cross_entropy
-
-
-@dataclass
-class KDConfig:
-    """One draft's training. Each field has its default here (STYLE.md item 5)."""
-
-    mode: str = "offline"          # "lm" (no-KD pretraining), "offline" (SeqKD), "online"
-    tau_kd: float = 1.0            # KD temperature; 0 = target's argmax (one-hot p)
-    divergence: str = "fkl"        # online only: fkl | rkl | jsd | tvd
-    steps: int = 200               # optimiser steps
-    batch_size: int = 16           # sequences per step
-    lr: float = 1e-3               # AdamW peak learning rate, cosine decay after warm-up
-    warmup: int = 20               # linear warm-up steps
-    max_new_tokens: int = 64       # online: tokens sampled per prompt during training
-    source: str = "target"         # online: where sequences come from: "target", "draft", "data"
-    seq_len: int = 128             # lm: tokens per training chunk
-    mix_weights: dict = field(default_factory=dict)  # online: {tau: weight} for sampling taus
-    train_embedding: bool = True   # False: keep the input embedding as it starts (a draft cut from the target)
-    seed: int = 0
-    checkpoint_every: int = 25     # steps between resumable checkpoints (0: none by steps)
-    checkpoint_seconds: float = 0  # also one when this long has passed since the last (0: none by time)
-
-    def __post_init__(self):
-        if self.mode not in ("lm", "offline", "online"):
-            raise ValueError(f"mode must be 'lm', 'offline' or 'online', got {self.mode!r}")
-        if self.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
-        if self.divergence not in DIVERGENCES:
-            raise ValueError(f"divergence must be one of {DIVERGENCES}, got {self.divergence!r}")
-        self.tau_kd = check_tau(self.tau_kd, "tau_kd")
-        self.mix_weights = {float(check_tau(t, "mix tau")): float(w) for t, w in self.mix_weights.items()}
 
 
 # ---------------------------------------------------------------------------- losses
@@ -216,8 +181,6 @@ def is_finished(out_dir, cfg: KDConfig | None = None) -> bool:
 
 def load_draft(out_dir, device=None, dtype=None):
     """A finished draft from its folder (``out_dir/model``)."""
-    from .models import load_model
-
     return load_model(str(Path(out_dir) / "model"), device, dtype)
 
 

@@ -1,28 +1,38 @@
-"""Measuring a draft against its target: expected alpha, and the theory that turns it into a speedup.
+"""Measuring a draft against its target: expected alpha, c, and timed speculative runs.
 
 - Expected alpha (Leviathan et al. 2023, arXiv 2211.17192, Definition 3.1): the mean over
   positions of target samples at ``tau`` of ``sum_x min(p(x), q(x))``, computed in one
   batched forward of each model, no decoding loop. Ouyang et al. 2024 (arXiv 2410.10141)
   report it as alpha alongside the wall-time speedup gamma.
-- Leviathan et al.'s predicted speedup (their Theorem 3.8 with Eq. 1):
-  ``(1 - alpha^(k+1)) / ((1 - alpha) (k c + 1))``, and the best k by it.
+- ``c``: the draft's forward time per token over the target's, both with a KV cache, timed
+  by the same runner that decodes (`tcsd_utils.runners.as_runner`) and the same clock
+  (`tcsd_utils.timing.Clock`); `verify_cost`, a verification step's cost.
+- `measure_speedup`: real runs, each speculative run bracketed by plain runs of the same
+  prompt, seed and length; the drafts at one tau share the plain runs (one timing block).
+  Gamma's estimate and interval from them: `tcsd_utils.rules.steady_gamma`.
+- `warm_up`: first-call costs kept out of the timings.
 
-What is timed (c, a verification step's cost, the speculative runs behind empirical alpha
-and gamma) is `tcsd_utils.timing`'s job; its names are importable from here too.
+What alpha is worth in theory (Leviathan's equations) lives in `tcsd_utils.leviathan`. The
+study times everything on one thread fewer than the cores (`timing.timing_threads`).
 """
 
 from __future__ import annotations
 
+import math
+import time
+
+import numpy as np
 import torch
 
 from .batching import head_logits, pack
-from .stats import indices, interval, ratio_replicates
+from .runners import as_runner
+from .speculative import autoregressive_generate, speculative_generate
+from .stats import indices, interval, mean_interval, ratio_replicates, wilson
 from .temperature import check_tau, entropy, overlap, probs
-# re-exported: notebook 02 and the benchmarks import cost_ratio from here
-from .timing import cost_ratio, measure_speedup, steady_gamma, verify_cost, warm_up  # noqa: F401
+from .timing import Clock
 
-__all__ = ["target_distributions", "compare_draft", "expected_alpha", "logit_scale", "predicted_speedup",
-           "expected_tokens_per_step", "best_k"]
+__all__ = ["target_distributions", "compare_draft", "expected_alpha", "logit_scale", "cost_ratio", "verify_cost",
+           "measure_speedup", "warm_up"]
 
 
 def _rows(data):
@@ -145,28 +155,152 @@ def logit_scale(draft, data, batch_size: int = 16, pad: int = 0) -> dict:
     return {"logit_std": float(torch.cat(std).mean()), "entropy_q": float(torch.cat(h).mean())}
 
 
-def expected_tokens_per_step(alpha: float, k: int) -> float:
-    """Tokens per target forward, ``(1 - alpha^(k+1)) / (1 - alpha)`` (Leviathan Eq. 1)."""
-    if alpha >= 1.0:
-        return float(k + 1)
-    return (1 - alpha ** (k + 1)) / (1 - alpha)
+@torch.inference_mode()
+def _forward_time(model, prompt_len: int, n_calls: int, width: int = 1, fast: bool = True) -> float:
+    """Seconds per forward over ``width`` new tokens after a ``prompt_len``-token cache (the
+    cache is rolled back after each, so every call sees the same length)."""
+
+    runner = as_runner(model, fast)
+    runner.start([0] * prompt_len)
+    runner.extend(torch.zeros(prompt_len, dtype=torch.long, device=runner.device))
+    ids = torch.zeros(width, dtype=torch.long, device=runner.device)
+    clock = Clock(runner.device)
+    for i in range(3 + n_calls):  # three warm-up calls
+        if i == 3:
+            t0 = clock()
+        runner.extend(ids)
+        runner.rollback(prompt_len)
+    return (clock() - t0) / n_calls
 
 
-def predicted_speedup(alpha: float, c: float, k: int, verify: float = 1.0) -> float:
-    """Leviathan et al.'s expected wall-time improvement, ``(1 - a^(k+1)) / ((1 - a)(k c + 1))``.
-
-    ``verify`` (default 1, Leviathan's assumption) is the cost of the target's forward over
-    k + 1 tokens in units of a one-token forward; with the measured `verify_cost` the formula
-    is the bound this machine allows: ``(1 - a^(k+1)) / ((1 - a)(k c + verify))``."""
-    return expected_tokens_per_step(alpha, k) / (k * c + verify)
+def _median_time(model, repeats: int, **kw) -> float:
+    return sorted(_forward_time(model, **kw) for _ in range(repeats))[repeats // 2]
 
 
-def best_k(alpha: float, c: float, k_max: int = 8) -> int:
-    """The draft length that maximises `predicted_speedup` for a measured alpha and c.
+def cost_ratio(target, draft, prompt_len: int = 64, n_tokens: int = 32, repeats: int = 3,
+               fast: bool = True) -> dict:
+    """Measure ``c`` = draft time per token / target time per token (KV cache, batch 1), with
+    the runner the decoders use (``fast=False``: transformers' forward, `runners.as_runner`).
 
-    Leviathan et al. 2023, Sec. 3.4: the optimal k grows with alpha and shrinks with c. At
-    the alphas of the embedded pair (about 0.1-0.3, c about 0.07) it is 1.
+    Returns:
+        dict with ``c``, ``target_ms`` and ``draft_ms`` (medians over ``repeats``).
     """
-    if not 0 <= alpha <= 1 or c < 0:
-        raise ValueError(f"alpha must lie in [0, 1] and c be >= 0, got alpha={alpha}, c={c}")
-    return max(range(1, k_max + 1), key=lambda k: predicted_speedup(alpha, c, k))
+    kw = dict(prompt_len=prompt_len, n_calls=n_tokens, fast=fast)
+    t, d = _median_time(target, repeats, **kw), _median_time(draft, repeats, **kw)
+    return {"c": d / t, "target_ms": 1000 * t, "draft_ms": 1000 * d}
+
+
+def verify_cost(target, k: int, prompt_len: int = 64, n_calls: int = 16, repeats: int = 3,
+                fast: bool = True) -> float:
+    """The cost of a verification step (one target forward over k + 1 new tokens) as a
+    multiple of a one-token forward. Leviathan et al.'s prediction takes it as 1, as on a GPU
+    where both are bound by reading the weights; a CPU's kernels for a few rows can be slower
+    than its matrix-vector kernel for one (`runners.linear`)."""
+    kw = dict(prompt_len=prompt_len, n_calls=n_calls, fast=fast)
+    return _median_time(target, repeats, width=k + 1, **kw) / _median_time(target, repeats, **kw)
+
+
+def _log_plain_at(before: tuple, after: tuple, t: float) -> float:
+    """The log time per token of plain decoding at clock time ``t``, interpolated in time
+    between the plain runs ``before`` and ``after`` (each ``(midpoint, log time per token)``)
+    that bracket it: a linear drift of the machine's speed cancels."""
+    (t0, y0), (t1, y1) = before, after
+    w = min(max((t - t0) / (t1 - t0), 0.0), 1.0) if t1 > t0 else 0.5
+    return y0 + w * (y1 - y0)
+
+
+def measure_speedup(target, draft, prompts: list, tau, k: int, max_new_tokens: int, repeats: int = 1,
+                    seed: int = 0) -> dict:
+    """Empirical alpha and wall-time speedup gamma of real runs, speculative against plain.
+
+    ``draft`` is one draft, or a dict ``{name: draft}`` of drafts of one shape timed as one
+    block. Every prompt is decoded ``repeats`` times, each time with its own seed: first by
+    `autoregressive_generate`, then by `speculative_generate` with every draft (their order
+    rotating from prompt to prompt), then by `autoregressive_generate` again, all with the
+    same seed and length. Each speculative run is compared with the plain decoder's time per
+    token interpolated in time between the two plain runs that bracket it
+    (`_log_plain_at`), so a drift of the machine's speed cancels, and one pair of plain runs
+    serves every draft: with 11 drafts a block costs 13 runs per prompt where pairs cost 22.
+    The drafts of one block then share their plain runs' noise: `Study.results` separates it
+    from each run's own (`stats.interaction_sd`), and report.md's replicates share it between
+    the cells of a block (`steady_gamma`'s ``shared_sd``). Each run's ``plain_gap_runs`` (log
+    plain time per token before minus after) records the drift across a bracket. No early stop
+    at EOS: every run makes exactly ``max_new_tokens`` tokens. Call after a warm-up
+    (`warm_up`).
+
+    Returns:
+        for one draft, one dict (for a dict of drafts, ``{name: dict}``) with ``gamma_raw``
+        (geometric mean over runs of plain time / speculative time) and its 95% t interval
+        ``gamma_raw_lo``, ``gamma_raw_hi``; ``log_ratio_runs`` (each run's log time ratio)
+        and ``log_step_ratio_runs`` (each run's log of plain time per token over
+        speculative time per step: the clock's part, for `steady_gamma`); ``plain_gap_runs``;
+        ``alpha_empirical`` (accepted / tested draft tokens, pooled: Leviathan's alpha) with
+        its Wilson interval ``alpha_empirical_lo``, ``alpha_empirical_hi``;
+        ``alpha_drafted`` (accepted / drafted), ``tested``, ``runs``, ``tokens_per_step``,
+        ``spec_ms_per_token`` and ``plain_ms_per_token``.
+    """
+
+    drafts = draft if isinstance(draft, dict) else {None: draft}
+    if repeats < 1 or not prompts or not drafts:
+        raise ValueError(f"need at least one prompt, one repeat and one draft, got {len(prompts)} prompts x "
+                         f"{repeats} repeats and {len(drafts)} drafts")
+    names = list(drafts)
+    runs = {name: {"log_ratio": [], "log_step": [], "plain": [], "spec": 0.0, "acc": 0, "rej": 0, "drafted": 0,
+                   "steps": 0} for name in names}
+    gaps = []
+
+    def timed(fn):
+        start = time.perf_counter()
+        stats = fn().stats
+        return (start + time.perf_counter()) / 2, stats
+
+    for r in range(repeats):
+        for i, p in enumerate(prompts):
+            run_seed = seed + i + 1000 * r  # a repeat's seeds stay clear of the prompts' (fewer than 1000)
+            shift = (r * len(prompts) + i) % len(names)
+
+            def plain():
+                t, st = timed(lambda: autoregressive_generate(target, p, max_new_tokens, tau=tau, seed=run_seed,
+                                                              eos_token_id=[]))
+                return t, math.log(st.time_total / max_new_tokens)
+
+            before = plain()
+            spec = {name: timed(lambda: speculative_generate(target, drafts[name], p, max_new_tokens, k=k, tau=tau,
+                                                             seed=run_seed, eos_token_id=[]))
+                    for name in names[shift:] + names[:shift]}
+            after = plain()
+            gaps.append(before[1] - after[1])
+            for name, (t, st) in spec.items():
+                log_plain, acc = _log_plain_at(before, after, t), runs[name]
+                acc["log_ratio"].append(log_plain + math.log(max_new_tokens) - math.log(st.time_total))
+                acc["log_step"].append(log_plain - math.log(st.time_total / st.steps))
+                acc["plain"].append(math.exp(log_plain))
+                acc["spec"] += st.time_total
+                for key, value in (("acc", st.accepted), ("rej", st.rejections), ("drafted", st.drafted),
+                                   ("steps", st.steps)):
+                    acc[key] += value
+    out = {}
+    for name, acc in runs.items():
+        mean, lo, hi = mean_interval(acc["log_ratio"])
+        tested = acc["acc"] + acc["rej"]
+        a_lo, a_hi = wilson(acc["acc"], tested)
+        n_tokens = max_new_tokens * len(acc["log_ratio"])
+        out[name] = {"gamma_raw": math.exp(mean), "gamma_raw_lo": math.exp(lo), "gamma_raw_hi": math.exp(hi),
+                     "log_ratio_runs": acc["log_ratio"], "log_step_ratio_runs": acc["log_step"],
+                     "plain_gap_runs": list(gaps), "runs": len(acc["log_ratio"]),
+                     "alpha_empirical": acc["acc"] / tested if tested else math.nan,
+                     "alpha_empirical_lo": a_lo, "alpha_empirical_hi": a_hi,
+                     "alpha_drafted": acc["acc"] / acc["drafted"] if acc["drafted"] else math.nan, "tested": tested,
+                     "tokens_per_step": n_tokens / acc["steps"], "spec_ms_per_token": 1000 * acc["spec"] / n_tokens,
+                     "plain_ms_per_token": 1000 * float(np.mean(acc["plain"]))}
+    return out if isinstance(draft, dict) else out[None]
+
+
+def warm_up(target, draft, k: int = 1) -> None:
+    """One short speculative run, so that first-call costs stay out of the timings.
+
+    Its prompt is any four valid token ids and it decodes 4 tokens: enough to build both
+    runners' caches, choose their kernels and run a verification step, short enough to
+    cost well under a second."""
+
+    speculative_generate(target, draft, [1, 2, 3, 4], 4, k=k, tau=1.0, seed=0, eos_token_id=[])

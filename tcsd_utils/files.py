@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -48,8 +49,6 @@ def atomic_path(path: str | os.PathLike):
     Works for files and folders: whatever the body writes at the yielded path appears at
     ``path`` in one rename, or not at all.
     """
-    import shutil
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffix (.ipynb)
@@ -77,11 +76,11 @@ def progress(iterable=None, **kwargs):
     every 15 s, when the study runs headless (``tcsd study`` sets ``TCSD_TEXT_PROGRESS``
     so that papermill can relay the bars to the terminal)."""
     if os.environ.get(TEXT_PROGRESS):
-        from tqdm.std import tqdm
+        from tqdm.std import tqdm  # deferred: which tqdm (text or widget) is decided per call
 
         kwargs.setdefault("mininterval", 15.0)
         kwargs.setdefault("file", sys.stdout)
         kwargs["leave"] = True
     else:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # deferred: which tqdm (text or widget) is decided per call
     return tqdm(iterable, **kwargs)

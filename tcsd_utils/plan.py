@@ -10,7 +10,7 @@ with their reason where the Hub cannot be reached (a dry run) or refused (a real
 `estimate` adds the plan: each stage, how many of it, and an estimated time from per-step
 costs measured on this machine in a few seconds (`measure_costs`), or, for a GPU that is
 not here, from its datasheet (`GPUS`; an estimate, marked as such, until a run on that GPU
-measures it). The stages are those of `tcsd_utils.stages.Study` as the notebooks call them.
+measures it). The stages are those of `tcsd_utils.study.Study` as the notebooks call them.
 """
 
 from __future__ import annotations
@@ -23,9 +23,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import psutil
+import torch
+
 from .data import load_prompts
-from .models import EMBEDDED_TARGET, smollm2_gguf
-from .profiles import MODES, SETTINGS, Settings, split_run_name
+from .files import repo_root
+from .models import EMBEDDED_TARGET, load_model, make_draft, smollm2_gguf
+from .profiles import MODES, Settings, draft_specs, settings
 
 __all__ = ["ProfileError", "Plan", "check", "estimate", "measure_costs", "gpu_costs", "GPUS", "format_plan"]
 
@@ -99,7 +103,7 @@ def _hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
 
 def _hub_cached(model_id: str) -> bool:
     try:
-        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub import try_to_load_from_cache  # deferred: only for a Hub profile
 
         return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
     except Exception:  # noqa: BLE001 (an old huggingface_hub: treat as not cached)
@@ -184,9 +188,8 @@ def _check_models(s: Settings, dry_run: bool, hub: tuple[bool, str]) -> list[tup
 
 
 def _drafts(s: Settings) -> dict[str, list]:
-    """The KD drafts a run trains, per mode (as `stages.Study._specs`), as (tau_kd, mix)."""
-    taus = sorted(set(s.kd_taus) | set(s.ood_taus) | {s.mix_baseline})
-    return {m: [(t, None) for t in taus] + [(s.mix_baseline, dict(s.mix))] for m in MODES}
+    """The KD drafts a run trains, per mode, as (tau_kd, mix) (`profiles.draft_specs`)."""
+    return {m: [(t, mix) for mode, t, mix in draft_specs(s).values() if mode == m] for m in MODES}
 
 
 def _teacher_taus(s: Settings) -> list[float]:
@@ -235,11 +238,7 @@ def _disk_gb(s: Settings) -> float:
 
 def _memory_free_gb(device: str) -> float:
     if device == "cuda":
-        import torch
-
         return torch.cuda.mem_get_info()[0] / GB
-    import psutil
-
     return psutil.virtual_memory().available / GB
 
 
@@ -256,7 +255,7 @@ def check(profile: str, root=None, device: str | None = None, gpu: str | None = 
         gpu: check memory against this GPU of `GPUS` (its datasheet memory) rather than this
             machine's: the plan of a GPU run, made on a machine without one.
         dry_run: Hub parts that cannot be reached are skipped (with their reason), not refused.
-        **overrides: `Settings` fields to change (as `stages.Study`).
+        **overrides: `Settings` fields to change (as `study.Study`).
 
     Returns:
         The `Plan` with its checks (no stages yet: `estimate` adds them).
@@ -264,19 +263,12 @@ def check(profile: str, root=None, device: str | None = None, gpu: str | None = 
     Raises:
         ProfileError: naming every refused check.
     """
-    from dataclasses import replace
-
-    from .files import repo_root
-
-    base, _ = split_run_name(profile)
-    s = replace(SETTINGS[base], **overrides)
+    s = settings(profile, **overrides)
     if gpu is not None and gpu not in GPUS:
         raise ValueError(f"unknown GPU {gpu!r}; the table has {sorted(GPUS)}")
     if gpu is not None:
         device = "cuda"
     elif device is None:
-        import torch
-
         device = "cuda" if torch.cuda.is_available() else "cpu"
     plan = Plan(profile, s)
     needs_hub = s.from_hub or {s.train_set, s.ood_set} & {"alpaca", "gsm8k"}
@@ -317,10 +309,6 @@ def measure_costs(s: Settings, device: str | None = None) -> dict:
     On a CPU the forward and the training step are timed on 4 sequences and scaled by the
     tokens (a CPU is compute-bound there); on a GPU at full size. Each is the better of two
     calls after a warm-up."""
-    import torch
-
-    from .models import load_model, make_draft
-
     t0 = time.perf_counter()
     target = load_model(s.target, device)
     costs = {"load": time.perf_counter() - t0}

@@ -13,31 +13,27 @@ the acceptance rate ``alpha`` of speculative decoding (Leviathan et al. 2023, ar
 - `overlap_at_position`, `entropy_histogram`, `token_html`: the panels' figures.
 
 The figures of the study's stages and results table (`loss_curves`, `alpha_bars`,
-`grid_heatmaps`, `tau_curves`, `agreement`) are in `tcsd_utils.study_plots`, importable
-from here too; notebook 06's, beyond the paper, are in `tcsd_utils.beyond_plots`.
+`grid_heatmaps`, `tau_curves`, `agreement`) are in `tcsd_utils.study_plots`; notebook
+06's, beyond the paper, are in `tcsd_utils.beyond_plots`.
 
 Titles and axes use the paper's symbols (τ, α, p, q; DESIGN.md). Every function only
 draws: the numbers come from `tcsd_utils.temperature` and the decoders. Showing and saving
-a figure (`use_notebook_renderer`, `mime_bundle`, `save_figure`) is `tcsd_utils.render`'s
-job; those names are importable from here too, where the notebooks call them.
+a figure (`use_notebook_renderer`, `show`, `save_figure`) is `tcsd_utils.render`'s job.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Mapping, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 
-# re-exported: the notebooks call plots.use_notebook_renderer, plots.save_figure, plots.tau_curves ...
-from .render import MIME, mime_bundle, save_figure, use_notebook_renderer  # noqa: F401
-from .study_plots import agreement, alpha_bars, error_bars, grid_heatmaps, loss_curves, tau_curves  # noqa: F401
-
-__all__ = ["use_notebook_renderer", "mime_bundle", "token_label", "next_token_distribution",
-           "temperature_effect", "overlap_vs_tau", "overlap_at_position", "entropy_histogram", "token_html",
-           "acceptance_trace", "loss_curves", "alpha_bars", "save_figure", "grid_heatmaps", "tau_curves",
-           "error_bars", "agreement", "PROBABILITY_RANGE"]
+__all__ = ["token_label", "next_token_distribution", "temperature_effect", "overlap_vs_tau", "overlap_at_position",
+           "entropy_histogram", "token_html", "acceptance_trace", "PROBABILITY_RANGE"]
 
 PROBABILITY_RANGE = [0, 1.02]  # a probability axis, a little above 1 so that points at 1 show whole
 
@@ -106,8 +102,6 @@ def next_token_distribution(p_by_tau: Mapping[float, "object"], labels=None, top
         axis runs from 0 to a little above the tallest bar, so a flat distribution at high
         tau still fills the plot (the slider's "log y" toggle re-draws it on a log axis).
     """
-    import torch
-
     if not p_by_tau:
         raise ValueError("p_by_tau is empty: give at least one {tau: p}")
     taus = sorted(p_by_tau)
@@ -150,8 +144,6 @@ def overlap_at_position(p, q, labels=None, top: int = 12, tau: float | None = No
     Returns:
         A `go.Figure`: traces ``min(p, q)`` (wide, shaded), ``p (target)`` and ``q (<draft>)``.
     """
-    import torch
-
     p, q = torch.as_tensor(p).float().reshape(-1), torch.as_tensor(q).float().reshape(-1)
     if p.shape != q.shape:
         raise ValueError(f"p and q must cover the same vocabulary, got {tuple(p.shape)} and {tuple(q.shape)}")
@@ -190,8 +182,6 @@ def entropy_histogram(h_p, h_q, tau: float | None = None, draft: str = "draft", 
     Returns:
         A `go.Figure` with the two histograms overlaid and each mean marked.
     """
-    import torch
-
     h_p, h_q = (torch.as_tensor(h).float().reshape(-1) for h in (h_p, h_q))
     top = math.log(vocab) if vocab else float(max(h_p.max(), h_q.max(), 1e-3))
     xbins = dict(start=0.0, end=top, size=top / bins)
@@ -214,8 +204,6 @@ def token_html(pieces: Sequence[str], sources: Sequence[str]) -> str:
     """A speculative run's text with each token coloured by where it came from
     (`speculative.token_sources`): the draft's accepted tokens green, the target's token after
     a rejection red, the target's bonus token after a fully accepted step blue."""
-    import html
-
     if len(pieces) != len(sources):
         raise ValueError(f"{len(pieces)} token texts but {len(sources)} sources")
     spans = [f'<span style="background:{TOKEN_COLOURS[s]}" title="{s}">{html.escape(t)}</span>'
@@ -230,8 +218,6 @@ def token_html(pieces: Sequence[str], sources: Sequence[str]) -> str:
 
 def _mean_and_spread(values) -> tuple[list[float], list[float] | None]:
     """Mean over rows and standard deviation for a 2-D ``(n, n_tau)`` input; 1-D as is."""
-    import numpy as np
-
     if hasattr(values, "detach"):  # a torch.Tensor, possibly on a GPU
         values = values.detach().float().cpu().numpy()
     arr = np.asarray(values, dtype=float)

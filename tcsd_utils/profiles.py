@@ -1,7 +1,7 @@
 """The profiles: every setting of a run, in one place.
 
 A profile is the one config a run composes (STYLE.md item 5). `Settings` holds the stages'
-settings (`tcsd_utils.stages`); `notebook_parameters` derives from them what papermill passes
+settings (`tcsd_utils.study`); `notebook_parameters` derives from them what papermill passes
 to the notebooks (whose ``parameters`` cells hold the smoke profile's values, which nbval
 re-executes; a test keeps the two equal). Profiles (DESIGN.md):
 
@@ -14,12 +14,68 @@ re-executes; a test keeps the two equal). Profiles (DESIGN.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+import math
+from dataclasses import dataclass, field, replace
 
-from .distill import KDConfig
-from .models import PAPER_DRAFT, PAPER_T5_DRAFT, PAPER_T5_TARGET, PAPER_TARGET
+from .temperature import check_tau
 
-__all__ = ["Settings", "SETTINGS", "MODES", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name"]
+__all__ = ["Settings", "SETTINGS", "MODES", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name",
+           "KDConfig", "DIVERGENCES", "SOURCES", "PAPER_TARGET", "PAPER_DRAFT", "PAPER_T5_TARGET", "PAPER_T5_DRAFT",
+           "kd_name", "draft_specs", "tau_tag", "settings"]
+
+# The paper's models (Hub ids), for the paper profiles.
+PAPER_TARGET = "meta-llama/Llama-2-13b-chat-hf"
+PAPER_DRAFT = "JackFram/llama-68m"
+# The paper's second family is T5: T5-XL (3B) as target, T5-small (60M) as draft. It names
+# sizes, not Hub ids; these are the instruction-tuned Flan-T5 checkpoints of those sizes, which
+# answer the study's instructions (plain T5 v1.1 is pretrained only) and share one SentencePiece
+# vocabulary (32128 logits), as speculative sampling needs. Flan-T5-small counts 77M parameters
+# (T5 v1.1's untied head and gated MLP), not the 60M of the original t5-small.
+PAPER_T5_TARGET = "google/flan-t5-xl"
+PAPER_T5_DRAFT = "google/flan-t5-small"
+
+
+DIVERGENCES = ("fkl", "rkl", "jsd", "tvd")
+
+
+SOURCES = ("target", "draft", "data")
+
+
+@dataclass
+class KDConfig:
+    """One draft's training. Each field has its default here (STYLE.md item 5)."""
+
+    mode: str = "offline"          # "lm" (no-KD pretraining), "offline" (SeqKD), "online"
+    tau_kd: float = 1.0            # KD temperature; 0 = target's argmax (one-hot p)
+    divergence: str = "fkl"        # online only: fkl | rkl | jsd | tvd
+    steps: int = 200               # optimiser steps
+    batch_size: int = 16           # sequences per step
+    lr: float = 1e-3               # AdamW peak learning rate, cosine decay after warm-up
+    warmup: int = 20               # linear warm-up steps
+    max_new_tokens: int = 64       # online: tokens sampled per prompt during training
+    source: str = "target"         # online: where sequences come from: "target", "draft", "data"
+    seq_len: int = 128             # lm: tokens per training chunk
+    mix_weights: dict = field(default_factory=dict)  # online: {tau: weight} for sampling taus
+    train_embedding: bool = True   # False: keep the input embedding as it starts (a draft cut from the target)
+    seed: int = 0
+    checkpoint_every: int = 25     # steps between resumable checkpoints (0: none by steps)
+    checkpoint_seconds: float = 0  # also one when this long has passed since the last (0: none by time)
+
+    def __post_init__(self):
+        if self.mode not in ("lm", "offline", "online"):
+            raise ValueError(f"mode must be 'lm', 'offline' or 'online', got {self.mode!r}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if self.divergence not in DIVERGENCES:
+            raise ValueError(f"divergence must be one of {DIVERGENCES}, got {self.divergence!r}")
+        self.tau_kd = check_tau(self.tau_kd, "tau_kd")
+        self.mix_weights = {float(check_tau(t, "mix tau")): float(w) for t, w in self.mix_weights.items()}
+
+
+def _cut(**kw) -> KDConfig:
+    """A KD config for a draft cut from the target: its input embedding (the target's) stays frozen."""
+    return KDConfig(train_embedding=False, **kw)
 
 
 MODES = ("offline", "online")  # the two KD paradigms every profile distils with
@@ -43,15 +99,15 @@ class Settings:
     # output layer over the 8192 lowest (most frequent) token ids; docs/method.md, "The draft"; FINDINGS.md, the draft ablation
     draft_shape: dict = field(default_factory=lambda: {"target_layers": [0, 1, 2], "head_vocab": 8192})
     corpus_chars: int = 1_000_000         # general text for the no-KD draft
-    nokd: KDConfig = field(default_factory=lambda: KDConfig(mode="lm", steps=100, batch_size=8, lr=3e-4,
-                                                            seq_len=128, train_embedding=False))
+    nokd: KDConfig = field(default_factory=lambda: _cut(mode="lm", steps=100, batch_size=8, lr=3e-4,
+                                                            seq_len=128))
     # 200 steps of 16: about four passes over the 780 problems. Aligned KD on new problems of
     # the training templates: 100 steps reached expected alpha 0.556 at tau 0 and 0.394 at
     # tau 1, 200 steps 0.639 and 0.438 (FINDINGS.md, 2026-11-30)
-    offline: KDConfig = field(default_factory=lambda: KDConfig(mode="offline", steps=200, batch_size=16,
-                                                               lr=1e-3, train_embedding=False))
-    online: KDConfig = field(default_factory=lambda: KDConfig(mode="online", source="data", steps=200,
-                                                              batch_size=16, lr=1e-3, train_embedding=False))
+    offline: KDConfig = field(default_factory=lambda: _cut(mode="offline", steps=200, batch_size=16,
+                                                               lr=1e-3))
+    online: KDConfig = field(default_factory=lambda: _cut(mode="online", source="data", steps=200,
+                                                              batch_size=16, lr=1e-3))
     online_pool: bool = False             # online KD on the stored samples of every KD tau (source "data")
     online_top_k: int | None = 64         # source "data": store the target's top-k logits once (None: a forward per step)
     # the grid (notebooks 03-05)
@@ -64,7 +120,7 @@ class Settings:
     mix: dict = field(default_factory=lambda: {0.5: 1.0, 1.0: 1.0, 1.5: 1.0})  # data-mixing recipe
     mix_baseline: float = 1.0             # the single-temperature KD it is compared with
     # speculative runs (empirical alpha and wall-time speedup gamma)
-    k: int = 1                            # draft tokens per step (evaluate.best_k at alpha 0.1-0.3)
+    k: int = 1                            # draft tokens per step (leviathan.best_k at alpha 0.1-0.3)
     spec_prompts: int = 3                 # held-out prompts decoded per cell (a block of drafts shares the plain runs)
     spec_repeats: int = 1                 # runs per prompt (each its own seed), speculative bracketed by plain
     spec_tokens: int = 24                 # tokens per run (no early stop at EOS); 32 took the cpu study to 45.6 min
@@ -76,6 +132,16 @@ class Settings:
     # seconds one notebook cell may run before `tcsd study` stops it and says where it was
     # (`tcsd study --cell-timeout` overrides it): well above the profile's longest cell
     cell_timeout: int = 2 * 60 * 60  # notebook 02 trains every draft in one cell: 20 min or more on a slow 2-core CPU
+
+    def __post_init__(self):
+        """Every temperature of a run is checked here, once, where its settings are built: a
+        bad one is refused by name before any stage starts (`temperature.check_tau`)."""
+        for name in ("kd_taus", "decode_taus", "ood_taus"):
+            setattr(self, name, tuple(check_tau(t, name) for t in getattr(self, name)))
+        if self.explore_taus is not None:
+            self.explore_taus = tuple(check_tau(t, "explore_taus") for t in self.explore_taus)
+        self.mix = {check_tau(t, "mix"): float(w) for t, w in self.mix.items()}
+        self.mix_baseline = check_tau(self.mix_baseline, "mix_baseline")
 
     @property
     def from_hub(self) -> bool:
@@ -97,7 +163,7 @@ def _paper(target: str, draft: str) -> Settings:
                     # online KD on the stored samples, the target's top-64 logits stored once
                     # (a departure: the paper samples afresh; here that was most of the time)
                     online=KDConfig(mode="online", source="data", steps=2000, batch_size=32, lr=1e-4,
-                                    max_new_tokens=128, **_BY_TIME),
+                                max_new_tokens=128, **_BY_TIME),
                     kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
                     k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64, cell_timeout=8 * 60 * 60)
 
@@ -105,10 +171,9 @@ def _paper(target: str, draft: str) -> Settings:
 SETTINGS: dict[str, Settings] = {
     "smoke": Settings(n_train_prompts=32, n_eval_prompts=8, new_tokens=24,
                       corpus_chars=100_000,
-                      nokd=KDConfig(mode="lm", steps=20, batch_size=4, lr=3e-4, seq_len=64, train_embedding=False),
-                      offline=KDConfig(mode="offline", steps=12, batch_size=8, lr=1e-3, train_embedding=False),
-                      online=KDConfig(mode="online", source="data", steps=12, batch_size=8, lr=1e-3,
-                                      train_embedding=False),
+                      nokd=_cut(mode="lm", steps=20, batch_size=4, lr=3e-4, seq_len=64),
+                      offline=_cut(mode="offline", steps=12, batch_size=8, lr=1e-3),
+                      online=_cut(mode="online", source="data", steps=12, batch_size=8, lr=1e-3),
                       kd_taus=(0.0, 1.0), decode_taus=(0.0, 1.0, 2.0), mix={0.0: 1.0, 1.0: 1.0},
                       spec_prompts=2, spec_tokens=8,
                       explore_prompts=4, explore_taus=(0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0),
@@ -128,17 +193,48 @@ SETTINGS: dict[str, Settings] = {
     # - checkpoints every 5 min, not every 25 steps (a GPU step takes milliseconds).
     "gpu": Settings(train_set="instructions", ood_set="math", n_eval_prompts=64, new_tokens=128,
                     teacher_batch=512, samples_per_prompt=24, corpus_chars=3_000_000,
-                    nokd=KDConfig(mode="lm", steps=500, batch_size=32, lr=3e-4, seq_len=256, train_embedding=False,
-                                  **_BY_TIME),
-                    offline=KDConfig(mode="offline", steps=500, batch_size=64, lr=1e-3, train_embedding=False,
-                                     **_BY_TIME),
-                    online=KDConfig(mode="online", source="data", steps=500, batch_size=64, lr=1e-3,
-                                    max_new_tokens=128, train_embedding=False, **_BY_TIME),
+                    nokd=_cut(mode="lm", steps=500, batch_size=32, lr=3e-4, seq_len=256, **_BY_TIME),
+                    offline=_cut(mode="offline", steps=500, batch_size=64, lr=1e-3, **_BY_TIME),
+                    online=_cut(mode="online", source="data", steps=500, batch_size=64, lr=1e-3,
+                                max_new_tokens=128, **_BY_TIME),
                     kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
                     k=4, spec_prompts=8, spec_tokens=64, explore_prompts=64, cell_timeout=2 * 60 * 60),
     "paper": _paper(PAPER_TARGET, PAPER_DRAFT),
-    "paper-t5": _paper(PAPER_T5_TARGET, PAPER_T5_DRAFT),  # Flan-T5 XL and small: why, at models.PAPER_T5_TARGET
+    "paper-t5": _paper(PAPER_T5_TARGET, PAPER_T5_DRAFT),  # Flan-T5 XL and small: why, at PAPER_T5_TARGET above
 }
+
+
+def settings(run: str, **overrides) -> Settings:
+    """The settings of a run: ``<profile>`` or ``<profile>-seed<S>`` (`split_run_name`), with
+    ``overrides`` (fields of `Settings`), checked as they are built."""
+    base, seed = split_run_name(run)
+    if seed is not None:
+        overrides.setdefault("seed", seed)
+    return replace(copy.deepcopy(SETTINGS[base]), **overrides)
+
+
+def tau_tag(tau: float) -> str:
+    """A temperature in a file name: 0.5 -> ``0p5``."""
+    return f"{float(tau):g}".replace(".", "p")
+
+
+def kd_name(mode: str, tau_kd: float, mix_weights: dict | None = None) -> str:
+    """A KD draft's name (its folder under ``drafts/``): ``offline_tau0``, ``online_tau1_mix0p5x1-1x1-1p5x1``."""
+    name = f"{mode}_tau{tau_tag(tau_kd)}"
+    if mix_weights:
+        name += "_mix" + "-".join(f"{tau_tag(t)}x{w:g}" for t, w in sorted(mix_weights.items()))
+    return name
+
+
+def draft_specs(s: Settings) -> dict:
+    """Every draft a run of these settings uses, by name: ``(mode, tau_kd, mix_weights)``, with
+    mode ``"none"`` for the no-KD draft. Plain data: the study trains from it, the plan counts it."""
+    specs = {"nokd": ("none", math.nan, None)}
+    for m in MODES:
+        for t in sorted(set(s.kd_taus) | set(s.ood_taus) | {s.mix_baseline}):
+            specs[kd_name(m, t)] = (m, t, None)
+        specs[kd_name(m, s.mix_baseline, s.mix)] = (m, s.mix_baseline, dict(s.mix))
+    return specs
 
 
 def notebook_parameters(profile: str) -> dict:

@@ -15,18 +15,23 @@ and a missing, dead or stuck browser turns PNGs off for the process with one war
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import concurrent.futures
 import os
 import re
 import shutil
 import sys
+import threading
 import warnings
 from pathlib import Path
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from .files import atomic_path
 
-__all__ = ["MIME", "use_notebook_renderer", "mime_bundle", "save_figure", "png_status", "png_available",
+__all__ = ["MIME", "use_notebook_renderer", "mime_bundle", "show", "save_figure", "png_status", "png_available",
            "chromium", "PNG_ENV", "PNG_TIMEOUT_ENV"]
 
 MIME = "application/vnd.plotly.v1+json"  # the plotly JSON MIME type JupyterLab renders
@@ -40,7 +45,6 @@ def use_notebook_renderer(renderer: str = "plotly_mimetype") -> None:
     ``jupyterlab-plotly`` extension that ships with plotly. Call it once, at the top of a
     notebook; it changes plotly's process-wide default, nothing else.
     """
-    import plotly.io as pio
 
     pio.renderers.default = renderer
 
@@ -51,7 +55,6 @@ def mime_bundle(fig: go.Figure) -> dict:
     This is what ``fig.show()`` emits under `use_notebook_renderer`, built without a
     running kernel (the widgets use it to fill an output area).
     """
-    import plotly.io as pio
 
     bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
     title = fig.layout.title.text or "figure"
@@ -83,7 +86,7 @@ def chromium() -> str | None:
         if name and shutil.which(name):
             return shutil.which(name)
     try:  # kaleido's search (choreographer's): a browser kaleido downloaded, or a typical path
-        from choreographer.browsers.chromium import Chromium
+        from choreographer.browsers.chromium import Chromium  # optional: kaleido's own browser search
 
         found = Chromium.find_browser(skip_local=False)
     except Exception:  # choreographer absent or its API moved: no further place to look
@@ -132,8 +135,6 @@ class _PngWriter:
     """
 
     def __init__(self, browser: str, timeout: float):
-        import asyncio
-        import threading
 
         self.timeout = timeout
         self.loop = asyncio.new_event_loop()
@@ -153,15 +154,13 @@ class _PngWriter:
             raise
 
     async def _open(self, browser: str) -> None:
-        import kaleido
+        import kaleido  # optional (the [png] extra): PNGs only where it and a browser are
 
         self.kaleido = kaleido.Kaleido(path=browser, mathjax=False)  # no MathJax (a CDN's); no figure uses TeX
         await self.kaleido.open()
 
     def call(self, coro, what: str):
         """Run ``coro`` on the writer's loop; wait at most ``timeout`` seconds for it."""
-        import asyncio
-        import concurrent.futures
 
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
@@ -173,7 +172,6 @@ class _PngWriter:
 
     def png(self, fig: go.Figure) -> bytes:
         """``fig`` drawn as PNG bytes, at plotly's default size unless the figure sets one."""
-        import plotly.io as pio
 
         size = {"width": fig.layout.width or pio.defaults.default_width,
                 "height": fig.layout.height or pio.defaults.default_height}
@@ -201,7 +199,7 @@ def _start_writer() -> _PngWriter | None:
     if _PNG["writer"] is not None:
         return _PNG["writer"]
     try:
-        import kaleido  # noqa: F401
+        import kaleido  # noqa: F401  optional (the [png] extra)
     except ImportError:
         _png_off("kaleido is not installed (pip install kaleido)")
         return None
@@ -214,7 +212,6 @@ def _start_writer() -> _PngWriter | None:
     except Exception as err:  # a browser that dies at start, or never answers
         _png_off(f"{_why(err)} (browser {browser}; kaleido needs a working Chrome or Chromium: {_INSTALL})")
         return None
-    import atexit
 
     _PNG["writer"] = writer
     atexit.register(_close_writer)
@@ -271,6 +268,13 @@ def _write_png(fig: go.Figure, path: Path) -> Path | None:
     return path
 
 
+def show(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> None:
+    """Save ``fig`` as ``out_dir/<name>`` (`save_figure`) and show it: the one call a notebook
+    makes per figure."""
+    save_figure(fig, name, out_dir)
+    fig.show()
+
+
 def save_figure(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> Path:
     """Write a figure as ``out_dir/<name>.html`` and ``out_dir/<name>.png``.
 
@@ -286,7 +290,7 @@ def save_figure(fig: go.Figure, name: str, out_dir: str | os.PathLike) -> Path:
     Args:
         fig: the figure.
         name: file stem, for example ``"01_overlap_vs_tau"`` (letters, digits, ``._-``).
-        out_dir: the folder (created), usually ``study.figure_dir(profile)``.
+        out_dir: the folder (created), usually ``files.figure_dir(profile)``.
 
     Returns:
         The path of the HTML file.

@@ -1,7 +1,6 @@
 """report.md: the claims table of a run, and what else a reader needs to trust it.
 
-The verdicts come from `tcsd_utils.rules`, one rule per claim (re-exported here, where the
-notebooks call them). This module writes them down: the claims table (what the paper says,
+The verdicts come from `tcsd_utils.rules`, one rule per claim. This module writes them down: the claims table (what the paper says,
 what this run measured, the verdict), the paper's own figures beside ours, whether the
 draft is in the paper's regime, the machine and the load the timings ran under, the key
 figures as PNG, and `tcsd compare`'s side-by-side of two runs.
@@ -16,13 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# the rules, re-exported: the notebooks call report.claims, report.check_f4, report.PAPER ...
-from .rules import (CHECKS, INCONCLUSIVE, MIX_GAIN, NOT_MEASURED, PAPER, Estimates, check_f1_alpha,  # noqa: F401
-                    check_f1_gamma, check_f2, check_f3, check_f4, check_f5, claims, fmt, quadratic, u_shape)
-from .stats import N_BOOT  # noqa: F401 (re-exported)
+from .files import atomic_path
+from .rules import CHECKS, INCONCLUSIVE, NOT_MEASURED, PAPER, claims, fmt
 
-__all__ = ["PAPER", "PAPER_NUMBERS", "DRAFT_TARGETS", "INCONCLUSIVE", "NOT_MEASURED", "Estimates", "CHECKS", "claims",
-           "claims_table", "compare_runs", "draft_regime", "markdown", "write_report", "figure_lines",
+__all__ = ["PAPER_NUMBERS", "DRAFT_TARGETS", "claims_table", "compare_runs", "draft_regime", "markdown", "write_report",
+           "figure_lines",
            "REPORT_FIGURES", "timing_notes", "paper_beside"]
 
 # The paper's figures this run can be set beside (DESIGN.md; the speedups are second-hand).
@@ -65,7 +62,7 @@ UNSEEN_TARGET = 0.50  # expected alpha at tau 0 on templates never seen in train
 
 
 def held_out_lines(rows: list[dict]) -> list[str]:
-    """One line per held-out split of the training set (`stages.Study.held_out`'s cells):
+    """One line per held-out split of the training set (`study.Study.held_out`'s cells):
     the aligned KD drafts' expected alpha (tau_kd = tau, the better paradigm) at each tau,
     and the no-KD draft's. The "unseen" split (templates never seen in training) says how
     much of alpha is memorised, against its target at tau 0."""
@@ -156,7 +153,7 @@ def timing_notes(table, machine: dict | None) -> list[str]:
         n = int(table["gamma_raw_lo"].notna().sum())
         half = ((table["gamma_hi"] - table["gamma_lo"]) / 2).median()
         raw_half = ((table["gamma_raw_hi"] - table["gamma_raw_lo"]) / 2).median()
-        lines.append(f"- gamma (acceptance luck taken out, `timing.steady_gamma`) lies inside the plain time "
+        lines.append(f"- gamma (acceptance luck taken out, `rules.steady_gamma`) lies inside the plain time "
                      f"ratio's 95% interval in {int(ok.sum())} of {n} cells; median half-width of the intervals: "
                      f"gamma {half:.3f}, plain ratio {raw_half:.3f}")
     return lines
@@ -193,8 +190,6 @@ def figure_lines(figures) -> list[str]:
 
 def write_report(study, table=None) -> "Path":  # noqa: F821
     """Write ``outputs/<run>/report.md`` (atomically) from the results table."""
-    from .files import atomic_path
-
     table = study.results() if table is None else table
     s = study.settings
     results = claims(table, s)

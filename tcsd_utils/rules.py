@@ -11,7 +11,7 @@ with its 95% interval and decides:
 Intervals come from replicates (`Estimates`, `tcsd_utils.stats`): expected alpha resampled
 over held-out prompts, shared by every cell of a prompt set so that differences stay
 paired; gamma's clock part drawn per cell from its runs, with the spread pooled over the
-run's timed cells where the table records it (`tcsd_utils.timing.steady_gamma`, columns
+run's timed cells where the table records it (`tcsd_utils.rules.steady_gamma`, columns
 ``clock_sd`` and ``clock_df``), and the part that the cells of one timing block share
 (their plain runs, column ``clock_shared_sd``) drawn once per block (column
 ``timing_block``). A table without those per-unit columns (a synthetic one, an old run)
@@ -27,11 +27,12 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from .leviathan import expected_tokens_per_step
 from .stats import LEVEL, N_BOOT, indices, interval, normal_replicates, ratio_replicates
 
 __all__ = ["PAPER", "AGREE", "PARTLY", "DISAGREE", "INCONCLUSIVE", "NOT_MEASURED", "VERDICTS", "MIX_GAIN", "Estimates",
            "CHECKS", "claims", "check_f1_alpha", "check_f1_gamma", "check_f2", "check_f3", "check_f4", "check_f5",
-           "quadratic", "u_shape", "fmt"]
+           "quadratic", "u_shape", "fmt", "steady_gamma", "with_gamma_intervals"]
 
 # What each rule tests. The paper's own sentences where this project has them (the F2 quote
 # and the abstract); otherwise the claim as DESIGN.md states it from the paper.
@@ -59,6 +60,13 @@ MIX_GAIN = (12.0, 20.0)  # percent, the paper's range for F5
 
 def _listlike(v) -> bool:
     return isinstance(v, (list, tuple, np.ndarray)) and len(v) > 0
+
+
+def _cell_key(row) -> int:
+    """A cell's own seed offset, from what the cell is (draft, prompt set, tau, k), not from
+    where it sits in a table: every table that holds the cell gives it the same replicates."""
+    key = f"{row.get('draft')}|{row.get('prompt_set')}|{float(row.get('tau', math.nan)):g}|{row.get('k')}"
+    return zlib.crc32(key.encode())
 
 
 class Estimates:
@@ -99,11 +107,9 @@ class Estimates:
         if ("gamma", i) not in self._cache:
             row = self.table.loc[i]
             if _listlike(row.get("log_step_ratio_runs")):
-                from .timing import steady_gamma
-
                 block = row.get("timing_block")  # the cells timed together share their plain runs' noise
                 rep = steady_gamma(row["log_step_ratio_runs"], self.alpha(i), int(row["k"]),
-                                   seed=self.seed + 7919 * (1 + self.table.index.get_loc(i)),
+                                   seed=self.seed + _cell_key(row),
                                    clock_sd=row.get("clock_sd"), clock_df=row.get("clock_df"),  # (`Study.results`)
                                    shared_sd=row.get("clock_shared_sd", 0.0),
                                    shared_seed=self.seed + zlib.crc32(block.encode()) if isinstance(block, str) else None)
@@ -120,7 +126,20 @@ class Estimates:
         lo, hi = float(row.get(f"{column}_lo", math.nan)), float(row.get(f"{column}_hi", math.nan))
         if not (np.isfinite(lo) and np.isfinite(hi)):
             lo = hi = value  # no interval known: the point alone
-        return normal_replicates(value, lo, hi, self.n_boot, self.seed + 104729 * (1 + self.table.index.get_loc(i)))
+        return normal_replicates(value, lo, hi, self.n_boot, self.seed + 104729 + _cell_key(row))
+
+
+def with_gamma_intervals(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every timed cell's ``gamma``, ``gamma_lo`` and ``gamma_hi`` from
+    `Estimates.gamma`: the one definition of gamma's interval, used by the results table
+    (`study.Study.results`) and by the rules behind report.md alike."""
+    if "log_step_ratio_runs" not in table or not len(table):
+        return table
+    table, est = table.copy(), Estimates(table)
+    for i in table.index[table["log_step_ratio_runs"].map(_listlike)]:
+        for column, value in zip(("gamma", "gamma_lo", "gamma_hi"), interval(est.gamma(i))):
+            table.at[i, column] = value
+    return table
 
 
 # -- helpers of the rules -------------------------------------------------------------------
@@ -414,3 +433,66 @@ def claims(table, settings, n_boot: int = N_BOOT) -> dict:
     table = table.reset_index(drop=True)
     est = Estimates(table, n_boot)
     return {c: check(table, settings, est) for c, check in CHECKS.items()}
+
+
+def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
+                 clock_sd: float | None = None, clock_df: int | None = None,
+                 shared_sd: float = 0.0, shared_seed: int | None = None) -> np.ndarray:
+    """Replicates of gamma with the luck of acceptance in a few short runs taken out.
+
+    A speculative run's time is its number of steps times the time of a step. Of the spread
+    of gamma over runs, most comes from how many tokens the draft happened to get accepted
+    (binomial luck over a few dozen steps), little from the clock. This estimate keeps the
+    clock's part as measured (each run's plain time per token over its speculative time per
+    step, `measure_speedup`) and takes the tokens per step from expected alpha, which every
+    position of the held-out samples pins down (Leviathan et al. 2023, Eq. 1; exact in
+    expectation for k = 1, where tokens per step is 1 + alpha at each position). It is the
+    difference estimator of survey sampling with the realised tokens per step as the
+    auxiliary variable (Cochran 1977, *Sampling Techniques*, Sec. 7.7); ``gamma_raw`` is
+    the plain ratio, and the report counts how often the two agree.
+
+    The clock's part is drawn from Student's t around the runs' mean. Its spread is the
+    runs' own (``len - 1`` degrees of freedom), or, given ``clock_sd`` and ``clock_df``, a
+    spread pooled over every timed cell of the run (`stats.pooled_sd`; the clock's noise is
+    the machine's, the same in every cell): with 4 runs a cell's own spread has 3 degrees of
+    freedom, and t's quantile 3.18 instead of 1.97 widens its interval by 60%. Expected
+    alpha's replicates come from resampled prompts and are shared by every cell of a prompt
+    set.
+
+    The drafts of one timing block share its plain runs (`measure_speedup`), so part of the
+    clock's noise, ``shared_sd`` per run, is common to the block's cells. Given
+    ``shared_seed`` (the same for every cell of a block), that part is drawn from it and the
+    rest from ``seed``: the total spread is unchanged, and an effect that compares the cells
+    of one block (or averages them) gets the right spread from their replicates.
+
+    Args:
+        log_step_ratio_runs: `measure_speedup`'s per-run clock ratios (logs).
+        alpha_replicates: expected alpha's replicates (element 0 the estimate).
+        k: draft tokens per step.
+        seed: for the clock's draws.
+        clock_sd, clock_df: the pooled spread of one run's log clock ratio and its degrees
+            of freedom (None, nan or 0 degrees of freedom: this cell's own).
+        shared_sd: the spread per run of the block's shared part (at most the total).
+        shared_seed: the block's seed for that part (None: nothing is shared).
+
+    Returns:
+        replicates of gamma, element 0 the estimate; all but element 0 are nan when no
+        spread is known (one run and no pooled spread).
+    """
+    logs = np.asarray(log_step_ratio_runs, float)
+    alpha = np.asarray(alpha_replicates, float)
+    clock = np.full(len(alpha), logs.mean())
+    if not (clock_sd is not None and clock_df and np.isfinite(clock_sd) and np.isfinite(clock_df)):
+        clock_sd, clock_df = (float(logs.std(ddof=1)), len(logs) - 1) if len(logs) > 1 else (math.nan, 0)
+    if clock_df:
+        se = clock_sd / math.sqrt(len(logs))
+        se_shared = min(float(shared_sd or 0.0) / math.sqrt(len(logs)), se) if shared_seed is not None else 0.0
+        if not np.isfinite(se_shared):
+            se_shared = 0.0
+        own = math.sqrt(se * se - se_shared * se_shared)
+        clock[1:] += own * np.random.default_rng(seed).standard_t(clock_df, size=len(alpha) - 1)
+        if se_shared > 0:
+            clock[1:] += se_shared * np.random.default_rng(shared_seed).standard_t(clock_df, size=len(alpha) - 1)
+    else:
+        clock[1:] = np.nan
+    return np.exp(np.clip(clock, -50, 50)) * expected_tokens_per_step(alpha, k)  # t with 1 df has huge tails

@@ -11,7 +11,7 @@ runner, so plain and speculative decoding share one forward and one cache (fair 
   a length; appending is one slice copy per layer. What it removes is not model compute: the
   module-call and mask-building overhead of transformers' forward, and the per-token
   ``torch.cat`` of ``DynamicCache``; and it picks the fastest kernel for the number of new
-  tokens, timed once per weight shape on the machine that runs (`kernels.choose_kernel`), and
+  tokens, timed once per weight shape on the machine that runs (`choose_kernel`, below), and
   `LlamaRunner._attention`. On one 2-core CPU a token of the target
   takes 22 ms instead of 33-34, a verification step of 2-5 tokens 25-26 ms instead of
   35-36, and a token of the 2-layer draft 1.4-1.5 ms instead of 2.5 (FINDINGS.md, speed against transformers).
@@ -27,17 +27,195 @@ runner, so plain and speculative decoding share one forward and one cache (fair 
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import weakref
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .kernels import SMALL, linear
+from .files import write_json
+from .timing import cpu_info
 
 __all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "StaticLlamaRunner", "as_runner",
-           "next_token_logits"]
+           "next_token_logits", "context_length", "SMALL", "linear", "choose_kernel", "choose_dtype", "kernel_choices",
+           "KERNELS", "KERNEL_ENV"]
+
+
+# -- the kernels: what runs fastest on this machine ----------------------------------------
+#
+# Batch-1 decoding on a CPU is bound by reading the weights, and which kernel reads them
+# fastest depends on the machine (the speed issue: a choice fixed on one 2-core CPU made the
+# plain decoder 0.92x of transformers' on another of the same kind). So `linear` computes
+# ``x @ weight.T`` by the kernel measured fastest for the weight's shape and the number of new
+# tokens (`choose_kernel`: ``torch.mv``, ``F.linear`` or ``weight @ x.T``, timed once per
+# machine and kept under the user's cache folder; ``$TCSD_KERNEL`` forces one), and
+# `choose_dtype` picks bfloat16 or float32 on a CPU, whichever multiplies faster here
+# (`tcsd_utils.models.default_dtype` asks it).
+
+SMALL = 8  # up to this many new tokens count as a verification step (small-batch kernels)
+
+
+def linear(x, weight):
+    """``x @ weight.T`` for x of shape (1, n, in), by the kernel measured fastest for its shape.
+
+    Batch-1 decoding is bound by reading the weights, and which kernel reads them fastest
+    depends on the machine: on one 2-core CPU a matrix-vector product ran the target's token
+    in 22.7 ms against 29.3 with ``F.linear``; on another of the same kind ``F.linear`` was
+    the faster (62 against 96 us for a 1536 x 576 bfloat16 weight). So for one token and for
+    a verification step (2 to `SMALL` tokens), each weight shape's kernel is timed once
+    (`choose_kernel`); longer inputs take ``F.linear``."""
+    n = x.shape[1]
+    if n > SMALL:
+        return F.linear(x, weight)
+    return KERNELS[choose_kernel(weight, n)](x, weight)
+
+
+def _mv(x, weight):
+    if x.shape[1] != 1:
+        return F.linear(x, weight)
+    return torch.mv(weight, x.view(-1)).view(1, 1, -1)
+
+
+def _matmul(x, weight):
+    n = x.shape[1]
+    return (weight @ x.view(n, -1).t().contiguous()).t().reshape(1, n, -1)
+
+
+KERNELS = {"mv": _mv, "linear": lambda x, weight: F.linear(x, weight), "matmul": _matmul}
+KERNEL_ENV = "TCSD_KERNEL"  # force one kernel for every shape: mv (one token; else linear), linear, matmul
+_CHOSEN: dict = {}  # (device, dtype, out, in, 1 or SMALL) -> kernel name, this process
+_DISK: dict | None = None
+
+
+def _machine_key() -> str:
+    """The machine a choice was measured on: CPU model, torch, threads, and the GPU's name
+    where there is one (a choice for one GPU model is not reused on another)."""
+    gpu = f" | {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu_info()[0]} | torch {torch.__version__} | {torch.get_num_threads()} threads{gpu}"
+
+
+def _cache_file():
+
+    base = os.environ.get("TCSD_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tcsd"
+    return Path(base) / "kernels.json"
+
+
+def _disk() -> dict:
+    """Choices measured earlier on this machine (same CPU model, torch version, threads)."""
+
+    global _DISK
+    if _DISK is None:
+        try:
+            _DISK = json.loads(_cache_file().read_text()).get(_machine_key(), {})
+        except (OSError, ValueError):
+            _DISK = {}
+    return _DISK
+
+
+def _save_disk() -> None:
+
+    path = _cache_file()
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data[_machine_key()] = _DISK
+        write_json(data, path)
+    except (OSError, ValueError):
+        pass  # a read-only home: the choice is only kept for this process
+
+
+def _time(kernel, x, weight, calls: int = 8) -> float:
+
+    sync = torch.cuda.synchronize if weight.device.type == "cuda" else (lambda: None)
+    best = float("inf")
+    for _ in range(3):
+        kernel(x, weight)
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            kernel(x, weight)
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return best / calls
+
+
+@torch.inference_mode()
+def choose_kernel(weight, n: int) -> str:
+    """The fastest kernel for ``weight`` and ``n`` new tokens (one token, or a verification
+    step of up to `SMALL`), timed once per machine and kept in ``~/.cache/tcsd/kernels.json``
+    (``$TCSD_CACHE_DIR`` moves it); ``$TCSD_KERNEL`` forces one."""
+    width = 1 if n == 1 else SMALL
+    key = (weight.device.type, str(weight.dtype).replace("torch.", ""), *weight.shape, width)
+    if key in _CHOSEN:
+        return _CHOSEN[key]
+
+    forced = os.environ.get(KERNEL_ENV)
+    if forced:
+        if forced not in KERNELS:
+            raise ValueError(f"${KERNEL_ENV} must be one of {sorted(KERNELS)}, got {forced!r}")
+        _CHOSEN[key] = forced
+        return forced
+    text = "|".join(map(str, key))
+    kind = _disk().get(text)
+    if kind not in KERNELS:
+        g = torch.Generator(device=weight.device).manual_seed(0)  # timing input only: leave the global RNG alone
+        x = torch.randn(1, max(n, 2) if width > 1 else 1, weight.shape[1], generator=g, device=weight.device
+                        ).to(weight.dtype)
+        candidates = ("mv", "linear", "matmul") if width == 1 else ("linear", "matmul")
+        kind = min(candidates, key=lambda name: _time(KERNELS[name], x, weight))
+        _disk()[text] = kind
+        _save_disk()
+    _CHOSEN[key] = kind
+    return kind
+
+
+DTYPE_SHAPE = (1536, 576)  # a SmolLM2 MLP weight (out, in): what one decoding step reads most
+
+
+@torch.inference_mode()
+def choose_dtype() -> torch.dtype:
+    """bfloat16 or float32 for models on this CPU, whichever runs a decoder's products faster.
+
+    bfloat16 halves the bytes a token reads, but only CPUs with bfloat16 instructions
+    (avx512_bf16, AMX) multiply in it natively; elsewhere torch converts on the fly. On a
+    2-core AMD EPYC with avx2 only (2026-11-30), a 1536 x 576 product took 115 us in bfloat16
+    against 88 us in float32 for one token, and 3408 us against 701 for 32 tokens (a teacher
+    batch), so the study ran 4.6 times slower in bfloat16. Both are timed here once per
+    machine (one token and a batch of 32, interleaved, the best of three; under a second) and
+    the choice is kept in ``~/.cache/tcsd/kernels.json`` beside the kernels'."""
+    text = "dtype|cpu"
+    chosen = _disk().get(text)
+    if chosen in ("bfloat16", "float32"):
+        return getattr(torch, chosen)
+    g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
+    weight = torch.randn(*DTYPE_SHAPE, generator=g)
+    xs = [torch.randn(1, n, DTYPE_SHAPE[1], generator=g) for n in (1, 32)]
+    total = {torch.bfloat16: 0.0, torch.float32: 0.0}
+    for x in xs:
+        for dtype in total:  # the same shapes, one after the other
+            total[dtype] += _time(KERNELS["linear"], x.to(dtype), weight.to(dtype), calls=20) / x.shape[1]
+    best = min(total, key=total.get)
+    _disk()[text] = str(best).replace("torch.", "")
+    _save_disk()
+    return best
+
+
+def kernel_choices() -> dict:
+    """The kernels chosen so far in this process: ``"device|dtype|out|in|width" -> name``."""
+    return {"|".join(map(str, k)): v for k, v in sorted(_CHOSEN.items(), key=str)}
+
+
+# -- the runners ---------------------------------------------------------------------------
+
+
+def context_length(model) -> int:
+    """The longest sequence the model accepts (``max_position_embeddings``; T5's ``n_positions``,
+    the length it was trained at: its relative positions set no hard limit)."""
+    cfg = model.config
+    return int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", 2048))
 
 
 class Runner(Protocol):
@@ -62,8 +240,6 @@ class CausalLMRunner:
     """A decoder-only Hugging Face model behind the `Runner` interface, with a DynamicCache."""
 
     def __init__(self, model):
-        from .models import context_length
-
         self.model = model
         self.device = model.device
         self.context_length = context_length(model)
@@ -72,7 +248,7 @@ class CausalLMRunner:
         self.length = 0
 
     def start(self, prompt_ids):
-        from transformers import DynamicCache
+        from transformers import DynamicCache  # deferred: transformers reads HF_HUB_OFFLINE when first imported
 
         self.cache = DynamicCache(config=self.model.config)
         self.length = 0
@@ -102,8 +278,6 @@ class Seq2SeqRunner:
     """
 
     def __init__(self, model):
-        from .models import context_length
-
         self.model = model
         self.device = model.device
         self.context_length = context_length(model)
@@ -114,7 +288,7 @@ class Seq2SeqRunner:
 
     @torch.inference_mode()
     def start(self, prompt_ids):
-        from transformers import DynamicCache, EncoderDecoderCache
+        from transformers import DynamicCache, EncoderDecoderCache  # deferred, as above
 
         ids = torch.tensor([list(prompt_ids)], device=self.device)
         self.encoded = self.model.get_encoder()(input_ids=ids)
@@ -162,8 +336,6 @@ class LlamaRunner:
     """
 
     def __init__(self, model):
-        from .models import context_length
-
         if not self.supports(model):
             raise ValueError(f"LlamaRunner cannot run a {type(model).__name__} with this config; "
                              "use CausalLMRunner")

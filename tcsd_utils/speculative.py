@@ -5,7 +5,7 @@ Speculative Decoding", arXiv 2211.17192), equivalently Chen et al. 2023 (arXiv
 2302.01318), the decoder whose temperature dependence Ouyang et al. 2024 (arXiv
 2410.10141) study. Variable names match the papers (and transformers'
 ``_speculative_sampling``): ``p`` target and ``q`` draft distributions after temperature,
-``k`` draft tokens per step (Leviathan's gamma), ``n`` the number accepted.
+``k`` draft tokens per step (Leviathan et al. call it gamma; here gamma is the wall-time speedup), ``n`` the number accepted.
 
 One step: the draft proposes ``x_1..x_k ~ q`` one at a time; the target scores all of them
 in one forward pass, giving ``p_1..p_{k+1}``; ``x_i`` is accepted with probability
@@ -24,7 +24,6 @@ with its prompt in the encoder (`runners.Seq2SeqRunner`).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
@@ -32,10 +31,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .runners import CausalLMRunner, Runner, as_runner
+from .runners import as_runner
 from .temperature import probs, sample, tau_at
+from .timing import Clock
 
-__all__ = ["Runner", "CausalLMRunner", "Clock", "DecodeStats", "DecodeResult", "verify", "token_sources",
+__all__ = ["DecodeStats", "DecodeResult", "verify", "token_sources",
            "speculative_generate", "autoregressive_generate"]
 
 
@@ -117,21 +117,6 @@ def token_sources(stats: DecodeStats, n_tokens: int | None = None) -> list[str]:
 class DecodeResult:
     tokens: list  # the new token ids, prompt excluded
     stats: DecodeStats
-
-
-class Clock:
-    """Wall-clock time; on CUDA it synchronises first so a split between models is true.
-
-    The one way tcsd times a cost: the decoders, `timing.cost_ratio` and `bench` use it.
-    """
-
-    def __init__(self, device):
-        self.cuda = torch.device(device).type == "cuda"
-
-    def __call__(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter()
 
 
 _IDS_HINT = ("pass token ids: a list of ints or a 1-D LongTensor, such as the tokenizer's output "

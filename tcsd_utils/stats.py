@@ -9,7 +9,7 @@ the claims are judged on (`tcsd_utils.report`):
 - gamma: runs of the same prompt and seed, speculative bracketed by plain, give one log
   ratio each (`tcsd_utils.timing.measure_speedup`): a t interval over runs for the plain ratio, and for the steadier
   estimate the clock's part over runs with expected alpha's part over prompts
-  (`tcsd_utils.timing.steady_gamma`).
+  (`tcsd_utils.rules.steady_gamma`).
 
 Replicates are arrays whose element 0 is the point estimate and elements 1..B bootstrap
 replicates, so that an effect computed with numpy arithmetic on them carries its own
@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.stats import norm, rankdata
+from scipy.stats import t as student_t
 
 __all__ = ["LEVEL", "N_BOOT", "indices", "ratio_replicates", "normal_replicates", "interval", "wilson",
            "mean_interval", "pooled_sd", "interaction_sd", "correlation"]
@@ -71,8 +73,6 @@ def wilson(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (Wilson 1927); (nan, nan) for n = 0."""
     if n <= 0:
         return math.nan, math.nan
-    from scipy.stats import norm
-
     z = float(norm.ppf(0.5 + level / 2))
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
@@ -86,9 +86,7 @@ def mean_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
     v = np.asarray(values, float)
     if len(v) < 2:
         return (float(v[0]) if len(v) else math.nan), math.nan, math.nan
-    from scipy.stats import t
-
-    half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * float(v.std(ddof=1)) / math.sqrt(len(v))
+    half = float(student_t.ppf(0.5 + level / 2, len(v) - 1)) * float(v.std(ddof=1)) / math.sqrt(len(v))
     return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
 
 
@@ -98,7 +96,7 @@ def pooled_sd(groups) -> tuple[float, int]:
     value add nothing; (nan, 0) when no group has two.
 
     For spreads that are one property shared by every group (the clock's noise in the timed
-    cells of one run, `tcsd_utils.timing.steady_gamma`): a few values per group then borrow
+    cells of one run, `tcsd_utils.rules.steady_gamma`): a few values per group then borrow
     the degrees of freedom of all of them."""
     ss, df = 0.0, 0
     for g in groups:
@@ -150,8 +148,6 @@ def correlation(x, y, groups, method: str = "spearman", n_boot: int = N_BOOT, se
         The correlation over all pairs and its percentile interval over resampled groups;
         nan where a resample holds no variation.
     """
-    from scipy.stats import rankdata
-
     if method not in ("spearman", "pearson"):
         raise ValueError(f"method must be 'spearman' or 'pearson', got {method!r}")
     x, y, groups = (np.asarray(v) for v in (x, y, groups))

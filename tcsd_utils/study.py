@@ -1,436 +1,388 @@
-"""The study: profiles, where outputs go, the papermill runner and the ``tcsd`` command.
+"""The study (`Study`): one run's cached stages, prompts -> teacher samples -> drafts -> evaluation cells.
 
-The study re-measures the claims of Ouyang et al. 2024 (arXiv 2410.10141) by executing
-the numbered notebooks in order with papermill. A profile is the one config a run
-composes (STYLE.md item 5): each notebook owns its defaults in its ``parameters`` cell
-(those defaults are the smoke profile, which nbval re-executes), and a profile overrides
-some of them.
+DESIGN.md's data flow, as one object per profile (`Study`). Each stage writes its artifact
+under ``outputs/<profile>/`` beside the config that made it, atomically, and is skipped when
+that artifact exists with the same config: a killed run resumes where it stopped, and
+notebooks 02-05 share the drafts that notebook 02 trained. The settings of every profile
+live in `tcsd_utils.profiles` (one place; notebooks only choose the profile), and so do the
+names of the drafts a run uses (`profiles.draft_specs`).
 
-Profiles and their settings: `tcsd_utils.profiles`.
-
-Every run writes under ``outputs/<profile>/``: executed notebooks in ``notebooks/`` and
-figures in ``figures/``. Files are written atomically (``atomic_path``) so a killed run
-never leaves a half-written file that a later run trusts.
+Layout of ``outputs/<profile>/``:
+    teacher/<set>_<split>_tau<t>/    target samples (`datasets` on disk) + config.json
+    drafts/nokd/                     the no-KD draft (general text, no target outputs)
+    drafts/<mode>_tau<t>[_mix...]/   KD drafts: model/, config.json, loss.json
+    eval/cost.json                   c, the draft's cost per token over the target's
+    eval/<set>/tau<t>/<draft>.json   one evaluated cell (alpha, gamma, their intervals, ...) + its config
+    results.parquet, results.csv     every cell, one table (`Study.results`)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import math
 import os
-import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 
-# re-exported: the notebooks call study.figure_dir and study.write_json
-from .files import TEXT_PROGRESS, atomic_path, figure_dir, output_dir, progress, repo_root, write_json  # noqa: F401
-# PROFILES: what papermill passes to the notebooks; SETTINGS: whether a profile's models come from the Hub
-from .profiles import PROFILES, SETTINGS, run_name, split_run_name
-from .plan import ProfileError, check
-from .render import PNG_ENV, png_available
+import pandas as pd
+import torch
+from datasets import concatenate_datasets
 
-__all__ = ["PROFILES", "NOTEBOOKS", "repo_root", "output_dir", "figure_dir", "atomic_path",
-           "write_json", "progress", "run_notebooks", "CellError", "compare", "main"]
-
-NOTEBOOKS = ["01_temperature_and_distributions", "02_knowledge_distillation", "03_alpha_gamma_grid",
-             "04_u_curve", "05_data_mixing_recipe", "06_beyond_the_paper"]
-
-
-def _parameters(profile: str, seed: int | None = None) -> dict:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-    if seed is None:
-        return {"PROFILE": profile, **PROFILES[profile]}
-    if int(seed) < 0:
-        raise ValueError(f"--seed must be 0 or more, got {seed}")
-    # the run's folder name carries the seed to every notebook's Study (profiles.split_run_name)
-    return {"PROFILE": run_name(profile, seed), **PROFILES[profile], "SEED": int(seed)}
+from .batching import pad_id
+from .data import encode_prompts, load_prompts
+from .distill import is_finished, load_draft, train_draft
+from .evaluate import compare_draft, cost_ratio, measure_speedup, target_distributions, warm_up
+from .files import atomic_path, output_dir, progress, write_json
+from .leviathan import predicted_speedup
+from .models import load_model, load_tokenizer, make_draft
+from .profiles import MODES, draft_specs, kd_name, settings, split_run_name, tau_tag
+from .rules import with_gamma_intervals
+from .stats import interaction_sd, pooled_sd
+from .teacher import general_corpus, mix, target_scores, teacher_data
+from .timing import machine_info, timing_thread_count, timing_threads
 
 
-class CellError(RuntimeError):
-    """A notebook cell failed or ran past the cell timeout; the message says where and what
-    it was doing, and how to resume."""
+__all__ = ["Study"]
 
 
-def _where(partial: Path, source_cells: list) -> tuple[int | None, str, str]:
-    """From a partly executed notebook: the source notebook's index of the cell that was
-    running (papermill's injected parameters cell not counted), its first line, and the last
-    line it printed."""
-    import nbformat
-
-    try:
-        nb = nbformat.read(str(partial), as_version=4)
-    except Exception:
-        return None, "", ""
-    running = None
-    for cell in nb.cells:  # the last cell that papermill started
-        if cell.get("metadata", {}).get("papermill", {}).get("start_time"):
-            running = cell
-    if running is None:
-        return None, "", ""
-    source = running.get("source", "")
-    index = next((i for i, c in enumerate(source_cells) if c.get("source", "") == source), None)
-    printed = [o.get("text", "") for o in running.get("outputs", []) if o.get("output_type") == "stream"]
-    lines = [ln.strip() for text in printed for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
-    first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
-    return index, first, lines[-1] if lines else ""
+KEY_COLUMNS = ["draft", "mode", "tau_kd", "mix", "prompt_set", "in_domain", "tau", "k"]
 
 
-def _explain(name: str, err: Exception, src_path: Path, timeout: int, kept: Path | None) -> str:
-    """The message of a failed notebook: which notebook and cell, what the cell was doing,
-    where the partly executed copy is, and how to go on."""
-    import nbformat
-
-    cells = nbformat.read(str(src_path), as_version=4).cells
-    index, first, last = _where(kept, cells) if kept is not None and kept.is_file() else (None, "", "")
-    if isinstance(err, TimeoutError):
-        what = f"ran past the cell timeout of {timeout} s (the profile's cell_timeout; --cell-timeout SECONDS changes it)"
-    else:
-        message = str(getattr(err, "evalue", err)).strip()
-        what = f"failed: {getattr(err, 'ename', type(err).__name__)}: {message.splitlines()[0] if message else ''}"
-    cell = f"cell {index} (counting from 0, as in the .ipynb)" if index is not None else "a cell"
-    lines = [f"notebook {name}, {cell}, {what}."]
-    if first:
-        lines.append(f"  The cell begins: {first}")
-    if last:
-        lines.append(f"  Its last printed line: {last}")
-    if kept is not None:
-        lines.append(f"  The partly executed notebook: {kept}")
-    lines.append("  Fix the cause and run the same command again: finished notebooks and stages are kept, "
-                 "and the study resumes in this notebook.")
-    return "\n".join(lines)
+def _ordered(table):
+    """The cell columns in one order, whether a cell was just computed or read back from JSON:
+    the keys of a cell first, then the measurements alphabetically."""
+    return table[[c for c in KEY_COLUMNS if c in table] + sorted(c for c in table if c not in KEY_COLUMNS)]
 
 
-def _execute(names, src, out, params, profile, kernel_name, force, cell_timeout: int | None = None) -> list[Path]:
-    """Run each notebook unless its stamp (source and parameters) says it already ran. Each
-    cell may run at most ``cell_timeout`` seconds (None: no bound); a cell that fails or runs
-    past it raises `CellError`, after the partly executed notebook is kept as
-    ``<name>.failed.ipynb`` beside the others."""
-    import hashlib
-
-    import papermill as pm
-
-    done = []
-    for i, name in enumerate(names, 1):
-        target, stamp_path = out / f"{name}.ipynb", out / f"{name}.json"
-        stamp = {"source_sha256": hashlib.sha256((src / f"{name}.ipynb").read_bytes()).hexdigest(),
-                 "parameters": params}
-        if not force and target.is_file() and stamp_path.is_file() and \
-                json.loads(stamp_path.read_text()) == json.loads(json.dumps(stamp)):
-            print(f"[{i}/{len(names)}] {name}: already executed with these parameters, skipped", flush=True)
-            done.append(target)
-            continue
-        print(f"[{i}/{len(names)}] {name} (profile {profile})", flush=True)
-        t0 = time.perf_counter()
-        failed = out / f"{name}.failed.ipynb"
-        with atomic_path(target) as tmp:
-            try:
-                pm.execute_notebook(str(src / f"{name}.ipynb"), str(tmp), parameters=params,
-                                    kernel_name=kernel_name, cwd=str(src), progress_bar=False,
-                                    log_output=True, request_save_on_cell_execute=True,  # a partial copy to explain a failure
-                                    execution_timeout=cell_timeout)
-            except Exception as err:
-                kept = None
-                if Path(tmp).is_file():
-                    os.replace(tmp, failed)
-                    kept = failed
-                raise CellError(_explain(name, err, src / f"{name}.ipynb", cell_timeout, kept)) from err
-        failed.unlink(missing_ok=True)
-        write_json(stamp, stamp_path)
-        print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
-        done.append(target)
-    return done
+def _load() -> float:
+    """The 1-minute load average (nan where the OS has none): timing on a busy machine is
+    flagged in report.md."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
 
 
-def _report_is_current(out: Path) -> bool:
-    """True when ``out/report.md`` was written after everything it is written from: the
-    results table and each JSON under ``eval/`` (cells, cost, machine). Notebook 05 writes
-    the report right after the table, so after a run that executed it, this holds."""
-    report, table = out / "report.md", out / "results.parquet"
-    if not report.is_file() or not table.is_file():
-        return False
-    written = report.stat().st_mtime_ns
-    return all(p.stat().st_mtime_ns <= written for p in [table, *(out / "eval").rglob("*.json")])
-
-
-def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None,
-                  kernel_name: str = "python3", force: bool = False, seed: int | None = None,
-                  cell_timeout: int | None = None) -> list[Path]:
-    """Execute the notebooks in order with papermill into ``outputs/<run>/notebooks/``; make
-    sure ``outputs/<run>/report.md`` is written from the current results. ``<run>`` is the
-    profile, or ``<profile>-seed<S>`` with ``seed`` (prompt split, sampling, training and
-    timing seeds).
-
-    The report has one writer per run: notebook 05, which ends with the claims table, writes
-    it. The runner writes it only when the report is missing or older than the results
-    (a run without notebook 05, such as ``--only 03``); otherwise it prints its path.
-
-    A notebook already executed with the same source and parameters is skipped (its stamp
-    ``notebooks/<name>.json`` records both), so a killed study resumes at the notebook it
-    stopped in; inside that notebook the cached stages skip what was finished.
-
-    No cell runs forever: each may take at most ``cell_timeout`` seconds (the profile's
-    `Settings.cell_timeout` by default), and one that fails or runs past it stops the run
-    with a `CellError` naming the notebook, the cell and what it was doing. Whether PNG
-    figures can be made is asked once, before the first notebook: without a browser the run
-    warns once and every notebook writes HTML only.
+class Study:
+    """The stages of one profile. Models load on first use and stay loaded.
 
     Args:
-        profile: a key of `PROFILES`.
-        only: notebook name prefixes to run (for example ``["01"]``); all when ``None``.
+        profile: a run: a profile of `profiles.SETTINGS`, or ``<profile>-seed<S>``.
         root: folder for ``outputs/`` (default: the project's).
-        kernel_name: Jupyter kernel to run them in.
-        force: execute even the notebooks whose stamps match.
-        seed: a seed other than the profile's 0, in its own output folder.
-        cell_timeout: seconds one cell may run (default: the profile's ``cell_timeout``).
-
-    Returns:
-        Paths of the executed notebooks.
-
-    Raises:
-        plan.ProfileError: the profile cannot run here (checked before the first notebook).
-        CellError: a cell failed or ran past ``cell_timeout``.
+        paper_draft: for the paper profile, the Hub id used as the no-KD draft.
+        **overrides: fields of `Settings` to change for this run.
     """
-    params = _parameters(profile, seed)
-    run = params["PROFILE"]
-    check(run, root=root)  # ProfileError before any notebook: data, models, memory, disk (`plan`)
-    out = output_dir(run, root) / "notebooks"
-    out.mkdir(parents=True, exist_ok=True)
-    names = [n for n in NOTEBOOKS if not only or any(n.startswith(o) for o in only)]
-    if not names:
-        raise ValueError(f"no notebook matches {only}; notebooks are {NOTEBOOKS}")
-    if cell_timeout is None:
-        cell_timeout = SETTINGS[profile].cell_timeout
-    if isinstance(cell_timeout, bool) or not isinstance(cell_timeout, int) or cell_timeout < 1:
-        raise ValueError(f"cell_timeout must be a whole number of seconds, 1 or more, got {cell_timeout!r}")
-    src = repo_root() / "notebooks"
-    before = {key: os.environ.get(key) for key in (TEXT_PROGRESS, PNG_ENV)}
-    os.environ[TEXT_PROGRESS] = "1"  # the kernels inherit it: training bars reach the log
-    if not png_available():  # warned once, here; the kernels inherit TCSD_PNG=0 and write HTML only
-        os.environ[PNG_ENV] = "0"
-    try:
-        done = _execute(names, src, out, params, profile, kernel_name, force, cell_timeout)
-    finally:  # leave the caller's environment as it was
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    write_json({"profile": profile, "parameters": params, "notebooks": [str(p) for p in done]},
-               output_dir(run, root) / "study.json")
-    if (output_dir(run, root) / "eval").is_dir():
-        if _report_is_current(output_dir(run, root)):  # notebook 05 wrote it
-            print(f"report: {output_dir(run, root) / 'report.md'} (up to date with the results)", flush=True)
+
+    def __init__(self, profile: str = "cpu", root=None, paper_draft: str | None = None, **overrides):
+        self.profile = split_run_name(profile)[0]
+        self.settings = settings(profile, **overrides)
+        self.out = output_dir(profile, root)
+        self.paper_draft = paper_draft or self.settings.paper_draft
+        self._target = self._tokenizer = None
+        self._drafts: dict = {}
+
+    # -- models ------------------------------------------------------------------------
+    @property
+    def target(self):
+        if self._target is None:
+            self._tokenizer = load_tokenizer(self.settings.target)
+            self._target = load_model(self.settings.target)
+        return self._target
+
+    @property
+    def tokenizer(self):
+        self.target  # noqa: B018 (loads both)
+        return self._tokenizer
+
+    # -- prompts and samples -----------------------------------------------------------
+    def prompts(self, split: str, prompt_set: str | None = None, n: int | None = None):
+        """Prompt records and their chat-formatted ids."""
+        name = prompt_set or self.settings.train_set
+        records = load_prompts(name, n, self.settings.seed, split=split)
+        return records, encode_prompts(self.tokenizer, records)
+
+    def samples(self, tau: float, split: str = "train", prompt_set: str | None = None):
+        """Target samples at ``tau``: teacher data (train split) or evaluation samples (test)."""
+        name = prompt_set or self.settings.train_set
+        n = self.settings.n_train_prompts if split == "train" else self.settings.n_eval_prompts
+        records, ids = self.prompts(split, name, n)
+        path = self.out / "teacher" / f"{name}_{split}_tau{tau_tag(tau)}"
+        copies = self.settings.samples_per_prompt if split == "train" else 1
+        return teacher_data(self.target, self.tokenizer, ids, [r["id"] for r in records], tau, path,
+                            self.settings.new_tokens, self.settings.teacher_batch, self.settings.seed, copies)
+
+    # -- drafts ------------------------------------------------------------------------
+    def draft_dir(self, name: str) -> Path:
+        return self.out / "drafts" / name
+
+    def nokd_draft(self):
+        """The general draft every KD draft starts from (the part Llama-68M plays)."""
+        if self.paper_draft:
+            return load_model(self.paper_draft, self.target.device)
+        s = self.settings
+        if is_finished(self.draft_dir("nokd"), s.nokd):  # skip building a draft only to load one
+            return load_draft(self.draft_dir("nokd"), self.target.device)
+        start = make_draft(self.target, seed=s.seed, **s.draft_shape)
+        return train_draft(self.draft_dir("nokd"), s.nokd, start, self.tokenizer, texts=general_corpus(s.corpus_chars),
+                           extra_config={"data": "python stdlib docstrings", "shape": s.draft_shape})
+
+    def kd_draft(self, mode: str, tau_kd: float, mix_weights: dict | None = None):
+        """A draft distilled at ``tau_kd`` (offline or online), optionally on mixed data.
+
+        With ``mix_weights`` ({tau: weight}) the training sequences are composed from teacher
+        samples at several temperatures (the data-centric recipe, `teacher.mix`); the online
+        loss still compares ``p`` and ``q`` at ``tau_kd``.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        base = self.settings.offline if mode == "offline" else self.settings.online
+        cfg = replace(base, tau_kd=tau_kd, mix_weights=dict(mix_weights or {}) if mode == "online" else {})
+        out = self.draft_dir(kd_name(mode, tau_kd, mix_weights))
+        if is_finished(out, cfg):
+            return load_draft(out, self.target.device)
+        start = self.nokd_draft()
+        extra = {"start": "nokd", "mix": mix_weights or {}}
+        if mode == "online" and cfg.source != "data":
+            _, ids = self.prompts("train", n=self.settings.n_train_prompts)
+            return train_draft(out, cfg, start, self.tokenizer, target=self.target, prompts=ids, extra_config=extra)
+        if mix_weights:
+            sets = {t: self.samples(t) for t in mix_weights}
+            data = mix(sets, mix_weights, n=sum(len(d) for d in sets.values()) // len(sets), seed=self.settings.seed)
+        elif mode == "online" and self.settings.online_pool:  # sequences of every KD tau, p at tau_kd
+            data = concatenate_datasets([self.samples(t) for t in self.settings.kd_taus])
+            extra["sequences"] = f"teacher samples at tau {list(self.settings.kd_taus)}"
         else:
-            from .report import write_report
-            from .stages import Study
+            data = self.samples(tau_kd)
+        if mode == "online" and self.settings.online_top_k:  # the target scores them once, not every step
+            k = self.settings.online_top_k
+            data = target_scores(self.target, data, self.out / "teacher" / f"scores_{out.name}_top{k}", k, pad=self.pad_id())
+            extra["target_scores"] = f"top {k} logits per position, stored"
+        return train_draft(out, cfg, start, self.tokenizer, target=self.target, data=data, extra_config=extra)
 
-            print(f"report: {write_report(Study(run, root))}", flush=True)
-    return done
+    def loss_history(self, name: str) -> list[dict]:
+        return json.loads((self.draft_dir(name) / "loss.json").read_text())
 
+    # -- the drafts of the study, by name ----------------------------------------------
+    def grid_names(self, modes=MODES) -> list[str]:
+        """The no-KD draft and a KD draft per mode and KD temperature (notebook 03)."""
+        return ["nokd"] + [kd_name(m, t) for m in modes for t in self.settings.kd_taus]
 
-def compare(dirs: list[str]) -> "pd.DataFrame":  # noqa: F821
-    """The claims of several runs side by side (``tcsd compare``): each folder is an
-    ``outputs/<run>/`` with a ``results.parquet``; its name gives the profile and seed."""
-    import pandas as pd
+    def mix_names(self, modes=MODES) -> list[str]:
+        """Per mode: single-temperature KD at ``mix_baseline`` and the mixed-data draft (05)."""
+        s = self.settings
+        return [n for m in modes for n in (kd_name(m, s.mix_baseline), kd_name(m, s.mix_baseline, s.mix))]
 
-    from .report import claims, compare_runs
-    from .stages import Study
+    def draft(self, name: str):
+        """A draft of this profile by name (trained on first use), in the target's dtype."""
+        if name not in self._drafts:
+            specs = draft_specs(self.settings)
+            if name not in specs:
+                raise ValueError(f"unknown draft {name!r}; this profile has {sorted(specs)}")
+            mode, tau, mix_weights = specs[name]
+            model = self.nokd_draft() if mode == "none" else self.kd_draft(mode, tau, mix_weights)
+            self._drafts[name] = self._share_embedding(model.to(self.target.dtype).eval())
+        return self._drafts[name]
 
-    results = []
-    for d in dirs:
-        path = Path(d)
-        if not (path / "results.parquet").is_file():
-            raise SystemExit(f"no results.parquet in {d}: run `tcsd study` there first")
-        try:
-            split_run_name(path.name)
-        except ValueError as e:
-            raise SystemExit(f"{d}: {e}") from None
-        study = Study(path.name, root=path.parent)
-        results.append((path.name, claims(pd.read_parquet(path / "results.parquet"), study.settings)))
-    return compare_runs(*results)
+    def _share_embedding(self, draft):
+        """A draft cut from the target keeps the target's embedding frozen (49152 x 576, most
+        of its weights): point it at the target's own tensor rather than hold one copy per
+        draft. Only when the two are equal, so a draft that trained its embedding keeps it."""
+        mine, theirs = draft.get_input_embeddings(), self.target.get_input_embeddings()
+        tied = draft.get_output_embeddings() is not None and draft.get_output_embeddings().weight is mine.weight
+        if (not tied and mine.weight.shape == theirs.weight.shape and mine.weight.dtype == theirs.weight.dtype
+                and torch.equal(mine.weight, theirs.weight)):
+            mine.weight = theirs.weight
+        return draft
 
+    def _draft_config(self, name: str) -> dict:
+        if name == "nokd" and self.paper_draft:
+            return {"hub": self.paper_draft}
+        return json.loads((self.draft_dir(name) / "config.json").read_text())
 
-def _bench_draft(spec: str, profile: str = "cpu", root=None) -> str:
-    """The draft folder for ``tcsd bench --draft SPEC``: SPEC itself when it is a folder, else
-    the study's draft of that name (``offline_tau0``, ``online_tau1``, ...) in the profile's
-    outputs, trained now if the study has not made it yet (and cached for the study)."""
-    if Path(spec).is_dir():
-        return spec
-    if "/" in spec or "\\" in spec:
-        raise SystemExit(f"no draft folder at {spec}")
-    from .stages import Study
+    # -- evaluation (notebooks 03-05) ----------------------------------------------------
+    def cost(self) -> dict:
+        """c: the draft's time per token over the target's (all drafts share one shape),
+        measured once and reused while the target, the draft's shape and its config stay the
+        same (a new draft shape or target measures it again)."""
+        path = self.out / "eval" / "cost.json"
+        draft = self.draft("nokd")  # trained first if needed: its config is part of the key
+        config = json.loads(json.dumps({"target": self.settings.target, "draft_shape": self.settings.draft_shape,
+                                        "nokd": self._draft_config("nokd"), "threads": timing_thread_count()},
+                                       default=str))
+        cached = json.loads(path.read_text()) if path.is_file() else None
+        if cached and cached.get("config") == config:
+            return cached
+        with timing_threads():  # as every gamma is timed
+            c = cost_ratio(self.target, draft)
+        result = {**c, "draft_shape": self.settings.draft_shape, "config": config}
+        write_json(result, path)
+        return result
 
-    study = Study(profile, root)
-    try:
-        study.draft(spec)
-    except ValueError as e:  # an unknown name: the message lists the known ones
-        raise SystemExit(f"--draft {spec}: not a folder, and {e}") from None
-    return str(study.draft_dir(spec) / "model")
+    def pad_id(self) -> int:
+        """The padding id of every batch (`batching.pad_id`)."""
+        return pad_id(self.tokenizer)
 
+    def evaluate(self, names: list[str], taus=None, prompt_set: str | None = None, speed: bool = True):
+        """Evaluate drafts at decoding temperatures; one cached cell per draft x tau x set.
 
-def _bench_device(requested: str) -> str | None:
-    """The device ``tcsd bench --device`` runs on. ``cuda`` where there is none runs the
-    same benchmark on the CPU and prints what was skipped and why, so the CUDA path's
-    command runs end to end in CPU-only CI."""
-    import torch
+        A cell holds the expected alpha (with the mean entropies of p and q) on held-out
+        target samples at tau and, with ``speed``, the empirical alpha and wall-time speedup
+        of real speculative runs, each bracketed by plain runs of the same prompt, seed and
+        length; the missing cells of a tau are timed as one block that shares those plain
+        runs (`evaluate.measure_speedup`): ``gamma_raw``, the plain time ratio, and
+        ``gamma``, the same with the luck of acceptance taken out (`rules.steady_gamma`);
+        c and Leviathan's predicted speedup. Every estimate has a 95% interval in columns
+        ``<name>_lo`` and ``<name>_hi`` (`tcsd_utils.stats`). Cells are written atomically under
+        ``eval/<set>/tau<t>/<draft>.json`` with their config and skipped when present.
 
-    if requested == "auto":
-        return None  # models.default_device: $TCSD_DEVICE, else CUDA if present, else CPU
-    if requested == "cuda" and not torch.cuda.is_available():
-        why = (f"this torch is a CPU build ({torch.__version__})" if torch.version.cuda is None
-               else "torch.cuda.is_available() is False (no GPU or no driver)")
-        print(f"--device cuda: no CUDA device: {why}. Running the same benchmark on the CPU; skipped: "
-              "CUDA timing (synchronised clocks) and the kernel choice for CUDA.", flush=True)
-        return "cpu"
-    return requested
+        Returns:
+            `pandas.DataFrame`, one row per cell (the results table's rows).
+        """
+        s = self.settings
+        prompt_set = prompt_set or s.train_set
+        taus = list(s.decode_taus if taus is None else taus)
+        cost = self.cost() if speed else None
+        if speed:  # what the timings were measured on (report.md states it)
+            with timing_threads():
+                write_json(machine_info(), self.out / "eval" / "machine.json")
+        rows = []
+        bar = progress(total=len(taus) * len(names), desc=f"evaluating on {prompt_set}", leave=False)
+        for tau in taus:
+            folder = self.out / "eval" / prompt_set / f"tau{tau_tag(tau)}"
+            cells, todo = {}, {}
+            for name in names:
+                config = {"draft": name, "draft_config": None, "tau": tau, "set": prompt_set, "speed": speed,
+                          "k": s.k, "spec_prompts": s.spec_prompts, "spec_repeats": s.spec_repeats,
+                          "spec_tokens": s.spec_tokens, "timing": "bracketed",
+                          "threads": timing_thread_count() if speed else None,
+                          "n_eval_prompts": s.n_eval_prompts, "new_tokens": s.new_tokens, "seed": s.seed}
+                draft = self.draft(name)  # trains it if needed, so its config exists
+                config["draft_config"] = self._draft_config(name)
+                config = json.loads(json.dumps(config, default=str))
+                path = folder / f"{name}.json"
+                cell = json.loads(path.read_text()) if path.is_file() else None
+                if cell is None or cell["config"] != config:
+                    todo[name] = (config, draft)
+                else:
+                    cells[name] = cell
+                    bar.update(1)
+            if todo:  # the missing cells of this tau: one timing block (`evaluate.measure_speedup`)
+                for name, row in self._cells(todo, tau, prompt_set, cost).items():
+                    cells[name] = {"config": todo[name][0], "row": row}
+                    write_json(cells[name], folder / f"{name}.json")
+                    bar.update(1)
+            rows.extend(cells[name]["row"] for name in names)
+        bar.close()
+        return self._pool_clock(_ordered(pd.DataFrame(rows)), self._cell_rows())
 
+    def has_split(self, split: str, prompt_set: str | None = None) -> bool:
+        """Whether the prompt set has any record in ``split`` (the math set's "unseen" split:
+        problems of templates never used in training; the instructions have none)."""
+        return bool(load_prompts(prompt_set or self.settings.train_set, None, None, split=split))
 
-def _bench(args) -> int:
-    from .batching import pad_id
-    from .bench import format_table, run_bench
-    from .data import encode_prompts, load_prompts
-    from .models import load_pair
+    def held_out(self, names: list[str], taus, splits=("test", "unseen")):
+        """Expected alpha, with its 95% interval, of drafts on held-out prompts of the set they
+        were distilled on, split by split: ``"test"`` holds new prompts (for math, new problems
+        of the training templates); ``"unseen"`` holds problems of templates never used in
+        training, so the gap between the two is what the draft memorised of its templates. A
+        split the set lacks is skipped. One cell per draft x split x tau, cached under
+        ``heldout/<set>_<split>/tau<t>/<draft>.json`` beside its config (not part of the
+        results table, whose rows are the claims' cells).
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    device = _bench_device(args.device)
-    draft = _bench_draft(args.draft, args.profile)
-    pair = load_pair(args.target, draft, device=device)
-    # held-out prompts of the set the profile's drafts were distilled on (math for cpu and smoke)
-    prompts = encode_prompts(pair.tokenizer, load_prompts(SETTINGS[args.profile].train_set, args.prompts, 0,
-                                                          split="test"))
-    result = run_bench(pair.target, pair.draft, prompts, args.taus, args.k, args.max_new_tokens, args.repeats,
-                       pad=pad_id(pair.tokenizer), fast=args.runner == "fast", draft_tau=args.draft_tau)
-    result.update(target=args.target, draft=draft, date=time.strftime("%Y-%m-%d"))
-    print(format_table(result))
-    if args.json:
-        write_json(result, args.json)
-    from .bench import regressions
+        Returns:
+            `pandas.DataFrame` with columns draft, mode, tau_kd, split, tau, alpha_expected
+            and its ``_lo`` and ``_hi``.
+        """
+        s, rows = self.settings, []
+        for split in [x for x in splits if self.has_split(x)]:
+            for tau in taus:
+                folder = self.out / "heldout" / f"{s.train_set}_{split}" / f"tau{tau_tag(tau)}"
+                target_p = None
+                for name in names:
+                    draft = self.draft(name)
+                    config = json.loads(json.dumps({"draft": name, "draft_config": self._draft_config(name),
+                                                    "split": split, "tau": tau, "n_eval_prompts": s.n_eval_prompts,
+                                                    "new_tokens": s.new_tokens, "seed": s.seed}, default=str))
+                    path = folder / f"{name}.json"
+                    cell = json.loads(path.read_text()) if path.is_file() else None
+                    if cell is None or cell["config"] != config:
+                        if target_p is None:
+                            target_p = target_distributions(self.target, self.samples(tau, split), tau, pad=self.pad_id())
+                        mode, tau_kd, _ = draft_specs(self.settings)[name]
+                        a = compare_draft(target_p, draft, tau, pad=self.pad_id())
+                        cell = {"config": config, "row": {"draft": name, "mode": mode, "tau_kd": tau_kd, "split": split,
+                                                          "tau": tau, "alpha_expected": a["alpha"],
+                                                          "alpha_expected_lo": a["alpha_lo"],
+                                                          "alpha_expected_hi": a["alpha_hi"]}}
+                        write_json(cell, path)
+                    rows.append(cell["row"])
+        return pd.DataFrame(rows)
 
-    slow = regressions(result)
-    if slow:  # whatever machine this is, the fast path must not lose to generate()
-        print("REGRESSION: " + "; ".join(slow) + f". Kernels chosen: {result['kernels']}; force another with "
-              "TCSD_KERNEL=linear|mv|matmul, or delete ~/.cache/tcsd/kernels.json to measure again.",
-              file=sys.stderr)
-        return 1
-    return 0
+    def _cells(self, todo: dict, tau, prompt_set, cost) -> dict:
+        """The rows of the cells ``todo`` (``{name: (config, draft)}``) at ``tau``: expected
+        alpha for each, then, with ``cost``, their speculative runs timed as one block that
+        shares its plain runs, on one thread fewer than the cores (`timing.timing_threads`).
+        A run killed during the block times the block again (about 100 s in the cpu profile)."""
+        s = self.settings
+        target_p = target_distributions(self.target, self.samples(tau, "test", prompt_set), tau, pad=self.pad_id())
+        spec_ids = self.prompts("test", prompt_set, s.n_eval_prompts)[1][: s.spec_prompts]
+        rows = {}
+        for name, (_, draft) in todo.items():
+            mode, tau_kd, mix_weights = draft_specs(self.settings)[name]
+            row = {"draft": name, "mode": mode, "tau_kd": tau_kd,
+                   "mix": ",".join(f"{t:g}" for t in sorted(mix_weights)) if mix_weights else "",
+                   "prompt_set": prompt_set, "in_domain": prompt_set == s.train_set, "tau": tau, "k": s.k}
+            row.update(compare_draft(target_p, draft, tau, pad=self.pad_id()))
+            for end in ("", "_lo", "_hi"):
+                row[f"alpha_expected{end}"] = row.pop(f"alpha{end}")
+            rows[name] = row
+        if cost is None:
+            return rows
+        drafts = {name: draft for name, (_, draft) in todo.items()}
+        with timing_threads():  # a core left to the rest of the machine
+            for draft in drafts.values():
+                warm_up(self.target, draft, s.k)
+            load_before = _load()
+            timed = measure_speedup(self.target, drafts, spec_ids, tau, s.k, s.spec_tokens, s.spec_repeats, s.seed)
+            load_after = _load()
+        block = f"{prompt_set} tau={float(tau):g}: {', '.join(drafts)}"
+        for name, row in rows.items():
+            row.update(timed[name], load_before=load_before, load_after=load_after, timing_block=block)
+            row.update(with_gamma_intervals(pd.DataFrame([row])).iloc[0][["gamma", "gamma_lo", "gamma_hi"]])
+            row["c"] = cost["c"]
+            row["gamma_predicted"] = predicted_speedup(row["alpha_expected"], cost["c"], s.k)
+        return rows
 
+    def _pool_clock(self, table, run_rows: list):
+        """``table`` with every timed cell's gamma interval drawn from the clock's spread
+        pooled over all timed cells of this run, ``run_rows`` (`stats.pooled_sd`), recorded in
+        columns ``clock_sd`` and ``clock_df``: one machine's noise, measured on all its runs at once.
+        ``clock_shared_sd`` is the part of it that a timing block's cells share: what is left
+        of it once each speculative run's own noise (`stats.interaction_sd`) is taken out."""
+        if "log_step_ratio_runs" not in table or not len(table):
+            return table
+        sd, df = pooled_sd(r["log_step_ratio_runs"] for r in run_rows if r.get("log_step_ratio_runs"))
+        table = table.copy()
+        table["clock_sd"], table["clock_df"] = sd, df
+        blocks: dict = {}  # cells timed together (`evaluate.measure_speedup`) share their plain runs
+        for r in run_rows:
+            if r.get("timing_block") and r.get("log_step_ratio_runs"):
+                blocks.setdefault(r["timing_block"], []).append(r["log_step_ratio_runs"])
+        own, _ = interaction_sd([b for b in blocks.values() if len({len(x) for x in b}) == 1])
+        table["clock_shared_sd"] = math.sqrt(max(sd * sd - own * own, 0.0)) if math.isfinite(own) else 0.0
+        return with_gamma_intervals(table)  # the one definition of gamma's interval, as the report's
 
-def _dry_run(args) -> int:
-    """``tcsd study --dry-run``: the checks and the plan (`plan`), nothing run."""
-    from . import plan
+    def _cell_rows(self) -> list:
+        """Every evaluated cell's row in this run's results folder."""
+        cells = sorted((self.out / "eval").glob("*/tau*/*.json"))
+        return [json.loads(p.read_text())["row"] for p in cells if p.name != "plain.json"]  # (older runs' timings)
 
-    if args.gpu and not args.dry_run:
-        raise SystemExit("--gpu plans a run elsewhere: use it with --dry-run")
-    run = run_name(args.profile, args.seed)
-    try:
-        checked = plan.check(run, gpu=args.gpu, dry_run=True)
-    except (plan.ProfileError, ValueError) as err:
-        print(f"study ({run}) refused: {err}", file=sys.stderr, flush=True)
-        return 2
-    s = checked.settings
-    if args.gpu:
-        costs = plan.gpu_costs(s, args.gpu)
-    elif s.from_hub and not any(what.startswith("target") and status == "ok" for what, status, _ in checked.checks):
-        costs = None
-    else:
-        print("measuring this machine's costs (a few seconds) ...", flush=True)
-        costs = plan.measure_costs(s)
-    if costs is not None:
-        plan.estimate(checked, costs)
-    print(plan.format_plan(checked))
-    if costs is None:
-        print("time: skipped (the target is not on this machine; plan for a GPU with --gpu H100 or H200)")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The ``tcsd`` command."""
-    parser = argparse.ArgumentParser(prog="tcsd", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    study = sub.add_parser("study", help="execute the notebooks into outputs/<profile>/")
-    study.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
-    study.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
-    study.add_argument("--force", action="store_true", help="re-execute notebooks that already ran")
-    study.add_argument("--seed", type=int, default=None,
-                       help="prompt split, sampling, training and timing seed; writes to outputs/<profile>-seed<S>/")
-    study.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
-                       help="stop a notebook cell that runs longer than this (default: the profile's cell_timeout)")
-    study.add_argument("--dry-run", action="store_true",
-                       help="check the profile against the data, models, memory and disk, print the plan with "
-                            "an estimated time, and stop")
-    study.add_argument("--gpu", default=None, metavar="NAME",
-                       help="with --dry-run: plan for this GPU (H100, H200) from its datasheet, not for this machine")
-    cmp = sub.add_parser("compare", help="the claims of two or more runs side by side")
-    cmp.add_argument("dirs", nargs="+", help="outputs/<run>/ folders, e.g. outputs/cpu outputs/cpu-seed1")
-    cmp.add_argument("--markdown", default=None, help="also write the table here")
-    sub.add_parser("profiles", help="print the profiles and their parameters")
-    b = sub.add_parser("bench", help="tokens/s of our decoders vs transformers (plain and assisted)")
-    b.add_argument("--draft", default="offline_tau0",
-                   help="a draft folder, or the name of one of the study's drafts (trained first if missing)")
-    b.add_argument("--profile", default="cpu", choices=sorted(PROFILES), help="whose drafts --draft names")
-    b.add_argument("--target", default="smollm2")
-    b.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.5, 1.0])
-    b.add_argument("--k", type=lambda v: v if v == "auto" else int(v), default=4,
-                   help="draft tokens per step, or 'auto': per temperature, the k that maximises "
-                        "Leviathan's predicted speedup from a pilot pass's alpha and c")
-    b.add_argument("--draft-tau", type=float, default=None,
-                   help="the temperature our speculative decoder's draft samples at (default: each --taus value); "
-                        "the output stays exact")
-    b.add_argument("--prompts", type=int, default=8,
-                   help="held-out prompts of the set the profile's drafts were distilled on")
-    b.add_argument("--max-new-tokens", type=int, default=64)
-    b.add_argument("--repeats", type=int, default=3)
-    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="auto: CUDA when there is one; cuda without one runs on the CPU and says what it skipped")
-    b.add_argument("--runner", choices=["fast", "transformers"], default="fast",
-                   help="the forward our decoders use: tcsd's Llama fast path, or transformers' model call")
-    b.add_argument("--json", default=None, help="also write the result here")
-    args = parser.parse_args(argv)
-    if args.command == "bench":
-        return _bench(args)
-    if args.command == "profiles":
-        print(json.dumps(PROFILES, indent=2))
-        return 0
-    if args.command == "compare":
-        from .report import markdown
-
-        if len(args.dirs) < 2:
-            raise SystemExit("tcsd compare needs two or more outputs/<run>/ folders")
-        table = compare(args.dirs)
-        text = markdown(table)
-        print(text)
-        same = table["same decided verdict"].eq("yes").sum()
-        print(f"\n{same} of {len(table)} claims: every run that decided gave the same verdict")
-        if args.markdown:
-            with atomic_path(args.markdown) as tmp:
-                Path(tmp).write_text(text + "\n")
-        return 0
-    os.environ.setdefault("HF_HUB_OFFLINE", "0" if SETTINGS[args.profile].from_hub else "1")
-    if args.dry_run or args.gpu:
-        return _dry_run(args)
-    import logging
-
-    logging.basicConfig(format="    %(message)s")  # the kernels' printed lines and progress bars
-    logging.getLogger("papermill").setLevel(logging.INFO)
-    t0 = time.perf_counter()
-    try:
-        paths = run_notebooks(args.profile, args.only, force=args.force, seed=args.seed,
-                              cell_timeout=args.cell_timeout)
-    except CellError as err:
-        print(f"study ({args.profile}) stopped: {err}", file=sys.stderr, flush=True)
-        return 1
-    except ProfileError as err:
-        print(f"study ({args.profile}) refused before it started: {err}", file=sys.stderr, flush=True)
-        return 2
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2  # KiB on Linux
-    print(f"study ({args.profile}) finished in {time.perf_counter() - t0:.0f} s: "
-          f"{len(paths)} notebooks, outputs in {paths[0].parent.parent if paths else output_dir(args.profile)}; "
-          f"peak memory of a notebook kernel {peak:.1f} GB")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    def results(self):
+        """Every evaluated cell of this profile as one table, also written to
+        ``results.parquet`` and ``results.csv`` (atomically). Figures are drawn from it."""
+        rows = self._cell_rows()
+        table = self._pool_clock(_ordered(pd.DataFrame(rows)), rows)
+        if len(table):
+            table = table.sort_values(["prompt_set", "draft", "tau"]).reset_index(drop=True)
+        with atomic_path(self.out / "results.parquet") as tmp:
+            table.to_parquet(tmp, index=False)
+        with atomic_path(self.out / "results.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        return table

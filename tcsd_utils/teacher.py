@@ -29,13 +29,14 @@ import sysconfig
 from pathlib import Path
 
 import torch
+from datasets import Dataset, concatenate_datasets, load_from_disk
 
-from .batching import head_logits, new_tokens, pack, pad_id
+from .batching import cut_at_eos, head_logits, left_pad, new_tokens, pack, pad_id
 from .files import atomic_path, write_json
 from .files import progress as progress_bar
 from .temperature import check_tau, generation_config, local_rng
 
-__all__ = ["general_corpus", "teacher_data", "target_scores", "mix", "stored_logits", "cut_at_eos", "left_pad"]
+__all__ = ["general_corpus", "teacher_data", "target_scores", "mix", "stored_logits"]
 
 MIN_DOC_CHARS = 200  # general_corpus keeps docstrings of at least this length: prose, not one-line summaries
 
@@ -66,8 +67,6 @@ def general_corpus(max_chars: int = 3_000_000) -> list[str]:
 
 def _cached(path: Path, config: dict):
     """The dataset at ``path`` if it was made with ``config``, else None."""
-    from datasets import load_from_disk
-
     cfg = path / "config.json"
     if (path / "data").is_dir() and cfg.is_file() and json.loads(cfg.read_text()) == json.loads(
             json.dumps(config, default=str)):
@@ -96,8 +95,6 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
         `datasets.Dataset` with columns ``prompt_id``, ``prompt_ids``, ``answer_ids``, ``tau``;
         answers end at the first EOS (kept) or after ``max_new_tokens``.
     """
-    from datasets import Dataset
-
     tau, path = check_tau(tau), Path(path)
     if not prompt_ids:
         raise ValueError("empty prompt set: no prompts to sample teacher data from")
@@ -152,8 +149,6 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
         ``data`` as a `datasets.Dataset` with two more columns, ``top_ids`` and
         ``top_logits``: per answer token, the ids and raw logits of the target's top tokens.
     """
-    from datasets import Dataset
-
     path = Path(path)
     # each row named by its prompt, answer length and first 8 answer tokens: scores of other samples do not match
     config = {"kind": "target_scores", "top_k": top_k, "teacher": str(target.config._name_or_path),
@@ -196,8 +191,6 @@ def mix(datasets_by_tau: dict, weights: dict, n: int, seed: int = 0):
     Returns:
         `datasets.Dataset` of ``n`` rows, shuffled.
     """
-    from datasets import concatenate_datasets
-
     if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
         raise ValueError(f"mix weights must be non-negative with a positive sum, got {weights}")
     missing = set(weights) - set(datasets_by_tau)
@@ -217,16 +210,3 @@ def mix(datasets_by_tau: dict, weights: dict, n: int, seed: int = 0):
     return concatenate_datasets(parts).shuffle(seed=seed)
 
 
-def cut_at_eos(answer: list, eos: int) -> list:
-    """The answer up to and including its first EOS."""
-    return answer[: answer.index(eos) + 1] if eos in answer else answer
-
-
-def left_pad(batch, pad):
-    """Left-padded ids and attention mask for `generate`: (batch, width) each."""
-    width = max(map(len, batch))
-    ids = torch.full((len(batch), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for r, p in enumerate(batch):
-        ids[r, width - len(p):], mask[r, width - len(p):] = torch.tensor(list(p)), 1
-    return ids, mask

@@ -209,7 +209,7 @@ def generation_config(tau: float, max_new_tokens: int, pad: int, eos: int, **ext
     softmax(logits / tau) with no top-k or top-p truncation, exactly `probs`. A chi-square
     test keeps the two definitions in step (tests/test_distill.py,
     `test_teacher_sampling_follows_the_temperature_definition`)."""
-    from transformers import GenerationConfig
+    from transformers import GenerationConfig  # deferred: transformers reads HF_HUB_OFFLINE when first imported
 
     common = {"max_new_tokens": max_new_tokens, "pad_token_id": pad, "eos_token_id": eos, **extra}
     if tau == 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tcsd_utils import cli
+from tcsd_utils.cli import _bench_draft, main
 from tcsd_utils import bench
 
 
@@ -46,9 +48,8 @@ def test_tcsd_bench_command_prints_the_table(tiny_pair_dir, tmp_path, capsys, mo
     import json
 
     from tcsd_utils import bench
-    from tcsd_utils.study import main
 
-    monkeypatch.setattr(bench, "regressions", lambda result: [])  # tiny models: speed is not the point here
+    monkeypatch.setattr(cli, "regressions", lambda result: [])  # tiny models: speed is not the point here
 
     out = tmp_path / "bench.json"
     assert main(["bench", "--target", str(tiny_pair_dir / "target"), "--draft", str(tiny_pair_dir / "draft"),
@@ -59,7 +60,7 @@ def test_tcsd_bench_command_prints_the_table(tiny_pair_dir, tmp_path, capsys, mo
     assert "machine: " in printed and "torch" in printed and "kernels (out|in|tokens)" in printed
     saved = json.loads(out.read_text())
     assert len(saved["rows"]) == 4 and saved["machine"]["cores"] >= 1 and saved["kernels"]
-    monkeypatch.setattr(bench, "regressions", lambda result: ["tau=0.5: our plain decoder is 9% slower"])
+    monkeypatch.setattr(cli, "regressions", lambda result: ["tau=0.5: our plain decoder is 9% slower"])
     assert main(["bench", "--target", str(tiny_pair_dir / "target"), "--draft", str(tiny_pair_dir / "draft"),
                  "--taus", "0.5", "--k", "2", "--prompts", "1", "--max-new-tokens", "3", "--repeats", "1"]) == 1
     assert "REGRESSION: tau=0.5: our plain decoder is 9% slower" in capsys.readouterr().err
@@ -72,9 +73,8 @@ def test_tcsd_bench_device_cuda_runs_end_to_end_and_names_what_it_skipped(tiny_p
     import torch
 
     from tcsd_utils import bench
-    from tcsd_utils.study import main
 
-    monkeypatch.setattr(bench, "regressions", lambda result: [])
+    monkeypatch.setattr(cli, "regressions", lambda result: [])
     out = tmp_path / "bench.json"
     assert main(["bench", "--device", "cuda", "--target", str(tiny_pair_dir / "target"), "--draft",
                  str(tiny_pair_dir / "draft"), "--taus", "1.0", "--k", "1", "--prompts", "1", "--max-new-tokens", "3",
@@ -120,7 +120,6 @@ def test_bench_auto_k_picks_the_predicted_best_per_temperature(tiny_target, tiny
 def test_bench_draft_is_a_folder_or_a_study_draft_name(tiny_pair_dir, tmp_path):
     import pytest
 
-    from tcsd_utils.study import _bench_draft
 
     assert _bench_draft(str(tiny_pair_dir / "draft")) == str(tiny_pair_dir / "draft")
     with pytest.raises(SystemExit, match="no draft folder at"):
@@ -131,7 +130,6 @@ def test_bench_draft_is_a_folder_or_a_study_draft_name(tiny_pair_dir, tmp_path):
 
 def test_draft_tau_reaches_our_speculative_decoder_and_the_command(tiny_pair_dir, tiny_target, tiny_draft,
                                                                    monkeypatch, capsys):
-    from tcsd_utils.study import main
 
     seen = []
     real = bench.speculative_generate
@@ -149,7 +147,7 @@ def test_draft_tau_reaches_our_speculative_decoder_and_the_command(tiny_pair_dir
         return {"c": 0.1, "target_ms": 1.0, "draft_ms": 0.1, "k": 2, "prompts": 1, "max_new_tokens": 3,
                 "repeats": 1, "peak_memory_gb": 0.1, "device": "cpu", "draft_tau": kwargs["draft_tau"], "rows": []}
 
-    monkeypatch.setattr(bench, "run_bench", fake_run_bench)
+    monkeypatch.setattr(cli, "run_bench", fake_run_bench)
     args = ["bench", "--target", str(tiny_pair_dir / "target"), "--draft", str(tiny_pair_dir / "draft"),
             "--taus", "0.5", "--k", "2", "--prompts", "1", "--max-new-tokens", "3", "--repeats", "1"]
     assert main(args + ["--draft-tau", "1.5"]) == 0

@@ -9,6 +9,8 @@ import math
 import pandas as pd
 import pytest
 
+from tcsd_utils.leviathan import predicted_speedup
+from tcsd_utils.teacher import teacher_data
 from tcsd_utils import beyond as B
 from tcsd_utils import distill as D
 from tcsd_utils import evaluate as E
@@ -19,7 +21,7 @@ PROMPTS = [[1, 14, 4 + i % 8, 5 + (i * 3) % 7, 15] for i in range(6)]
 
 @pytest.fixture(scope="module")
 def samples(tiny_target, tokenizer, tmp_path_factory):
-    return D.teacher_data(tiny_target, tokenizer, PROMPTS, [f"p{i}" for i in range(6)], 1.0,
+    return teacher_data(tiny_target, tokenizer, PROMPTS, [f"p{i}" for i in range(6)], 1.0,
                           tmp_path_factory.mktemp("s") / "t", max_new_tokens=5)
 
 
@@ -34,7 +36,7 @@ def test_draft_tau_sweep_adds_the_matched_point_and_a_twin_is_best_there(tiny_ta
     assert rows[1]["alpha"] == pytest.approx(E.compare_draft(target_p, tiny_draft, 1.0, pad=3)["alpha"])
     for r in rows:
         assert r["alpha_lo"] <= r["alpha"] <= r["alpha_hi"]
-        assert r["gamma_predicted"] == pytest.approx(E.predicted_speedup(r["alpha"], 0.1, 2))
+        assert r["gamma_predicted"] == pytest.approx(predicted_speedup(r["alpha"], 0.1, 2))
         assert r["gamma_predicted_lo"] <= r["gamma_predicted"] <= r["gamma_predicted_hi"]
     twin = B.draft_tau_sweep(target_p, copy.deepcopy(tiny_target), 1.0, [0.5, 2.0], c=0.1, k=2, pad=3)
     assert twin[1]["alpha"] == pytest.approx(1.0, abs=1e-5) and max(twin[0]["alpha"], twin[2]["alpha"]) < 0.999

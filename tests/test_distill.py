@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from conftest import make_llama
+from tcsd_utils.profiles import DIVERGENCES, KDConfig
+from tcsd_utils.teacher import general_corpus, mix, target_scores, teacher_data
 from tcsd_utils import batching as B
 from tcsd_utils import distill as D
 from tcsd_utils import evaluate as E
@@ -41,21 +43,21 @@ def _mean_divergence(teacher, draft, data, tau, kind):
 
 
 def test_teacher_data_is_stored_with_config_and_reused(teacher, tokenizer, tmp_path):
-    data = D.teacher_data(teacher, tokenizer, PROMPTS, NAMES, 0.7, tmp_path / "t", max_new_tokens=6,
+    data = teacher_data(teacher, tokenizer, PROMPTS, NAMES, 0.7, tmp_path / "t", max_new_tokens=6,
                           batch_size=8, seed=1)
     assert len(data) == 96 and set(data.column_names) >= {"prompt_id", "prompt_ids", "answer_ids", "tau"}
     assert all(0 < len(a) <= 6 for a in data["answer_ids"])
     cfg = json.loads((tmp_path / "t" / "config.json").read_text())
     assert cfg["tau"] == 0.7 and cfg["seed"] == 1 and cfg["prompt_ids"] == NAMES
     (tmp_path / "t" / "marker").write_text("x")
-    again = D.teacher_data(teacher, tokenizer, PROMPTS, NAMES, 0.7, tmp_path / "t", max_new_tokens=6, seed=1)
+    again = teacher_data(teacher, tokenizer, PROMPTS, NAMES, 0.7, tmp_path / "t", max_new_tokens=6, seed=1)
     assert again["answer_ids"] == data["answer_ids"] and (tmp_path / "t" / "marker").exists()  # reused
     with pytest.raises(ValueError, match="empty prompt set"):
-        D.teacher_data(teacher, tokenizer, [], [], 0.7, tmp_path / "e")
+        teacher_data(teacher, tokenizer, [], [], 0.7, tmp_path / "e")
 
 
 def test_several_samples_per_prompt_at_a_temperature_one_at_greedy(teacher, tokenizer, tmp_path):
-    hot = D.teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "h", max_new_tokens=6,
+    hot = teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "h", max_new_tokens=6,
                          samples_per_prompt=3)
     assert len(hot) == 24 and sorted(hot["prompt_id"]) == sorted(NAMES[:8] * 3)
     by_prompt = {}
@@ -63,17 +65,17 @@ def test_several_samples_per_prompt_at_a_temperature_one_at_greedy(teacher, toke
         by_prompt.setdefault(row["prompt_id"], []).append(tuple(row["answer_ids"]))
     assert any(len(set(answers)) > 1 for answers in by_prompt.values())  # the copies are sampled apart
     assert json.loads((tmp_path / "h" / "config.json").read_text())["samples_per_prompt"] == 3
-    cold = D.teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 0.0, tmp_path / "c", max_new_tokens=6,
+    cold = teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 0.0, tmp_path / "c", max_new_tokens=6,
                           samples_per_prompt=3)
     assert len(cold) == 8 and "samples_per_prompt" not in json.loads((tmp_path / "c" / "config.json").read_text())
     with pytest.raises(ValueError, match="samples_per_prompt must be a whole number"):
-        D.teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "x", samples_per_prompt=0)
+        teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "x", samples_per_prompt=0)
 
 
 def test_greedy_teacher_data_is_the_greedy_continuation(teacher, tokenizer, tmp_path):
     from tcsd_utils.speculative import autoregressive_generate
 
-    data = D.teacher_data(teacher, tokenizer, PROMPTS[:4], NAMES[:4], 0.0, tmp_path / "g", max_new_tokens=5)
+    data = teacher_data(teacher, tokenizer, PROMPTS[:4], NAMES[:4], 0.0, tmp_path / "g", max_new_tokens=5)
     for row in data:
         ref = autoregressive_generate(teacher, row["prompt_ids"], 5, tau=0).tokens
         assert row["answer_ids"] == ref
@@ -85,15 +87,15 @@ def test_greedy_teacher_data_is_the_greedy_continuation(teacher, tokenizer, tmp_
                                              ("online", 0.5, "rkl"), ("online", 1.0, "jsd"),
                                              ("offline", 0.0, "fkl")])
 def test_kd_lowers_divergence_and_raises_expected_alpha(teacher, tokenizer, tmp_path, mode, tau, kind):
-    held_out = D.teacher_data(teacher, tokenizer, PROMPTS[64:], NAMES[64:], tau, tmp_path / "eval",
+    held_out = teacher_data(teacher, tokenizer, PROMPTS[64:], NAMES[64:], tau, tmp_path / "eval",
                               max_new_tokens=8)
-    train = D.teacher_data(teacher, tokenizer, PROMPTS[:64], NAMES[:64], tau, tmp_path / "train",
+    train = teacher_data(teacher, tokenizer, PROMPTS[:64], NAMES[:64], tau, tmp_path / "train",
                            max_new_tokens=8)
     draft = fresh_draft(teacher)
     before_kl = _mean_divergence(teacher, draft, held_out, tau, kind)
     before_alpha = E.expected_alpha(teacher, draft, held_out, tau, pad=3)
     mode, _, source = mode.partition("-")
-    cfg = D.KDConfig(mode=mode, tau_kd=tau, divergence=kind, steps=60, batch_size=8, lr=3e-3, warmup=5,
+    cfg = KDConfig(mode=mode, tau_kd=tau, divergence=kind, steps=60, batch_size=8, lr=3e-3, warmup=5,
                      max_new_tokens=8, source=source or "target")
     trained = D.train_draft(tmp_path / "draft", cfg, draft, tokenizer, target=teacher, data=train,
                             prompts=PROMPTS[:64], progress=False)
@@ -117,29 +119,29 @@ def test_offline_kd_masks_prompt_tokens():
 
 def test_divergences_vanish_at_equality_and_tau0_is_argmax_cross_entropy():
     logits = torch.randn(5, 11)
-    for kind in D.DIVERGENCES:  # q is the draft's own distribution: q = p_0.7 at logits / 0.7
+    for kind in DIVERGENCES:  # q is the draft's own distribution: q = p_0.7 at logits / 0.7
         assert D.divergence(logits, logits / 0.7, 0.7, kind).abs().max() < 1e-5
         assert D.divergence(logits, logits, 0.7, kind).min() > 1e-4
     draft = torch.randn(5, 11)
     ce = torch.nn.functional.cross_entropy(draft, logits.argmax(-1), reduction="none")
     torch.testing.assert_close(D.divergence(logits, draft, 0.0, "fkl"), ce)
     with pytest.raises(ValueError, match="divergence"):
-        D.KDConfig(divergence="hellinger")
+        KDConfig(divergence="hellinger")
     with pytest.raises(ValueError, match="tau_kd"):
-        D.KDConfig(tau_kd=-1)
+        KDConfig(tau_kd=-1)
     with pytest.raises(ValueError, match="source"):
-        D.KDConfig(mode="online", source="web")
+        KDConfig(mode="online", source="web")
 
 
 def test_online_kd_on_stored_samples_needs_them(teacher, tokenizer, tmp_path):
-    cfg = D.KDConfig(mode="online", source="data", steps=2)
+    cfg = KDConfig(mode="online", source="data", steps=2)
     with pytest.raises(ValueError, match="needs a non-empty `data`"):
         D.train_draft(tmp_path / "d", cfg, fresh_draft(teacher), tokenizer, target=teacher, prompts=PROMPTS)
 
 
 def test_killed_training_resumes_and_matches_an_uninterrupted_run(teacher, tokenizer, tmp_path, monkeypatch):
-    data = D.teacher_data(teacher, tokenizer, PROMPTS, NAMES, 1.0, tmp_path / "t", max_new_tokens=6)
-    cfg = D.KDConfig(mode="offline", tau_kd=1.0, steps=12, batch_size=4, lr=5e-3, warmup=2, checkpoint_every=4)
+    data = teacher_data(teacher, tokenizer, PROMPTS, NAMES, 1.0, tmp_path / "t", max_new_tokens=6)
+    cfg = KDConfig(mode="offline", tau_kd=1.0, steps=12, batch_size=4, lr=5e-3, warmup=2, checkpoint_every=4)
     whole = D.train_draft(tmp_path / "whole", cfg, fresh_draft(teacher), tokenizer, data=data, progress=False)
 
     real_lr, calls = D._lr, []
@@ -168,8 +170,8 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(teacher, token
 
 def test_checkpoints_by_time_and_how_often_is_not_part_of_the_drafts_identity(teacher, tokenizer, tmp_path,
                                                                                monkeypatch):
-    data = D.teacher_data(teacher, tokenizer, PROMPTS, NAMES, 1.0, tmp_path / "t", max_new_tokens=6)
-    cfg = D.KDConfig(mode="offline", tau_kd=1.0, steps=6, batch_size=4, warmup=1, checkpoint_every=0,
+    data = teacher_data(teacher, tokenizer, PROMPTS, NAMES, 1.0, tmp_path / "t", max_new_tokens=6)
+    cfg = KDConfig(mode="offline", tau_kd=1.0, steps=6, batch_size=4, warmup=1, checkpoint_every=0,
                      checkpoint_seconds=1e-9)  # every step is past the time: a checkpoint each step
     saves = []
     real_save = D.torch.save
@@ -177,36 +179,36 @@ def test_checkpoints_by_time_and_how_often_is_not_part_of_the_drafts_identity(te
     D.train_draft(tmp_path / "d", cfg, fresh_draft(teacher), tokenizer, data=data, progress=False)
     assert saves == [1, 2, 3, 4, 5]  # none after the last step: the finished draft is saved instead
     saves.clear()
-    never = D.KDConfig(mode="offline", tau_kd=1.0, steps=6, batch_size=4, warmup=1, checkpoint_every=0)
+    never = KDConfig(mode="offline", tau_kd=1.0, steps=6, batch_size=4, warmup=1, checkpoint_every=0)
     D.train_draft(tmp_path / "e", never, fresh_draft(teacher), tokenizer, data=data, progress=False)
     assert saves == []
     assert D.is_finished(tmp_path / "d", never)  # same draft, checkpointed differently
-    assert not D.is_finished(tmp_path / "d", D.KDConfig(mode="offline", tau_kd=1.0, steps=7, batch_size=4, warmup=1))
+    assert not D.is_finished(tmp_path / "d", KDConfig(mode="offline", tau_kd=1.0, steps=7, batch_size=4, warmup=1))
 
 
 def test_mix_respects_weights(teacher, tokenizer, tmp_path):
-    sets = {tau: D.teacher_data(teacher, tokenizer, PROMPTS, NAMES, tau, tmp_path / f"t{tau}", max_new_tokens=3)
+    sets = {tau: teacher_data(teacher, tokenizer, PROMPTS, NAMES, tau, tmp_path / f"t{tau}", max_new_tokens=3)
             for tau in (0.0, 1.0, 2.0)}
-    mixed = D.mix(sets, {0.0: 1, 1.0: 2, 2.0: 1}, n=40, seed=0)
+    mixed = mix(sets, {0.0: 1, 1.0: 2, 2.0: 1}, n=40, seed=0)
     counts = {tau: mixed["tau"].count(tau) for tau in sets}
     assert counts == {0.0: 10, 1.0: 20, 2.0: 10}
-    again = D.mix(sets, {0.0: 1, 1.0: 2, 2.0: 1}, n=40, seed=0)
+    again = mix(sets, {0.0: 1, 1.0: 2, 2.0: 1}, n=40, seed=0)
     assert again["prompt_id"] == mixed["prompt_id"]
-    assert D.mix(sets, {1.0: 1, 2.0: 0}, n=5)["tau"] == [1.0] * 5
+    assert mix(sets, {1.0: 1, 2.0: 0}, n=5)["tau"] == [1.0] * 5
     with pytest.raises(ValueError, match="no teacher data"):
-        D.mix(sets, {0.5: 1}, n=4)
+        mix(sets, {0.5: 1}, n=4)
     with pytest.raises(ValueError, match="weights"):
-        D.mix(sets, {1.0: -1}, n=4)
+        mix(sets, {1.0: -1}, n=4)
 
 
 def test_online_mixing_samples_at_the_weighted_temperatures(teacher):
     import random
 
-    cfg = D.KDConfig(mode="online", tau_kd=1.0, mix_weights={0.5: 3, 1.5: 1}, batch_size=2, max_new_tokens=2)
+    cfg = KDConfig(mode="online", tau_kd=1.0, mix_weights={0.5: 3, 1.5: 1}, batch_size=2, max_new_tokens=2)
     seen = [D.sampling_tau(cfg, random.Random(step)) for step in range(2000)]
     assert set(seen) == {0.5, 1.5}
     assert 0.72 < seen.count(0.5) / len(seen) < 0.78  # weight 3 of 4
-    assert D.sampling_tau(D.KDConfig(mode="online", tau_kd=0.25), random.Random(0)) == 0.25
+    assert D.sampling_tau(KDConfig(mode="online", tau_kd=0.25), random.Random(0)) == 0.25
     pairs, logits = D._online_samples(fresh_draft(teacher), PROMPTS, cfg, random.Random(0), 3, 2)
     assert len(pairs) == 2 and all(1 <= len(a) <= 2 for _, a in pairs) and logits is None
 
@@ -215,7 +217,7 @@ def test_online_target_samples_come_with_the_targets_logits(teacher):
     """The logits returned with target samples are the target's, at the answer positions."""
     import random
 
-    cfg = D.KDConfig(mode="online", tau_kd=1.0, batch_size=3, max_new_tokens=4)
+    cfg = KDConfig(mode="online", tau_kd=1.0, batch_size=3, max_new_tokens=4)
     pairs, logits = D._online_samples(teacher, PROMPTS, cfg, random.Random(1), 3, 2, with_logits=True)
     ids, mask, rows, cols, _ = B.pack(pairs, 3, "cpu")
     with torch.no_grad():
@@ -230,23 +232,23 @@ def test_seeded_sampling_and_training_leave_the_callers_random_state_alone(teach
     seed still gives the same numbers."""
     torch.manual_seed(1234)
     before = torch.get_rng_state()
-    data = D.teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "t", max_new_tokens=4)
+    data = teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "t", max_new_tokens=4)
     assert torch.equal(torch.get_rng_state(), before)
     draft = fresh_draft(teacher)
     assert torch.equal(torch.get_rng_state(), before)
-    cfg = D.KDConfig(mode="online", tau_kd=1.0, steps=2, batch_size=2, warmup=1, max_new_tokens=3)
+    cfg = KDConfig(mode="online", tau_kd=1.0, steps=2, batch_size=2, warmup=1, max_new_tokens=3)
     D.train_draft(tmp_path / "d", cfg, draft, tokenizer, target=teacher, prompts=PROMPTS, progress=False)
     assert torch.equal(torch.get_rng_state(), before)
     torch.manual_seed(99)  # another caller state: the same samples
-    again = D.teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "t2", max_new_tokens=4)
+    again = teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 1.0, tmp_path / "t2", max_new_tokens=4)
     assert again["answer_ids"] == data["answer_ids"]
 
 
 def test_general_corpus_is_offline_english_text():
-    texts = D.general_corpus(max_chars=50_000)
+    texts = general_corpus(max_chars=50_000)
     assert sum(map(len, texts)) >= 50_000
     assert all(len(t) >= 200 for t in texts)
-    assert D.general_corpus(max_chars=50_000) == texts  # deterministic
+    assert general_corpus(max_chars=50_000) == texts  # deterministic
 
 
 def test_teacher_sampling_follows_the_temperature_definition(teacher, tokenizer, tmp_path):
@@ -254,7 +256,7 @@ def test_teacher_sampling_follows_the_temperature_definition(teacher, tokenizer,
     from scipy import stats as sps
 
     prompt, tau, n = PROMPTS[0], 1.5, 3000
-    data = D.teacher_data(teacher, tokenizer, [prompt] * n, [f"r{i}" for i in range(n)], tau, tmp_path / "s",
+    data = teacher_data(teacher, tokenizer, [prompt] * n, [f"r{i}" for i in range(n)], tau, tmp_path / "s",
                           max_new_tokens=1, batch_size=250)
     with torch.no_grad():
         p = probs(teacher(torch.tensor([prompt])).logits[0, -1], tau)
@@ -269,8 +271,8 @@ def test_teacher_sampling_follows_the_temperature_definition(teacher, tokenizer,
 
 
 def test_target_scores_are_the_targets_top_logits_and_are_cached(teacher, tokenizer, tmp_path):
-    data = D.teacher_data(teacher, tokenizer, PROMPTS[:6], NAMES[:6], 1.0, tmp_path / "t", max_new_tokens=5)
-    scored = D.target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)
+    data = teacher_data(teacher, tokenizer, PROMPTS[:6], NAMES[:6], 1.0, tmp_path / "t", max_new_tokens=5)
+    scored = target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)
     row = scored[2]
     seq = torch.tensor([row["prompt_ids"] + row["answer_ids"]])
     with torch.no_grad():
@@ -281,15 +283,15 @@ def test_target_scores_are_the_targets_top_logits_and_are_cached(teacher, tokeni
     assert (tmp_path / "s" / "config.json").is_file()
     with pytest.MonkeyPatch.context() as mp:  # cached: read back, no forward
         mp.setattr(T, "head_logits", lambda *a, **k: pytest.fail("recomputed"))
-        assert D.target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)[2] == row
+        assert target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)[2] == row
 
 
 @pytest.mark.parametrize("sub_vocab", [False, True])
 def test_online_kd_on_stored_scores_equals_a_target_forward_per_step(teacher, tokenizer, tmp_path, sub_vocab):
     """With every logit stored (top_k = vocab), the stored path is the per-step forward."""
-    data = D.teacher_data(teacher, tokenizer, PROMPTS[:12], NAMES[:12], 0.5, tmp_path / "t", max_new_tokens=5)
-    scored = D.target_scores(teacher, data, tmp_path / "s", top_k=16, pad=3)
-    cfg = D.KDConfig(mode="online", source="data", tau_kd=0.5, steps=4, batch_size=4, warmup=1)
+    data = teacher_data(teacher, tokenizer, PROMPTS[:12], NAMES[:12], 0.5, tmp_path / "t", max_new_tokens=5)
+    scored = target_scores(teacher, data, tmp_path / "s", top_k=16, pad=3)
+    cfg = KDConfig(mode="online", source="data", tau_kd=0.5, steps=4, batch_size=4, warmup=1)
     losses = []
     for name, rows in (("forward", data), ("stored", scored)):
         start = make_draft(teacher, target_layers=[0], head_vocab=10) if sub_vocab else fresh_draft(teacher)

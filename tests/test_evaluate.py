@@ -8,16 +8,18 @@ import math
 
 import pytest
 
-from tcsd_utils import distill as D
+from tcsd_utils.evaluate import _log_plain_at, cost_ratio, measure_speedup, verify_cost
+from tcsd_utils.leviathan import best_k, predicted_speedup
+from tcsd_utils.rules import steady_gamma
+from tcsd_utils.teacher import teacher_data
 from tcsd_utils import evaluate as E
-from tcsd_utils import timing as T
 
 PROMPTS = [[1, 14, 4 + i % 8, 5 + (i * 3) % 7, 15] for i in range(8)]
 
 
 @pytest.fixture(scope="module")
 def samples(tiny_target, tokenizer, tmp_path_factory):
-    return D.teacher_data(tiny_target, tokenizer, PROMPTS, [f"p{i}" for i in range(8)], 1.0,
+    return teacher_data(tiny_target, tokenizer, PROMPTS, [f"p{i}" for i in range(8)], 1.0,
                           tmp_path_factory.mktemp("s") / "t", max_new_tokens=6)
 
 
@@ -45,39 +47,39 @@ def test_compare_draft_matches_expected_alpha_and_entropy_grows_with_tau(tiny_ta
 def test_best_k_maximises_the_predicted_speedup():
     for alpha in (0.0, 0.2, 0.5, 0.8, 0.95):
         for c in (0.01, 0.07, 0.3):
-            k = E.best_k(alpha, c, k_max=12)
-            assert all(E.predicted_speedup(alpha, c, k) >= E.predicted_speedup(alpha, c, j) for j in range(1, 13))
-    assert E.best_k(0.2, 0.07) == 1 and E.best_k(0.9, 0.02) > 4  # low alpha: short drafts
+            k = best_k(alpha, c, k_max=12)
+            assert all(predicted_speedup(alpha, c, k) >= predicted_speedup(alpha, c, j) for j in range(1, 13))
+    assert best_k(0.2, 0.07) == 1 and best_k(0.9, 0.02) > 4  # low alpha: short drafts
     with pytest.raises(ValueError, match="alpha"):
-        E.best_k(1.5, 0.1)
+        best_k(1.5, 0.1)
 
 
 def test_measure_speedup_brackets_runs_counts_tested_tokens_and_a_twin_is_always_accepted(tiny_target, tiny_draft):
-    out = T.measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, repeats=2)
+    out = measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, repeats=2)
     assert out["runs"] == 4 and len(out["log_ratio_runs"]) == len(out["log_step_ratio_runs"]) == 4
     assert 0 <= out["alpha_empirical_lo"] <= out["alpha_empirical"] <= out["alpha_empirical_hi"] <= 1
     assert out["gamma_raw_lo"] <= out["gamma_raw"] <= out["gamma_raw_hi"]
     assert out["gamma_raw"] == pytest.approx(math.exp(sum(out["log_ratio_runs"]) / 4))
     assert out["alpha_drafted"] <= out["alpha_empirical"] + 1e-12  # untested drafts only lower it
     assert 1 <= out["tokens_per_step"] <= 3
-    twin = T.measure_speedup(tiny_target, copy.deepcopy(tiny_target), PROMPTS[:2], 1.0, 2, 6)
+    twin = measure_speedup(tiny_target, copy.deepcopy(tiny_target), PROMPTS[:2], 1.0, 2, 6)
     assert twin["alpha_empirical"] == 1.0 and twin["tokens_per_step"] > 2  # p == q: nothing is rejected
     with pytest.raises(ValueError, match="at least one prompt"):
-        T.measure_speedup(tiny_target, tiny_draft, [], 1.0, 2, 6)
+        measure_speedup(tiny_target, tiny_draft, [], 1.0, 2, 6)
     with pytest.raises(ValueError, match="one draft"):
-        T.measure_speedup(tiny_target, {}, PROMPTS[:2], 1.0, 2, 6)
+        measure_speedup(tiny_target, {}, PROMPTS[:2], 1.0, 2, 6)
 
 
 def test_a_block_of_drafts_shares_its_plain_runs_and_each_draft_gets_its_own_row(tiny_target, tiny_draft,
                                                                                 monkeypatch):
-    from tcsd_utils import speculative
+    from tcsd_utils import evaluate
 
     calls = []
     for fn in ("autoregressive_generate", "speculative_generate"):
-        real = getattr(speculative, fn)
-        monkeypatch.setattr(speculative, fn, lambda *a, _real=real, _fn=fn, **k: calls.append(_fn) or _real(*a, **k))
+        real = getattr(evaluate, fn)
+        monkeypatch.setattr(evaluate, fn, lambda *a, _real=real, _fn=fn, **k: calls.append(_fn) or _real(*a, **k))
     twin = copy.deepcopy(tiny_target)
-    block = T.measure_speedup(tiny_target, {"draft": tiny_draft, "twin": twin}, PROMPTS[:3], 1.0, 2, 6)
+    block = measure_speedup(tiny_target, {"draft": tiny_draft, "twin": twin}, PROMPTS[:3], 1.0, 2, 6)
     assert set(block) == {"draft", "twin"}
     # per prompt: plain, the two drafts, plain again (12 runs where pairs would take the same
     # 12; with 11 drafts a block takes 13 runs per prompt, pairs 22)
@@ -88,17 +90,17 @@ def test_a_block_of_drafts_shares_its_plain_runs_and_each_draft_gets_its_own_row
         assert row["runs"] == 3 and len(row["plain_gap_runs"]) == 3
     assert block["draft"]["plain_gap_runs"] == block["twin"]["plain_gap_runs"]  # the same plain runs
     assert block["twin"]["alpha_empirical"] == 1.0 and block["draft"]["alpha_empirical"] < 1.0
-    one = T.measure_speedup(tiny_target, tiny_draft, PROMPTS[:3], 1.0, 2, 6)
+    one = measure_speedup(tiny_target, tiny_draft, PROMPTS[:3], 1.0, 2, 6)
     assert one["alpha_empirical"] == block["draft"]["alpha_empirical"]  # the same seeds: the same tokens
 
 
 def test_the_plain_reference_is_interpolated_in_time_between_its_two_runs():
     before, after = (10.0, math.log(0.050)), (20.0, math.log(0.060))
-    assert T._log_plain_at(before, after, 10.0) == pytest.approx(math.log(0.050))
-    assert T._log_plain_at(before, after, 15.0) == pytest.approx((math.log(0.050) + math.log(0.060)) / 2)
-    assert T._log_plain_at(before, after, 20.0) == pytest.approx(math.log(0.060))
-    assert T._log_plain_at(before, after, 99.0) == pytest.approx(math.log(0.060))  # clamped to the bracket
-    assert T._log_plain_at((5.0, 1.0), (5.0, 3.0), 5.0) == 2.0  # no time between them: the mean
+    assert _log_plain_at(before, after, 10.0) == pytest.approx(math.log(0.050))
+    assert _log_plain_at(before, after, 15.0) == pytest.approx((math.log(0.050) + math.log(0.060)) / 2)
+    assert _log_plain_at(before, after, 20.0) == pytest.approx(math.log(0.060))
+    assert _log_plain_at(before, after, 99.0) == pytest.approx(math.log(0.060))  # clamped to the bracket
+    assert _log_plain_at((5.0, 1.0), (5.0, 3.0), 5.0) == 2.0  # no time between them: the mean
 
 
 def test_steady_gamma_shares_a_blocks_part_of_the_clock_noise_and_keeps_the_total():
@@ -109,7 +111,7 @@ def test_steady_gamma_shares_a_blocks_part_of_the_clock_noise_and_keeps_the_tota
     sd = 0.04
 
     def cell(seed, shared):
-        return np.log(T.steady_gamma(logs, alpha, k=1, seed=seed, clock_sd=sd, clock_df=400, shared_sd=shared,
+        return np.log(steady_gamma(logs, alpha, k=1, seed=seed, clock_sd=sd, clock_df=400, shared_sd=shared,
                                      shared_seed=None if shared == 0 else 12345)[1:])
 
     a, b, lone = cell(1, 0.03), cell(2, 0.03), cell(1, 0.0)
@@ -127,12 +129,12 @@ def test_steady_gamma_is_the_clock_ratio_times_the_expected_tokens_per_step():
 
     logs = [math.log(0.80), math.log(0.82), math.log(0.78)]
     alpha = np.array([0.5, 0.45, 0.55, 0.5])
-    rep = T.steady_gamma(logs, alpha, k=1)
+    rep = steady_gamma(logs, alpha, k=1)
     clock = math.exp(sum(logs) / 3)
     assert rep[0] == pytest.approx(clock * 1.5)  # k = 1: 1 + alpha tokens per step
     assert len(rep) == 4 and np.isfinite(rep).all()
-    assert np.isnan(T.steady_gamma(logs[:1], alpha, k=1)[1:]).all()  # one run: no spread known
-    assert T.steady_gamma(logs, np.array([0.5]), k=3)[0] == pytest.approx(clock * 1.875)
+    assert np.isnan(steady_gamma(logs[:1], alpha, k=1)[1:]).all()  # one run: no spread known
+    assert steady_gamma(logs, np.array([0.5]), k=3)[0] == pytest.approx(clock * 1.875)
 
 
 def test_steady_gamma_with_a_pooled_clock_spread_uses_its_degrees_of_freedom():
@@ -146,30 +148,30 @@ def test_steady_gamma_with_a_pooled_clock_spread_uses_its_degrees_of_freedom():
         lo, hi = np.percentile(np.log(rep[1:] / 1.5), [2.5, 97.5])
         return (hi - lo) / 2
 
-    own = half_width(T.steady_gamma(logs, alpha, k=1))
-    pooled = half_width(T.steady_gamma(logs, alpha, k=1, clock_sd=sd, clock_df=400))
+    own = half_width(steady_gamma(logs, alpha, k=1))
+    pooled = half_width(steady_gamma(logs, alpha, k=1, clock_sd=sd, clock_df=400))
     se = sd / 2  # 4 runs
     assert own == pytest.approx(3.182 * se, rel=0.1)   # t with 3 degrees of freedom
     assert pooled == pytest.approx(1.966 * se, rel=0.1)  # t with 400: the same spread, a narrower interval
-    assert T.steady_gamma(logs, alpha, k=1, clock_sd=2 * sd, clock_df=400)[0] == pytest.approx(
-        T.steady_gamma(logs, alpha, k=1)[0])  # the estimate itself does not change
-    one = T.steady_gamma(logs[:1], alpha, k=1, clock_sd=sd, clock_df=400)
+    assert steady_gamma(logs, alpha, k=1, clock_sd=2 * sd, clock_df=400)[0] == pytest.approx(
+        steady_gamma(logs, alpha, k=1)[0])  # the estimate itself does not change
+    one = steady_gamma(logs[:1], alpha, k=1, clock_sd=sd, clock_df=400)
     assert np.isfinite(one).all()  # one run borrows the pooled spread
     for sd_, df_ in ((float("nan"), 0), (float("nan"), float("nan")), (None, None)):  # no pooled spread: its own
-        assert np.array_equal(T.steady_gamma(logs, alpha, k=1, clock_sd=sd_, clock_df=df_), T.steady_gamma(logs, alpha, k=1))
+        assert np.array_equal(steady_gamma(logs, alpha, k=1, clock_sd=sd_, clock_df=df_), steady_gamma(logs, alpha, k=1))
 
 
 def test_predicted_speedup_with_a_measured_verification_cost():
     # Leviathan's Eq. 1 at alpha 0.5, k 2: (1 - 0.125) / 0.5 = 1.75 tokens per target forward
-    assert abs(E.predicted_speedup(0.5, 0.1, 2) - 1.75 / 1.2) < 1e-12
-    assert E.predicted_speedup(0.5, 0.1, 2, verify=1.0) == E.predicted_speedup(0.5, 0.1, 2)
-    assert abs(E.predicted_speedup(0.5, 0.1, 2, verify=1.3) - 1.75 / 1.5) < 1e-12
+    assert abs(predicted_speedup(0.5, 0.1, 2) - 1.75 / 1.2) < 1e-12
+    assert predicted_speedup(0.5, 0.1, 2, verify=1.0) == predicted_speedup(0.5, 0.1, 2)
+    assert abs(predicted_speedup(0.5, 0.1, 2, verify=1.3) - 1.75 / 1.5) < 1e-12
 
 
 def test_cost_ratio_and_verify_cost_time_the_runner(tiny_target, tiny_draft):
-    cost = T.cost_ratio(tiny_target, tiny_draft, prompt_len=8, n_tokens=4, repeats=1)
+    cost = cost_ratio(tiny_target, tiny_draft, prompt_len=8, n_tokens=4, repeats=1)
     assert cost["c"] == cost["draft_ms"] / cost["target_ms"] and cost["target_ms"] > 0
-    v = T.verify_cost(tiny_target, 3, prompt_len=8, n_calls=4, repeats=1)
+    v = verify_cost(tiny_target, 3, prompt_len=8, n_calls=4, repeats=1)
     assert 0 < v < 50  # a ratio of two forward times, not seconds or milliseconds
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tcsd_utils.profiles import PAPER_DRAFT
+from tcsd_utils.runners import choose_dtype, context_length
 from tcsd_utils import models as M
 from tcsd_utils.speculative import autoregressive_generate, speculative_generate
 
@@ -60,14 +62,13 @@ def test_missing_model_paths_raise(tmp_path):
 def test_unreachable_hub_id_raises_clearly(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OSError, match="JackFram/llama-68m"):
-        M.load_tokenizer(M.PAPER_DRAFT)
+        M.load_tokenizer(PAPER_DRAFT)
 
 
 def test_device_and_dtype_defaults(monkeypatch):
     monkeypatch.delenv("TCSD_DEVICE", raising=False)
     monkeypatch.delenv("TCSD_DTYPE", raising=False)
     assert M.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
-    from tcsd_utils.kernels import choose_dtype
 
     assert M.default_dtype() == (torch.bfloat16 if torch.cuda.is_available() else choose_dtype())
     assert M.default_dtype(device="cpu") == choose_dtype() and M.default_dtype(device="cuda") == torch.bfloat16
@@ -80,7 +81,7 @@ def test_device_and_dtype_defaults(monkeypatch):
 
 @pytest.mark.parametrize("faster", ["bfloat16", "float32"])
 def test_the_cpu_dtype_is_the_one_measured_faster_and_is_kept(tmp_path, monkeypatch, faster):
-    from tcsd_utils import kernels as K
+    from tcsd_utils import runners as K
 
     monkeypatch.setenv("TCSD_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(K, "_DISK", None)
@@ -91,15 +92,15 @@ def test_the_cpu_dtype_is_the_one_measured_faster_and_is_kept(tmp_path, monkeypa
         return 1.0 if str(weight.dtype) == f"torch.{faster}" else 3.0
 
     monkeypatch.setattr(K, "_time", fake_time)
-    assert K.choose_dtype() == getattr(torch, faster) and len(timed) == 4  # two shapes x two dtypes
+    assert choose_dtype() == getattr(torch, faster) and len(timed) == 4  # two shapes x two dtypes
     monkeypatch.setattr(K, "_DISK", None)  # a new process: read back from the cache, not timed again
-    assert K.choose_dtype() == getattr(torch, faster) and len(timed) == 4
+    assert choose_dtype() == getattr(torch, faster) and len(timed) == 4
 
 
 def test_make_draft_shares_vocab_and_projects_embeddings(tiny_target):
     draft = M.make_draft(tiny_target, n_layers=1, hidden_size=8, n_heads=2, intermediate_size=16)
     assert draft.config.vocab_size == tiny_target.config.vocab_size
-    assert M.context_length(draft) == M.context_length(tiny_target)
+    assert context_length(draft) == context_length(tiny_target)
     rows = torch.arange(4, 16)  # ordinary tokens (the pad row of a fresh model is all zeros)
     iu = torch.triu_indices(12, 12, 1).unbind()
 

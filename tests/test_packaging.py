@@ -6,6 +6,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -122,11 +124,11 @@ def test_the_import_layers_hold_and_an_upward_import_is_named(tmp_path):
     assert ok.returncode == 0 and "1 kept, 0 broken" in ok.stdout, ok.stdout + ok.stderr
     shutil.copytree(root / "tcsd_utils", tmp_path / "tcsd_utils", ignore=shutil.ignore_patterns("__pycache__"))
     bad = tmp_path / "tcsd_utils" / "temperature.py"
-    bad.write_text(bad.read_text() + "\n\ndef _up():\n    from .study import main  # noqa: F401\n")
+    bad.write_text(bad.read_text() + "\n\ndef _up():\n    from .cli import main  # noqa: F401\n")
     broken = subprocess.run([str(lint), "--config", str(root / ".importlinter")], cwd=tmp_path,
                             capture_output=True, text=True)
     assert broken.returncode != 0
-    assert "tcsd_utils.temperature -> tcsd_utils.study" in broken.stdout, broken.stdout
+    assert "tcsd_utils.temperature -> tcsd_utils.cli" in broken.stdout, broken.stdout
 
 
 def test_the_readme_is_short_and_its_figures_are_in_findings():

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from tcsd_utils.cli import main
 from tcsd_utils import plan
-from tcsd_utils import study as S
 from tcsd_utils.profiles import SETTINGS
 
 
@@ -30,7 +30,7 @@ def test_a_refused_profile_stops_tcsd_study_before_any_notebook(monkeypatch, tmp
     monkeypatch.setitem(SETTINGS, "smoke", dataclasses.replace(SETTINGS["smoke"], n_eval_prompts=500))
     monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: pytest.fail("a notebook ran"))
     monkeypatch.setenv("TCSD_OUTPUTS", str(tmp_path))
-    assert S.main(["study", "--profile", "smoke"]) == 2
+    assert main(["study", "--profile", "smoke"]) == 2
     said = capsys.readouterr().err
     assert "refused before it started" in said and "asks for 500" in said and "only 170" in said
     assert not (tmp_path / "smoke" / "notebooks").exists()
@@ -86,18 +86,18 @@ def test_online_kd_that_generates_every_step_is_the_costly_plan():
 
 
 def test_dry_run_measures_this_machine_and_prints_the_plan(capsys):
-    assert S.main(["study", "--profile", "smoke", "--dry-run"]) == 0
+    assert main(["study", "--profile", "smoke", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "profile smoke: checks" in out and "plan (costs: cpu" in out and "total" in out
 
 
 def test_dry_run_for_a_gpu_uses_its_datasheet(capsys):
-    assert S.main(["study", "--profile", "paper", "--dry-run", "--gpu", "H200"]) == 0
+    assert main(["study", "--profile", "paper", "--dry-run", "--gpu", "H200"]) == 0
     out = capsys.readouterr().out
     assert "H200 (datasheet estimate)" in out and "skipped" in out
     with pytest.raises(SystemExit):
-        S.main(["study", "--profile", "smoke", "--gpu", "H200"])
-    assert S.main(["study", "--profile", "smoke", "--dry-run", "--gpu", "A100"]) == 2
+        main(["study", "--profile", "smoke", "--gpu", "H200"])
+    assert main(["study", "--profile", "smoke", "--dry-run", "--gpu", "A100"]) == 2
 
 
 def test_settings_that_cannot_run_are_refused_by_name():

@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
+from tcsd_utils.render import MIME, mime_bundle, save_figure
+from tcsd_utils.study_plots import agreement, grid_heatmaps, tau_curves
 from tcsd_utils import plots, widgets
 from tcsd_utils.temperature import probs
 
@@ -73,8 +75,8 @@ def test_acceptance_trace_bars_and_alpha_in_title():
 def test_save_figure_writes_offline_html(tmp_path, monkeypatch):
     monkeypatch.setenv("TCSD_PNG", "0")  # HTML only here; PNGs below
     fig = plots.acceptance_trace([1, 2], k=2)
-    path = plots.save_figure(fig, "01_trace", tmp_path / "figures")
-    plots.save_figure(fig, "01_again", tmp_path / "figures")
+    path = save_figure(fig, "01_trace", tmp_path / "figures")
+    save_figure(fig, "01_again", tmp_path / "figures")
     assert path == tmp_path / "figures" / "01_trace.html"
     text = path.read_text(encoding="utf-8")
     assert "<html" in text and "cdn.plot.ly" not in text and 'src="plotly.min.js"' in text
@@ -82,13 +84,13 @@ def test_save_figure_writes_offline_html(tmp_path, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == ["01_again.html", "01_trace.html", "plotly.min.js"]
     assert (path.parent / "plotly.min.js").stat().st_size > 1_000_000
     with pytest.raises(ValueError):
-        plots.save_figure(fig, "../escape", tmp_path)
+        save_figure(fig, "../escape", tmp_path)
 
 
 def test_mime_bundle_is_json_only():
-    bundle = plots.mime_bundle(plots.acceptance_trace([1], k=1))
-    assert set(bundle) == {plots.MIME, "text/plain"}
-    assert bundle[plots.MIME]["data"][0]["type"] == "bar"
+    bundle = mime_bundle(plots.acceptance_trace([1], k=1))
+    assert set(bundle) == {MIME, "text/plain"}
+    assert bundle[MIME]["data"][0]["type"] == "bar"
 
 
 def _chromium_or_skip():
@@ -127,7 +129,7 @@ def test_save_figure_writes_a_png_beside_the_html(tmp_path, monkeypatch):
 
     monkeypatch.delenv("TCSD_PNG", raising=False)
     monkeypatch.setattr(render, "_PNG", {"writer": None, "why": None})
-    plots.save_figure(plots.acceptance_trace([1, 2], k=2), "01_trace", tmp_path)
+    save_figure(plots.acceptance_trace([1, 2], k=2), "01_trace", tmp_path)
     png = (tmp_path / "01_trace.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000, render.png_status()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
@@ -140,7 +142,7 @@ def _save_three(tmp_path):
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         for name in ("a", "b", "c"):
-            plots.save_figure(plots.acceptance_trace([1], k=1), name, tmp_path)
+            save_figure(plots.acceptance_trace([1], k=1), name, tmp_path)
     assert sorted(p.name for p in tmp_path.glob("*.html")) == ["a.html", "b.html", "c.html"]
     assert not list(tmp_path.glob("*.png"))
     return [str(w.message) for w in seen if "PNG figures are not written" in str(w.message)]
@@ -191,7 +193,7 @@ def _run_saving_three(tmp_path, env, wrap=lambda cmd: cmd, bound=120):
     script = ("from tcsd_utils import plots, render\n"
               "print('browser:', render.chromium())\n"
               "for n in 'abc':\n"
-              f"    plots.save_figure(plots.acceptance_trace([1], k=1), n, {str(tmp_path)!r})\n"
+              f"    render.save_figure(plots.acceptance_trace([1], k=1), n, {str(tmp_path)!r})\n"
               "print('status:', render.png_status())\n")
     try:
         done = subprocess.run(wrap([sys.executable, "-c", script]), env=env, capture_output=True, text=True,
@@ -247,11 +249,11 @@ def test_tau_slider_redraws_on_change_without_a_frontend():
     slider, out = panel.children
     assert slider is panel.slider and panel.log_y is None
     before = out.outputs
-    assert calls == [1.0] and before[0]["data"][plots.MIME]["data"][0]["name"] == "τ = 1"
+    assert calls == [1.0] and before[0]["data"][MIME]["data"][0]["name"] == "τ = 1"
     slider.value = 0.0
     assert calls == [1.0, 0.0]
     assert out.outputs != before
-    assert out.outputs[0]["data"][plots.MIME]["data"][0]["name"] == "τ = 0 (greedy)"
+    assert out.outputs[0]["data"][MIME]["data"][0]["name"] == "τ = 0 (greedy)"
 
 
 def test_tau_slider_shows_errors_and_checks_its_range():
@@ -271,14 +273,14 @@ def test_tau_slider_log_toggle_redraws_with_a_log_axis_and_names_its_tau():
     panel = widgets.tau_slider(lambda tau: plots.next_token_distribution({tau: probs(LOGITS, tau)},
                                                                          reference={1.0: probs(LOGITS, 1.0)}),
                                tau=0.5, log_toggle=True)
-    fig = panel.children[-1].outputs[0]["data"][plots.MIME]
+    fig = panel.children[-1].outputs[0]["data"][MIME]
     assert fig["layout"]["yaxis"].get("type") != "log"
     assert "0.50" in fig["layout"]["title"]["text"]
     panel.log_y.value = True
-    fig = panel.children[-1].outputs[0]["data"][plots.MIME]
+    fig = panel.children[-1].outputs[0]["data"][MIME]
     assert fig["layout"]["yaxis"]["type"] == "log"
     panel.slider.value = 1.7
-    fig = panel.children[-1].outputs[0]["data"][plots.MIME]
+    fig = panel.children[-1].outputs[0]["data"][MIME]
     assert "1.70" in fig["layout"]["title"]["text"] and fig["layout"]["yaxis"]["type"] == "log"
     assert [t["name"] for t in fig["data"]] == ["τ = 1 (reference)", "τ = 1.7"]
 
@@ -313,11 +315,11 @@ def test_tau_slider_with_a_draft_drop_down_redraws_for_each_choice():
         return plots.overlap_at_position(probs(LOGITS, tau), probs(logits[name], tau), tau=tau, draft=name)
 
     panel = widgets.tau_slider(figure_fn, tau=1.0, choices=["a", "b"])
-    assert calls == [(1.0, "a")] and "1.000" in panel.children[-1].outputs[0]["data"][plots.MIME]["layout"]["title"]["text"]
+    assert calls == [(1.0, "a")] and "1.000" in panel.children[-1].outputs[0]["data"][MIME]["layout"]["title"]["text"]
     panel.choice.value = "b"
     panel.slider.value = 0.5
     assert calls[-2:] == [(1.0, "b"), (0.5, "b")]
-    assert "q (b)" in [t["name"] for t in panel.children[-1].outputs[0]["data"][plots.MIME]["data"]]
+    assert "q (b)" in [t["name"] for t in panel.children[-1].outputs[0]["data"][MIME]["data"]]
     with pytest.raises(ValueError):
         widgets.tau_slider(figure_fn, choices=[])
 
@@ -356,7 +358,7 @@ def test_a_panel_built_again_starts_where_it_was_left():
     first.slider.value, first.choice.value, first.log_y.value = 1.5, "b", True
     again = widgets.tau_slider(fig_fn, tau=1.0, choices=["a", "b"], log_toggle=True)  # the cell re-run
     assert (again.slider.value, again.choice.value, again.log_y.value) == (1.5, "b", True)
-    assert "1.50" in again.children[-1].outputs[0]["data"][plots.MIME]["layout"]["title"]["text"]
+    assert "1.50" in again.children[-1].outputs[0]["data"][MIME]["layout"]["title"]["text"]
     fresh = widgets.tau_slider(fig_fn, tau=1.0, choices=["a", "b"], log_toggle=True, remember=False)
     assert (fresh.slider.value, fresh.choice.value, fresh.log_y.value) == (1.0, "a", False)
     other = widgets.tau_slider(fig_fn, tau=0.5, max=1.0, choices=["a", "b"])  # another panel: its own state
@@ -383,7 +385,7 @@ def _grid_table():
 
 
 def test_grid_heatmaps_star_the_best_kd_row_of_each_column():
-    fig = plots.grid_heatmaps(_grid_table(), "alpha", (0.0, 1.0), (0.0, 1.0, 2.0), label="α")
+    fig = grid_heatmaps(_grid_table(), "alpha", (0.0, 1.0), (0.0, 1.0, 2.0), label="α")
     assert [t.type for t in fig.data] == ["heatmap", "heatmap"]
     offline = fig.data[0]
     assert list(offline.y) == ["no KD", "τ_kd 0", "τ_kd 1"] and list(offline.x) == ["0", "1", "2"]
@@ -395,13 +397,13 @@ def test_grid_heatmaps_star_the_best_kd_row_of_each_column():
 def test_tau_curves_and_agreement():
     t = _grid_table()
     t["lo"], t["hi"] = t["alpha"] - 0.05, t["alpha"] + 0.05
-    fig = plots.tau_curves(t, "alpha", error=("lo", "hi"), reference=1.0)
+    fig = tau_curves(t, "alpha", error=("lo", "hi"), reference=1.0)
     assert len(fig.data) == 5 and list(fig.data[0].x) == [0.0, 1.0, 2.0]
     assert fig.data[1].error_y.array == pytest.approx((0.05, 0.05, 0.05))
     t["set"] = ["in" if m == "none" else "out" for m in t["mode"]]
-    fig = plots.tau_curves(t, "alpha", dash="set")
+    fig = tau_curves(t, "alpha", dash="set")
     assert [tr.line.dash for tr in fig.data] == ["solid"] + ["dash"] * 4
-    fig = plots.agreement([0.1, 0.2], [0.12, 0.18], ["a", "b"], "expected α", "empirical α")
+    fig = agreement([0.1, 0.2], [0.12, 0.18], ["a", "b"], "expected α", "empirical α")
     assert [t.name for t in fig.data] == ["cells", "y = x"] and fig.layout.xaxis.title.text == "expected α"
 
 

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tcsd_utils.profiles import Settings
+from tcsd_utils.rules import CHECKS, Estimates, INCONCLUSIVE, check_f1_gamma, check_f3, check_f4, check_f5, claims, u_shape
 from tcsd_utils import report, stats
-from tcsd_utils.stages import Settings
 
 S = Settings(kd_taus=(0.0, 0.5, 1.0), decode_taus=(0.0, 0.5, 1.0, 1.5, 2.0), mix={0.5: 1, 1.5: 1},
              mix_baseline=1.0, ood_taus=(1.0,))
@@ -76,13 +77,13 @@ def flat(mode, kd, tau):
 
 
 def verdicts(table, n_boot=400):
-    return {c: r["verdict"] for c, r in report.claims(table, S, n_boot=n_boot).items()}
+    return {c: r["verdict"] for c, r in claims(table, S, n_boot=n_boot).items()}
 
 
 def test_a_table_shaped_like_the_paper_agrees_on_every_claim():
     table = make_table(paper_like, ood_gamma=u_curve, mix_gain=0.15, se=0.003, rng=np.random.default_rng(0))
     assert verdicts(table) == dict.fromkeys(CLAIMS, "agree")
-    f5 = report.claims(table, S, n_boot=400)["F5"]
+    f5 = claims(table, S, n_boot=400)["F5"]
     assert "paper 12-20%" in f5["measured"] and 13 < f5["effect"][0] < 17 and f5["effect"][1] > 0
 
 
@@ -93,15 +94,15 @@ def test_a_table_against_the_paper_disagrees_on_every_claim():
     # a curve that only rises (no falling arm) is clearly not a U either
     rising = make_table(against, ood_gamma=lambda tau: 0.8 + 0.1 * tau + 0.1 * tau ** 2, se=0.003,
                         rng=np.random.default_rng(2))
-    assert report.check_f4(rising, S)["verdict"] == "disagree"
+    assert check_f4(rising, S)["verdict"] == "disagree"
 
 
 def test_the_same_effects_drowned_in_noise_are_inconclusive_and_name_what_would_settle_them():
     table = make_table(lambda m, kd, tau: 0.3 + 0.01 * paper_like(m, kd, tau), ood_gamma=lambda t: 1 + 0.01 * u_curve(t),
                        mix_gain=0.0, se=0.05, rng=np.random.default_rng(3))
-    results = report.claims(table, S, n_boot=400)
+    results = claims(table, S, n_boot=400)
     for claim in ("F1 (gamma)", "F2", "F3", "F4"):
-        assert results[claim]["verdict"] == report.INCONCLUSIVE, claim
+        assert results[claim]["verdict"] == INCONCLUSIVE, claim
         assert results[claim]["settle"], claim
     assert "To settle it:" in report.claims_table(results).set_index("claim").loc["F2", "this run"]
 
@@ -109,26 +110,26 @@ def test_the_same_effects_drowned_in_noise_are_inconclusive_and_name_what_would_
 def test_partly_when_the_effect_is_real_but_smaller_or_not_for_every_draft():
     rng = np.random.default_rng(4)
     small_gain = make_table(paper_like, ood_gamma=u_curve, mix_gain=0.05, se=0.003, rng=rng)
-    assert report.check_f5(small_gain, S)["verdict"] == "partly"
+    assert check_f5(small_gain, S)["verdict"] == "partly"
     # the no-KD draft gets faster with tau: F1 holds on average, not for every draft
     small_gain.loc[small_gain["mode"] == "none", "gamma"] = 1 + 0.3 * small_gain.loc[small_gain["mode"] == "none", "tau"]
-    f1 = report.check_f1_gamma(small_gain, S)
+    f1 = check_f1_gamma(small_gain, S)
     assert f1["verdict"] == "partly" and "nokd" in f1["measured"]
     # online ahead by the same amount at every tau: the lead is shown, its growth is not
     even = make_table(lambda m, kd, tau: paper_like(m, kd, tau) - (0.05 * tau if m == "online" else 0),
                       se=0.003, rng=rng)
-    assert report.check_f3(even, S)["verdict"] == "partly"
+    assert check_f3(even, S)["verdict"] == "partly"
 
 
 @pytest.mark.parametrize("claim", CLAIMS)
 def test_on_noise_with_no_effect_a_rule_says_inconclusive_or_disagree_at_least_95_percent(claim):
     """The null of the independent audit: every cell the same value plus noise."""
     rng = np.random.default_rng(100 + CLAIMS.index(claim))
-    check = report.CHECKS[claim]
+    check = CHECKS[claim]
     draws, bad = 400, 0
     for _ in range(draws):
         table = make_table(flat, gamma=lambda m, kd, tau: 1.0, ood_gamma=lambda tau: 1.0, se=0.02, rng=rng)
-        verdict = check(table, S, report.Estimates(table, n_boot=300, seed=int(rng.integers(1 << 30))))["verdict"]
+        verdict = check(table, S, Estimates(table, n_boot=300, seed=int(rng.integers(1 << 30))))["verdict"]
         bad += verdict in ("agree", "partly")
     assert bad / draws <= 0.05, f"{claim}: agree or partly on {bad} of {draws} null tables"
 
@@ -138,24 +139,24 @@ def test_f4_on_curves_that_only_rise_never_agrees():
     bad = 0
     for _ in range(120):
         table = make_table(flat, ood_gamma=lambda tau: 0.9 + 0.1 * tau, se=0.02, rng=rng)
-        bad += report.check_f4(table, S, report.Estimates(table, n_boot=300, seed=int(rng.integers(1 << 30))))[
+        bad += check_f4(table, S, Estimates(table, n_boot=300, seed=int(rng.integers(1 << 30))))[
             "verdict"] in ("agree", "partly")
     assert bad <= 6
 
 
 def test_missing_rows_are_not_measured_and_u_shape_reads_the_parabola():
     table = make_table(paper_like)  # no out-of-domain rows
-    assert report.check_f4(table, S)["verdict"] == "not measured"
-    assert all(r["verdict"] == "not measured" for r in report.claims(table.iloc[:0], S).values())
+    assert check_f4(table, S)["verdict"] == "not measured"
+    assert all(r["verdict"] == "not measured" for r in claims(table.iloc[:0], S).values())
     rng = np.random.default_rng(0)
 
     def reps(values):  # taus x replicates, a little noise
         return np.asarray(values, float)[:, None] + np.hstack([np.zeros((len(values), 1)),
                                                                0.005 * rng.standard_normal((len(values), 200))])
-    assert report.u_shape([0, 1, 2], reps([1.0, 0.8, 1.0])) == "U"
-    assert report.u_shape([0, 1, 2], reps([1.0, 1.2, 1.0])) == "not U"   # a cap
-    assert report.u_shape([0, 1, 2, 3], reps([1.0, 0.7, 0.45, 0.25])) == "not U"  # only falls
-    assert report.u_shape([0, 1, 2], reps([1.0, 0.999, 1.0])) == "unresolved"  # within the noise
+    assert u_shape([0, 1, 2], reps([1.0, 0.8, 1.0])) == "U"
+    assert u_shape([0, 1, 2], reps([1.0, 1.2, 1.0])) == "not U"   # a cap
+    assert u_shape([0, 1, 2, 3], reps([1.0, 0.7, 0.45, 0.25])) == "not U"  # only falls
+    assert u_shape([0, 1, 2], reps([1.0, 0.999, 1.0])) == "unresolved"  # within the noise
 
 
 def test_replicates_from_per_prompt_columns_keep_differences_paired():
@@ -165,7 +166,7 @@ def test_replicates_from_per_prompt_columns_keep_differences_paired():
     rows = [{"draft": d, "prompt_set": "instructions", "k": 1, "alpha_expected": float((hard + shift).mean()),
              "alpha_prompts": list(hard + shift), "positions_prompts": [10] * 32}
             for d, shift in (("a", 0.0), ("b", 0.02))]
-    est = report.Estimates(pd.DataFrame(rows), n_boot=500)
+    est = Estimates(pd.DataFrame(rows), n_boot=500)
     diff = stats.interval(est.alpha(1) - est.alpha(0))
     single = stats.interval(est.alpha(0))
     assert diff[0] == pytest.approx(0.02) and diff[1] > 0.019 and diff[2] < 0.021
@@ -188,7 +189,7 @@ def test_write_report_states_every_claim_its_rule_and_the_paper_beside(tmp_path)
     assert text.count("**agree**") == len(CLAIMS)
     assert "Test CPU, 2 cores, 2 torch threads" in text and "The paper beside this run" in text
     assert "2.23x / 1.72x / 1.35x" in text and "| 12-20% |" not in text.split("The paper beside")[0]
-    table = report.claims_table(report.claims(FakeStudy().results(), S, n_boot=200))
+    table = report.claims_table(claims(FakeStudy().results(), S, n_boot=200))
     assert list(table.columns) == ["claim", "paper", "this run", "verdict"]
 
 
@@ -216,7 +217,7 @@ def test_timing_notes_warn_when_the_load_exceeded_the_cores():
 
 def test_compare_runs_puts_verdicts_side_by_side_and_ignores_undecided_ones():
     a = {"F2": {"verdict": "agree", "effect": (0.1, 0.05, 0.15)}, "F3": {"verdict": "agree"}}
-    b = {"F2": {"verdict": report.INCONCLUSIVE, "effect": (0.01, -0.05, 0.07)}, "F3": {"verdict": "disagree"}}
+    b = {"F2": {"verdict": INCONCLUSIVE, "effect": (0.01, -0.05, 0.07)}, "F3": {"verdict": "disagree"}}
     table = report.compare_runs(("cpu", a), ("cpu-seed1", b)).set_index("claim")
     assert table.loc["F2", "same decided verdict"] == "yes"
     assert table.loc["F3", "same decided verdict"] == "no"

@@ -4,6 +4,9 @@ import pytest
 import torch
 
 from conftest import make_llama
+from tcsd_utils import runners as R
+from tcsd_utils.runners import KERNEL_ENV, KERNELS, SMALL, _cache_file, _machine_key, choose_kernel, kernel_choices
+from tcsd_utils.timing import TIMING_THREADS_ENV, timing_thread_count, timing_threads
 from tcsd_utils.runners import CausalLMRunner, LlamaRunner, as_runner
 
 
@@ -86,7 +89,7 @@ def test_one_static_runner_per_model_is_reused_by_every_decode():
 
     model = make_llama(vocab=24, seed=6)
     first = R._static_runner(model)
-    assert R._static_runner(model) is first and first.widths == tuple(range(1, R.SMALL + 1))
+    assert R._static_runner(model) is first and first.widths == tuple(range(1, SMALL + 1))
     a = autoregressive_generate(first, [1, 5, 7], 12, tau=1.0, seed=3, eos_token_id=[]).tokens
     b = autoregressive_generate(R._static_runner(model), [1, 5, 7], 12, tau=1.0, seed=3, eos_token_id=[]).tokens
     assert a == b  # start() resets the reused cache
@@ -150,55 +153,48 @@ def test_as_runner_picks_the_fast_path_and_can_be_told_not_to():
 
 @pytest.fixture
 def fresh_kernels(monkeypatch, tmp_path):
-    from tcsd_utils import kernels as R
-
     monkeypatch.setattr(R, "_CHOSEN", {})
     monkeypatch.setattr(R, "_DISK", None)
     monkeypatch.setenv("TCSD_CACHE_DIR", str(tmp_path))
-    monkeypatch.delenv(R.KERNEL_ENV, raising=False)
+    monkeypatch.delenv(KERNEL_ENV, raising=False)
     return R
 
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_every_kernel_computes_the_same_product(n):
-    from tcsd_utils import kernels as R
-
     w, x = torch.randn(24, 16), torch.randn(1, n, 16)
     want = x @ w.T
-    for name, kernel in R.KERNELS.items():
+    for name, kernel in KERNELS.items():
         torch.testing.assert_close(kernel(x, w), want, rtol=1e-5, atol=1e-5, msg=name)
 
 
 def test_kernel_is_timed_once_and_kept_on_disk(fresh_kernels):
     import json
 
-    R = fresh_kernels
     w = torch.randn(64, 32)
     state = torch.get_rng_state()
-    one, step = R.choose_kernel(w, 1), R.choose_kernel(w, 4)
+    one, step = choose_kernel(w, 1), choose_kernel(w, 4)
     assert torch.equal(torch.get_rng_state(), state)  # timing inputs come from a local generator
     assert one in ("mv", "linear", "matmul") and step in ("linear", "matmul")
-    saved = json.loads((R._cache_file()).read_text())
-    assert saved[R._machine_key()] == {"cpu|float32|64|32|1": one, f"cpu|float32|64|32|{R.SMALL}": step}
-    assert R.kernel_choices()["cpu|float32|64|32|1"] == one
+    saved = json.loads((_cache_file()).read_text())
+    assert saved[_machine_key()] == {"cpu|float32|64|32|1": one, f"cpu|float32|64|32|{SMALL}": step}
+    assert kernel_choices()["cpu|float32|64|32|1"] == one
     R._CHOSEN.clear()
     R._DISK = {"cpu|float32|64|32|1": "matmul"}  # a choice read back is used as it is
-    assert R.choose_kernel(w, 1) == "matmul"
+    assert choose_kernel(w, 1) == "matmul"
 
 
 def test_kernel_can_be_forced_and_a_bad_name_is_refused(fresh_kernels, monkeypatch):
-    R = fresh_kernels
-    monkeypatch.setenv(R.KERNEL_ENV, "linear")
-    assert R.choose_kernel(torch.randn(8, 4), 1) == "linear"
-    monkeypatch.setenv(R.KERNEL_ENV, "fastest")
+    monkeypatch.setenv(KERNEL_ENV, "linear")
+    assert choose_kernel(torch.randn(8, 4), 1) == "linear"
+    monkeypatch.setenv(KERNEL_ENV, "fastest")
     with pytest.raises(ValueError, match="TCSD_KERNEL must be one of"):
-        R.choose_kernel(torch.randn(8, 5), 1)
+        choose_kernel(torch.randn(8, 5), 1)
 
 
 def test_timing_threads_leaves_a_core_free_and_restores_the_thread_count(monkeypatch):
     import os
 
-    from tcsd_utils.kernels import TIMING_THREADS_ENV, timing_thread_count, timing_threads
 
     before = torch.get_num_threads()
     monkeypatch.delenv(TIMING_THREADS_ENV, raising=False)

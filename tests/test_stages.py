@@ -7,11 +7,13 @@ import math
 
 import pytest
 
+from tcsd_utils.profiles import PROFILES, SETTINGS, KDConfig, kd_name
+from tcsd_utils.rules import Estimates
+from tcsd_utils.stats import interval
+from tcsd_utils.study import Study
+from tcsd_utils.timing import timing_thread_count
 from tcsd_utils import distill as D
 from tcsd_utils import stats
-from tcsd_utils.distill import KDConfig
-from tcsd_utils.kernels import timing_thread_count
-from tcsd_utils.stages import SETTINGS, Study
 
 
 @pytest.fixture()
@@ -26,7 +28,6 @@ def study(tmp_path, tiny_pair_dir):
 
 
 def test_every_profile_has_settings():
-    from tcsd_utils.study import PROFILES
 
     assert set(SETTINGS) == set(PROFILES) == {"smoke", "cpu", "gpu", "paper", "paper-t5"}
     with pytest.raises(ValueError, match="unknown profile"):
@@ -55,7 +56,7 @@ def test_stages_write_artifacts_beside_their_configs_and_are_reused(study, monke
 
 
 def test_mixed_drafts_are_named_by_their_weights(study):
-    assert study.kd_name("online", 1.0, {0.5: 1, 1.5: 2}) == "online_tau1_mix0p5x1-1p5x2"
+    assert kd_name("online", 1.0, {0.5: 1, 1.5: 2}) == "online_tau1_mix0p5x1-1p5x2"
     draft = study.kd_draft("offline", 1.0, {0.0: 1, 1.0: 1})
     assert draft is not None
     cfg = json.loads((study.draft_dir("offline_tau1_mix0x1-1x1") / "config.json").read_text())
@@ -68,7 +69,7 @@ LIST_COLUMNS = ["alpha_prompts", "positions_prompts", "log_ratio_runs", "log_ste
 def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypatch):
     import pandas as pd
 
-    from tcsd_utils import stages
+    from tcsd_utils import study as study_mod
 
     s = study.settings
     s.kd_taus, s.decode_taus, s.spec_prompts, s.spec_tokens, s.k = (1.0,), (0.0, 1.0), 2, 4, 2
@@ -92,16 +93,22 @@ def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypat
     own, own_df = stats.interaction_sd([list(b["log_step_ratio_runs"]) for _, b in cells.groupby("tau")])
     assert own_df == 2 * (3 - 1) * (2 - 1)  # 2 blocks of 3 drafts x 2 prompts
     assert cells["clock_shared_sd"].eq(math.sqrt(max(sd * sd - own * own, 0.0))).all()
-    row = cells.iloc[0]
-    assert study._gamma(row, sd, df) == {key: row[key] for key in ("gamma", "gamma_lo", "gamma_hi")}
-    assert study._gamma(row)["gamma"] == pytest.approx(row["gamma"])  # its own spread moves the interval only
+    # one definition of gamma's interval: results.csv holds, for every cell, the interval of the
+    # replicates the rules behind report.md use (`rules.Estimates`), in whatever order the rows come
+    study.results()
+    written = pd.read_csv(study.out / "results.csv").set_index(["draft", "tau"])
+    shuffled = pd.read_parquet(study.out / "results.parquet").sample(frac=1, random_state=1).reset_index(drop=True)
+    est = Estimates(shuffled)
+    for i, r in shuffled.iterrows():
+        want = written.loc[(r["draft"], r["tau"]), ["gamma", "gamma_lo", "gamma_hi"]].tolist()
+        assert list(interval(est.gamma(i))) == pytest.approx(want, rel=1e-9)
     cell = json.loads((study.out / "eval" / "instructions" / "tau1" / "online_tau1.json").read_text())
     assert cell["config"]["threads"] == timing_thread_count()  # timed with a core left free
     assert (study.out / "eval" / "machine.json").is_file()
     assert cells["alpha_expected"].between(0, 1).all() and (cells["gamma"] > 0).all()
     assert (study.out / "eval" / "instructions" / "tau1" / "online_tau1.json").is_file()
     # a second pass recomputes nothing; a changed setting recomputes its cells
-    monkeypatch.setattr(stages, "measure_speedup", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
+    monkeypatch.setattr(study_mod, "measure_speedup", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
     assert study.evaluate(names).equals(cells)
     s.k = 1
     with pytest.raises(AssertionError, match="again"):
@@ -150,7 +157,7 @@ def test_online_kd_on_stored_samples_scores_them_once(study):
 
 def test_held_out_alpha_on_new_problems_and_on_templates_never_seen_is_cached(study, monkeypatch):
     from tcsd_utils import data
-    from tcsd_utils import stages as stages_mod
+    from tcsd_utils import study as study_mod
 
     assert not study.has_split("unseen")  # the instructions have no held-out templates
     assert set(study.held_out(["nokd"], [0.0])["split"]) == {"test"}
@@ -167,7 +174,7 @@ def test_held_out_alpha_on_new_problems_and_on_templates_never_seen_is_cached(st
     assert len(table) == 4 and set(table["split"]) == {"test", "unseen"}
     assert (table["alpha_expected_lo"] <= table["alpha_expected"]).all()
     assert (table["alpha_expected"] <= table["alpha_expected_hi"]).all() and table["alpha_expected"].between(0, 1).all()
-    monkeypatch.setattr(stages_mod, "compare_draft", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
+    monkeypatch.setattr(study_mod, "compare_draft", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
     again = math_study.held_out(["nokd", "offline_tau0"], [0.0])  # read back from heldout/, not measured again
     assert again["alpha_expected"].tolist() == table["alpha_expected"].tolist()
     from tcsd_utils.report import held_out_lines

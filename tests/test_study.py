@@ -6,7 +6,11 @@ import json
 
 import pytest
 
-from tcsd_utils import study as S
+from tcsd_utils.cli import main
+from tcsd_utils.profiles import SETTINGS
+from tcsd_utils.runs import CellError, NOTEBOOKS, _execute, run_notebooks
+from tcsd_utils.study import Study
+from tcsd_utils import runs as S
 
 
 def test_runner_executes_in_order_skips_finished_notebooks_and_resumes(tmp_path, monkeypatch):
@@ -25,18 +29,18 @@ def test_runner_executes_in_order_skips_finished_notebooks_and_resumes(tmp_path,
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
     with pytest.raises(KeyboardInterrupt):
-        S.run_notebooks("smoke", root=tmp_path)
+        run_notebooks("smoke", root=tmp_path)
     notebooks = tmp_path / "smoke" / "notebooks"
-    assert sorted(p.name for p in notebooks.glob("*.ipynb")) == [f"{n}.ipynb" for n in S.NOTEBOOKS[:2]]
+    assert sorted(p.name for p in notebooks.glob("*.ipynb")) == [f"{n}.ipynb" for n in NOTEBOOKS[:2]]
     assert not list(notebooks.glob(".tmp-*"))  # no half-written notebook left behind
-    done = S.run_notebooks("smoke", root=tmp_path)  # resumes: 01 and 02 are not executed again
-    assert calls == [f"{n}.ipynb" for n in S.NOTEBOOKS[:2]] + ["crashed"] + [f"{n}.ipynb" for n in S.NOTEBOOKS[2:]]
-    assert [p.stem for p in done] == S.NOTEBOOKS
+    done = run_notebooks("smoke", root=tmp_path)  # resumes: 01 and 02 are not executed again
+    assert calls == [f"{n}.ipynb" for n in NOTEBOOKS[:2]] + ["crashed"] + [f"{n}.ipynb" for n in NOTEBOOKS[2:]]
+    assert [p.stem for p in done] == NOTEBOOKS
     calls.clear()
-    S.run_notebooks("smoke", root=tmp_path, only=["04"], force=True)
+    run_notebooks("smoke", root=tmp_path, only=["04"], force=True)
     assert calls == ["04_u_curve.ipynb"]
     with pytest.raises(ValueError, match="no notebook matches"):
-        S.run_notebooks("smoke", root=tmp_path, only=["09"])
+        run_notebooks("smoke", root=tmp_path, only=["09"])
 
 
 def test_the_report_has_one_writer_notebook_05_or_else_the_runner(tmp_path, monkeypatch, capsys):
@@ -47,8 +51,9 @@ def test_the_report_has_one_writer_notebook_05_or_else_the_runner(tmp_path, monk
 
     import papermill
 
-    from tcsd_utils import report
+    from tcsd_utils import cli
 
+    monkeypatch.setenv("TCSD_OUTPUTS", str(tmp_path))
     out, by_runner = tmp_path / "smoke", []
 
     def fake_execute(src, dst, parameters, **kwargs):
@@ -66,21 +71,26 @@ def test_the_report_has_one_writer_notebook_05_or_else_the_runner(tmp_path, monk
         return study.out / "report.md"
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
-    monkeypatch.setattr(report, "write_report", fake_report)
-    S.run_notebooks("smoke", root=tmp_path, only=["03"])  # no report yet, no notebook 05: the runner
+    monkeypatch.setattr(cli, "write_report", fake_report)
+
+    def run_notebooks(profile, root=None, only=None, force=False):  # `tcsd study`, which writes a missing report
+        assert main(["study", "--profile", profile, *(["--force"] if force else []),
+                     *(["--only", *only] if only else [])]) == 0
+
+    run_notebooks("smoke", root=tmp_path, only=["03"])  # no report yet, no notebook 05: the runner
     assert by_runner == ["smoke"] and (out / "report.md").read_text() == "by the runner"
-    S.run_notebooks("smoke", root=tmp_path)  # notebook 05 runs: it is the one writer
+    run_notebooks("smoke", root=tmp_path)  # notebook 05 runs: it is the one writer
     assert by_runner == ["smoke"] and (out / "report.md").read_text() == "by notebook 05"
     assert "report.md (up to date with the results)" in capsys.readouterr().out
-    S.run_notebooks("smoke", root=tmp_path, only=["01"], force=True)  # nothing new: left as it is
+    run_notebooks("smoke", root=tmp_path, only=["01"], force=True)  # nothing new: left as it is
     assert by_runner == ["smoke"]
     past = time.time() - 60
     os.utime(out / "report.md", (past, past))
-    S.run_notebooks("smoke", root=tmp_path, only=["04"], force=True)  # newer results: the runner
+    run_notebooks("smoke", root=tmp_path, only=["04"], force=True)  # newer results: the runner
     assert by_runner == ["smoke", "smoke"] and (out / "report.md").read_text() == "by the runner"
     os.utime(out / "report.md", (past, past))
     (out / "eval" / "cost.json").write_text("{}")  # a newer evaluation file counts as newer results
-    S.run_notebooks("smoke", root=tmp_path, only=["01"], force=True)
+    run_notebooks("smoke", root=tmp_path, only=["01"], force=True)
     assert by_runner == ["smoke"] * 3
 
 
@@ -88,12 +98,11 @@ def test_a_seeded_run_has_its_own_folder_and_passes_its_seed_to_every_notebook(t
     import papermill
 
     from tcsd_utils.profiles import split_run_name
-    from tcsd_utils.stages import Study
 
     seen = []
     monkeypatch.setattr(papermill, "execute_notebook",
                         lambda src, out, parameters, **kw: (seen.append(parameters), open(out, "w").write("{}")))
-    S.run_notebooks("smoke", root=tmp_path, only=["01"], seed=3)
+    run_notebooks("smoke", root=tmp_path, only=["01"], seed=3)
     assert (tmp_path / "smoke-seed3" / "notebooks" / "01_temperature_and_distributions.ipynb").is_file()
     from tcsd_utils.profiles import notebook_parameters
 
@@ -105,7 +114,7 @@ def test_a_seeded_run_has_its_own_folder_and_passes_its_seed_to_every_notebook(t
         with pytest.raises(ValueError, match="unknown profile"):
             split_run_name(bad)
     with pytest.raises(ValueError, match="--seed must be 0 or more"):
-        S.run_notebooks("smoke", root=tmp_path, seed=-1)
+        run_notebooks("smoke", root=tmp_path, seed=-1)
 
 
 def test_compare_reads_two_runs_and_names_a_folder_without_results(tmp_path, capsys):
@@ -118,13 +127,13 @@ def test_compare_reads_two_runs_and_names_a_folder_without_results(tmp_path, cap
         make_table(paper_like, ood_gamma=u_curve, mix_gain=0.15, se=0.003,
                    rng=np.random.default_rng(seed)).to_parquet(tmp_path / run / "results.parquet")
     out_md = tmp_path / "cmp.md"
-    assert S.main(["compare", str(tmp_path / "smoke"), str(tmp_path / "smoke-seed1"), "--markdown", str(out_md)]) == 0
+    assert main(["compare", str(tmp_path / "smoke"), str(tmp_path / "smoke-seed1"), "--markdown", str(out_md)]) == 0
     text = capsys.readouterr().out
     assert "| F2 | agree |" in text and "6 of 6 claims: every run that decided gave the same verdict" in text
     assert out_md.read_text().startswith("| claim | smoke verdict |")
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="no results.parquet in"):
-        S.main(["compare", str(tmp_path / "smoke"), str(tmp_path / "empty")])
+        main(["compare", str(tmp_path / "smoke"), str(tmp_path / "empty")])
 
 
 @pytest.fixture(autouse=True)
@@ -146,15 +155,15 @@ def test_without_pngs_the_kernels_inherit_html_only_and_the_environment_is_resto
 
     monkeypatch.delenv("TCSD_PNG", raising=False)
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
-    S.run_notebooks("smoke", root=tmp_path, only=["01"])
-    S.run_notebooks("smoke", root=tmp_path, only=["02"], cell_timeout=7)
-    assert seen == [("0", S.SETTINGS["smoke"].cell_timeout), ("0", 7)]
+    run_notebooks("smoke", root=tmp_path, only=["01"])
+    run_notebooks("smoke", root=tmp_path, only=["02"], cell_timeout=7)
+    assert seen == [("0", SETTINGS["smoke"].cell_timeout), ("0", 7)]
     assert "TCSD_PNG" not in os.environ
     monkeypatch.setattr(S, "png_available", lambda: True)
-    S.run_notebooks("smoke", root=tmp_path, only=["03"])
+    run_notebooks("smoke", root=tmp_path, only=["03"])
     assert seen[-1][0] is None  # PNGs possible: the kernels write them
     with pytest.raises(ValueError, match="cell_timeout"):
-        S.run_notebooks("smoke", root=tmp_path, only=["04"], cell_timeout=0)
+        run_notebooks("smoke", root=tmp_path, only=["04"], cell_timeout=0)
 
 
 def _notebook(path, *cells):
@@ -178,15 +187,15 @@ def test_a_cell_past_the_timeout_stops_the_run_saying_where_and_what_then_it_res
     _notebook(src / "n1.ipynb", "x = 1")
     slow = "# sample the teacher's answers\nprint('teacher samples: 3 of 10 prompts', flush=True)\nimport time\ntime.sleep(600)"
     _notebook(src / "n2.ipynb", "y = 2", slow, "z = 3")
-    with pytest.raises(S.CellError) as info:
-        S._execute(["n1", "n2"], src, out, {"PROFILE": "smoke"}, "smoke", "python3", False, cell_timeout=5)
+    with pytest.raises(CellError) as info:
+        _execute(["n1", "n2"], src, out, {"PROFILE": "smoke"}, "smoke", "python3", False, cell_timeout=5)
     message = str(info.value)
     assert "notebook n2, cell 3 (counting from 0" in message and "cell timeout of 5 s" in message
     assert "# sample the teacher's answers" in message and "teacher samples: 3 of 10 prompts" in message
     assert "run the same command again" in message and (out / "n2.failed.ipynb").is_file()
     assert (out / "n1.json").is_file() and not (out / "n2.ipynb").exists()
     _notebook(src / "n2.ipynb", "y = 2", "print('fixed')", "z = 3")  # the cause is fixed
-    done = S._execute(["n1", "n2"], src, out, {"PROFILE": "smoke"}, "smoke", "python3", False, cell_timeout=5)
+    done = _execute(["n1", "n2"], src, out, {"PROFILE": "smoke"}, "smoke", "python3", False, cell_timeout=5)
     assert [p.name for p in done] == ["n1.ipynb", "n2.ipynb"]
     assert not (out / "n2.failed.ipynb").exists() and (out / "n2.json").is_file()
 
@@ -196,8 +205,8 @@ def test_a_failing_cell_names_its_notebook_cell_and_error(tmp_path):
     src.mkdir()
     out.mkdir()
     _notebook(src / "n1.ipynb", "x = 1", "# train the drafts\nraise ValueError('no prompts left')")
-    with pytest.raises(S.CellError) as info:
-        S._execute(["n1"], src, out, {"PROFILE": "smoke"}, "smoke", "python3", False, cell_timeout=60)
+    with pytest.raises(CellError) as info:
+        _execute(["n1"], src, out, {"PROFILE": "smoke"}, "smoke", "python3", False, cell_timeout=60)
     message = str(info.value)
     assert "notebook n1, cell 3 (counting from 0" in message and "ValueError: no prompts left" in message
     assert "# train the drafts" in message
@@ -217,7 +226,7 @@ def test_a_smoke_notebook_finishes_where_no_browser_can_be_found(tmp_path):
     env.pop("TCSD_PNG", None)
     env["TCSD_OUTPUTS"] = str(tmp_path / "outputs")
     try:
-        cmd = no_browser.command([sys.executable, "-m", "tcsd_utils.study", "study", "--profile", "smoke",
+        cmd = no_browser.command([sys.executable, "-m", "tcsd_utils.cli", "study", "--profile", "smoke",
                                   "--only", "01"], env)
     except RuntimeError as err:
         pytest.skip(f"cannot hide the browser here: {err}")

@@ -12,8 +12,9 @@ import torch
 from conftest import make_llama
 from test_speculative import N_SAMPLES, P_FAIL, P_PASS, accept_everything, chi_square, exact_distribution, \
     sample_counts
+from tcsd_utils.profiles import KDConfig
 from tcsd_utils import speculative as S
-from tcsd_utils.distill import KDConfig, divergence, train_draft
+from tcsd_utils.distill import divergence, train_draft
 from tcsd_utils.evaluate import expected_alpha
 from tcsd_utils.models import load_model, make_draft
 from tcsd_utils.runners import CausalLMRunner, LlamaRunner

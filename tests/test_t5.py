@@ -12,11 +12,13 @@ import pytest
 import torch
 
 from test_speculative import N_SAMPLES, P_FAIL, P_PASS, accept_everything, chi_square, exact_distribution
+from tcsd_utils.evaluate import cost_ratio
+from tcsd_utils.profiles import KDConfig
+from tcsd_utils.teacher import teacher_data
 from tcsd_utils import distill as D
 from tcsd_utils import speculative as S
 from tcsd_utils.batching import head_logits, pack
 from tcsd_utils.evaluate import expected_alpha
-from tcsd_utils.timing import cost_ratio
 from tcsd_utils.runners import Seq2SeqRunner, as_runner, next_token_logits
 from tcsd_utils.temperature import overlap, probs
 
@@ -169,7 +171,7 @@ def test_one_kd_step_lowers_the_loss_on_a_fixed_batch(t5_target, mode):
     """Offline: cross-entropy on the answers (decoder labels); online: KL of the target's p at
     tau 1 and the draft's q at every answer position."""
     draft = make_t5(d_model=16, layers=1, seed=5).train()
-    cfg = D.KDConfig(mode=mode, tau_kd=1.0, lr=1e-2, source="data")
+    cfg = KDConfig(mode=mode, tau_kd=1.0, lr=1e-2, source="data")
     params, opt = D._optimiser(draft, cfg)
     before, _ = D._loss(cfg, draft, t5_target, PAIRS, None, PAD, None, None)
     opt.zero_grad()
@@ -186,13 +188,13 @@ def test_train_draft_on_teacher_samples_and_online_generation(t5_target, tokeniz
     """The whole path of a T5 pair: teacher samples from `generate` (answers without the decoder
     start token), training, saving, and loading back as an encoder-decoder model."""
     prompts = [p for p in PROMPTS for _ in range(3)]
-    data = D.teacher_data(t5_target, tokenizer, prompts, [f"p{i}" for i in range(len(prompts))], 1.0,
+    data = teacher_data(t5_target, tokenizer, prompts, [f"p{i}" for i in range(len(prompts))], 1.0,
                           tmp_path / "teacher", max_new_tokens=5, batch_size=4)
     greedy = S.autoregressive_generate(t5_target, PROMPTS[0], 5, tau=0, eos_token_id=EOS).tokens
-    assert D.teacher_data(t5_target, tokenizer, PROMPTS[:1], ["g"], 0.0, tmp_path / "greedy",
+    assert teacher_data(t5_target, tokenizer, PROMPTS[:1], ["g"], 0.0, tmp_path / "greedy",
                           max_new_tokens=5)["answer_ids"][0] == greedy
     assert all(0 < len(a) <= 5 for a in data["answer_ids"])
-    cfg = D.KDConfig(mode=mode, steps=2, batch_size=3, warmup=1, max_new_tokens=4, checkpoint_every=1)
+    cfg = KDConfig(mode=mode, steps=2, batch_size=3, warmup=1, max_new_tokens=4, checkpoint_every=1)
     draft = D.train_draft(tmp_path / mode, cfg, make_t5(d_model=16, layers=1, seed=5), tokenizer, target=t5_target,
                           data=data, prompts=prompts, progress=False)
     loaded = D.load_draft(tmp_path / mode, "cpu", torch.float32)
