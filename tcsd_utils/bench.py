@@ -16,7 +16,7 @@ seed, temperature and lengths, after a warm-up and interleaved repeat by repeat,
 and reports tokens/s (median, min, max over repeats), speedup over the faster of the two
 plain baselines (so a slow baseline never inflates it), our empirical alpha, the measured
 c, Leviathan et al.'s predicted speedup (arXiv 2211.17192, Eq. 1 and Theorem 3.8) from the
-per-token alpha (``DecodeStats.alpha_per_token``) and c, and our efficiency = measured /
+per-token alpha (``DecodeStats.alpha_tested``) and c, and our efficiency = measured /
 predicted. Leviathan's prediction assumes a verification step (the target's forward over
 k + 1 tokens) costs one single-token forward; the benchmark measures that cost (``verify``,
 `evaluate.verify_cost`) and also reports the bound with it, ``bound``, and the share of it
@@ -173,7 +173,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
                 print(f"tau={tau:g} repeat {rep + 1}/{repeats}: " + ", ".join(
                     f"{m} {times[m][-1]:.1f} tok/s" for m in methods), flush=True)
         baseline = max(statistics.median(times[m]) for m in methods if m.endswith("plain"))
-        alpha = accepted / drafted if drafted else float("nan")
+        alpha_drafted = accepted / drafted if drafted else float("nan")
         alpha_tok = accepted / (accepted + rejections) if accepted + rejections else float("nan")
         predicted = predicted_speedup(alpha_tok, cost["c"], k) if drafted else float("nan")
         if k not in verify:
@@ -184,7 +184,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
             row = {"tau": tau, "method": method, "k": k, "tokens_per_s": tps, "min": min(times[method]),
                    "max": max(times[method]), "new_tokens": tokens[method], "speedup": tps / baseline}
             if method == "ours_speculative":
-                row.update(draft_tau=tau if draft_tau is None else draft_tau, alpha=alpha, alpha_per_token=alpha_tok, predicted_speedup=predicted,
+                row.update(draft_tau=tau if draft_tau is None else draft_tau, alpha_drafted=alpha_drafted, alpha_tested=alpha_tok, predicted_speedup=predicted,
                            efficiency=row["speedup"] / predicted, verify_cost=verify[k], bound=bound,
                            of_bound=row["speedup"] / bound)
             rows.append(row)
@@ -218,12 +218,12 @@ def format_table(result: dict) -> str:
             kinds.setdefault(name, []).append(key.split("|", 2)[2])
         head += "\nkernels (out|in|tokens): " + "; ".join(f"{n}: {', '.join(v)}" for n, v in sorted(kinds.items()))
     lines = [head, f"{'tau':>5} {'k':>2} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'speedup':>8} "
-                   f"{'alpha':>6} {'a/token':>7} {'predicted':>9} {'efficiency':>10} {'verify':>6} {'bound':>5} "
+                   f"{'a/draft':>7} {'a/test':>6} {'predicted':>9} {'efficiency':>10} {'verify':>6} {'bound':>5} "
                    f"{'of bound':>8}"]
     for r in result["rows"]:
-        extra = (f"{r['alpha']:>6.3f} {r['alpha_per_token']:>7.3f} {r['predicted_speedup']:>9.2f} "
+        extra = (f"{r['alpha_drafted']:>7.3f} {r['alpha_tested']:>6.3f} {r['predicted_speedup']:>9.2f} "
                  f"{r['efficiency']:>10.2f} {r['verify_cost']:>6.2f} {r['bound']:>5.2f} {r['of_bound']:>8.2f}"
-                 if "alpha" in r else "")
+                 if "alpha_drafted" in r else "")
         lines.append(f"{r['tau']:>5g} {r['k']:>2} {r['method']:<17} {r['tokens_per_s']:>7.1f} {r['min']:>7.1f} "
                      f"{r['max']:>7.1f} {r['speedup']:>7.2f}x {extra}")
     return "\n".join(lines)

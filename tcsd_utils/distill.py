@@ -38,7 +38,6 @@ again (`train_draft`).
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -49,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from .batching import cut_at_eos, head_logits, left_pad, new_tokens, pack, pad_id
-from .files import atomic_path, write_json
+from .files import atomic_path, matches, write_json
 from .files import progress as progress_bar
 from .models import load_model
 from .profiles import KDConfig
@@ -168,15 +167,17 @@ _NOT_IDENTITY = ("checkpoint_every", "checkpoint_seconds")
 
 
 def is_finished(out_dir, cfg: KDConfig | None = None) -> bool:
-    """True when ``out_dir`` holds a finished draft (made with ``cfg``, if given)."""
+    """True when ``out_dir`` holds a finished draft (made with ``cfg``, if given; `files.matches`).
+    How often a run checkpoints does not change the draft, so it is left out of the comparison."""
     out_dir = Path(out_dir)
-    done = (out_dir / "config.json").is_file() and (out_dir / "model" / "config.json").is_file()
-    if done and cfg is not None:
-        def identity(kd: dict) -> dict:  # how often it checkpoints does not change the draft
-            return {key: value for key, value in kd.items() if key not in _NOT_IDENTITY}
-        done = identity(json.loads((out_dir / "config.json").read_text())["kd"]) == identity(
-            json.loads(json.dumps(asdict(cfg))))
-    return done
+    if cfg is None:
+        return (out_dir / "config.json").is_file() and (out_dir / "model" / "config.json").is_file()
+
+    def identity(kd: dict) -> dict:
+        return {key: value for key, value in kd.items() if key not in _NOT_IDENTITY}
+
+    return matches(out_dir / "config.json", asdict(cfg), key="kd", artifact=out_dir / "model" / "config.json",
+                   compare=identity)
 
 
 def load_draft(out_dir, device=None, dtype=None):

@@ -15,7 +15,8 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["repo_root", "output_dir", "figure_dir", "atomic_path", "write_json", "progress", "TEXT_PROGRESS"]
+__all__ = ["repo_root", "output_dir", "figure_dir", "atomic_path", "write_json", "canonical", "matches", "progress",
+           "TEXT_PROGRESS"]
 
 # Set (to any value) by ``tcsd study`` for the notebook kernels it starts, so that papermill
 # can relay progress bars to the terminal as text lines.
@@ -62,6 +63,44 @@ def atomic_path(path: str | os.PathLike):
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+def canonical(obj):
+    """``obj`` as JSON stores it (tuples as lists, keys as strings, other objects as their
+    ``str``): what a config read back from disk is compared with."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def matches(path, config, key: str | None = None, artifact=None, compare=None) -> bool:
+    """The one cache check of tcsd: a stage's artifact is reused when the JSON at ``path``
+    (written beside it with `write_json`, atomically, after the artifact) records the same
+    ``config``, so a killed run resumes and a changed setting computes again.
+
+    Args:
+        path: the JSON that records the config (a ``config.json`` beside the artifact, or
+            the artifact itself when it is a JSON with its config inside).
+        config: what the artifact would be made with now.
+        key: where in that JSON the config sits (None: the whole file).
+        artifact: a file or folder that must exist too (None: ``path`` is the artifact).
+        compare: applied to both configs before comparing (to drop settings that do not
+            change the artifact, such as how often a training run checkpoints).
+
+    Returns:
+        True when the artifact exists and was made with ``config``.
+    """
+    path = Path(path)
+    if not path.is_file() or (artifact is not None and not Path(artifact).exists()):
+        return False
+    try:
+        stored = json.loads(path.read_text())
+    except ValueError:  # a file cut short by a crash outside tcsd: not a match
+        return False
+    if key is not None:
+        if not isinstance(stored, dict) or key not in stored:
+            return False
+        stored = stored[key]
+    same = compare or (lambda c: c)
+    return same(stored) == same(canonical(config))
 
 
 def write_json(obj, path) -> Path:

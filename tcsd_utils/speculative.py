@@ -43,11 +43,12 @@ __all__ = ["DecodeStats", "DecodeResult", "verify", "token_sources",
 class DecodeStats:
     """What one decoding call did. Times are seconds of wall clock.
 
-    ``alpha`` is the empirical acceptance rate ``accepted / drafted`` (DESIGN.md). For k > 1
-    it is lower than Leviathan's per-token alpha, because the drafts after a rejection count
-    as drafted though never tested; ``alpha_per_token = accepted / (accepted + rejections)``
+    Two empirical acceptance rates, named by their denominators: ``alpha_drafted =
+    accepted / drafted`` (DESIGN.md's alpha) and ``alpha_tested = accepted / (accepted +
+    rejections)``, the results table's ``alpha_empirical``. For k > 1 the first is lower,
+    because the drafts after a rejection count as drafted though never tested; the second
     counts only the tested tokens and estimates Leviathan's alpha (the expected alpha of
-    `tcsd_utils.evaluate` and the input of the predicted speedup);
+    `tcsd_utils.evaluate` and the input of the predicted speedup); they agree at k = 1.
     ``mean_accepted_length`` is the number of tokens committed per verification step
     (accepted drafts plus the one token from the target), which Leviathan et al. predict
     as ``(1 - alpha^(k+1)) / (1 - alpha)``. ``time_verify`` is the share of ``time_target``
@@ -70,11 +71,11 @@ class DecodeStats:
     drafted_per_step: list = field(default_factory=list)  # k, or fewer at the end of the budget
 
     @property
-    def alpha(self) -> float:
+    def alpha_drafted(self) -> float:
         return self.accepted / self.drafted if self.drafted else math.nan
 
     @property
-    def alpha_per_token(self) -> float:
+    def alpha_tested(self) -> float:
         tested = self.accepted + self.rejections
         return self.accepted / tested if tested else math.nan
 
@@ -90,7 +91,7 @@ class DecodeStats:
         d = asdict(self)
         d.pop("accepted_per_step")
         d.pop("drafted_per_step")
-        d.update(alpha=self.alpha, alpha_per_token=self.alpha_per_token,
+        d.update(alpha_drafted=self.alpha_drafted, alpha_tested=self.alpha_tested,
                  mean_accepted_length=self.mean_accepted_length,
                  tokens_per_s=self.tokens_per_s)
         return d

@@ -32,7 +32,7 @@ from .batching import pad_id
 from .data import encode_prompts, load_prompts
 from .distill import is_finished, load_draft, train_draft
 from .evaluate import compare_draft, cost_ratio, measure_speedup, target_distributions, warm_up
-from .files import atomic_path, output_dir, progress, write_json
+from .files import atomic_path, canonical, matches, output_dir, progress, write_json
 from .leviathan import predicted_speedup
 from .models import load_model, load_tokenizer, make_draft
 from .profiles import MODES, draft_specs, kd_name, settings, split_run_name, tau_tag
@@ -203,12 +203,10 @@ class Study:
         same (a new draft shape or target measures it again)."""
         path = self.out / "eval" / "cost.json"
         draft = self.draft("nokd")  # trained first if needed: its config is part of the key
-        config = json.loads(json.dumps({"target": self.settings.target, "draft_shape": self.settings.draft_shape,
-                                        "nokd": self._draft_config("nokd"), "threads": timing_thread_count()},
-                                       default=str))
-        cached = json.loads(path.read_text()) if path.is_file() else None
-        if cached and cached.get("config") == config:
-            return cached
+        config = canonical({"target": self.settings.target, "draft_shape": self.settings.draft_shape,
+                            "nokd": self._draft_config("nokd"), "threads": timing_thread_count()})
+        if matches(path, config, key="config"):
+            return json.loads(path.read_text())
         with timing_threads():  # as every gamma is timed
             c = cost_ratio(self.target, draft)
         result = {**c, "draft_shape": self.settings.draft_shape, "config": config}
@@ -255,14 +253,13 @@ class Study:
                           "n_eval_prompts": s.n_eval_prompts, "new_tokens": s.new_tokens, "seed": s.seed}
                 draft = self.draft(name)  # trains it if needed, so its config exists
                 config["draft_config"] = self._draft_config(name)
-                config = json.loads(json.dumps(config, default=str))
+                config = canonical(config)
                 path = folder / f"{name}.json"
-                cell = json.loads(path.read_text()) if path.is_file() else None
-                if cell is None or cell["config"] != config:
-                    todo[name] = (config, draft)
-                else:
-                    cells[name] = cell
+                if matches(path, config, key="config"):
+                    cells[name] = json.loads(path.read_text())
                     bar.update(1)
+                else:
+                    todo[name] = (config, draft)
             if todo:  # the missing cells of this tau: one timing block (`evaluate.measure_speedup`)
                 for name, row in self._cells(todo, tau, prompt_set, cost).items():
                     cells[name] = {"config": todo[name][0], "row": row}
@@ -297,12 +294,12 @@ class Study:
                 target_p = None
                 for name in names:
                     draft = self.draft(name)
-                    config = json.loads(json.dumps({"draft": name, "draft_config": self._draft_config(name),
-                                                    "split": split, "tau": tau, "n_eval_prompts": s.n_eval_prompts,
-                                                    "new_tokens": s.new_tokens, "seed": s.seed}, default=str))
+                    config = canonical({"draft": name, "draft_config": self._draft_config(name), "split": split,
+                                        "tau": tau, "n_eval_prompts": s.n_eval_prompts, "new_tokens": s.new_tokens,
+                                        "seed": s.seed})
                     path = folder / f"{name}.json"
-                    cell = json.loads(path.read_text()) if path.is_file() else None
-                    if cell is None or cell["config"] != config:
+                    cell = json.loads(path.read_text()) if matches(path, config, key="config") else None
+                    if cell is None:
                         if target_p is None:
                             target_p = target_distributions(self.target, self.samples(tau, split), tau, pad=self.pad_id())
                         mode, tau_kd, _ = draft_specs(self.settings)[name]

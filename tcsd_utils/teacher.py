@@ -22,7 +22,6 @@ of a temperature in the project, and reseeds torch only inside `temperature.loca
 from __future__ import annotations
 
 import ast
-import json
 import math
 import random
 import sysconfig
@@ -32,7 +31,7 @@ import torch
 from datasets import Dataset, concatenate_datasets, load_from_disk
 
 from .batching import cut_at_eos, head_logits, left_pad, new_tokens, pack, pad_id
-from .files import atomic_path, write_json
+from .files import atomic_path, matches, write_json
 from .files import progress as progress_bar
 from .temperature import check_tau, generation_config, local_rng
 
@@ -66,12 +65,8 @@ def general_corpus(max_chars: int = 3_000_000) -> list[str]:
 
 
 def _cached(path: Path, config: dict):
-    """The dataset at ``path`` if it was made with ``config``, else None."""
-    cfg = path / "config.json"
-    if (path / "data").is_dir() and cfg.is_file() and json.loads(cfg.read_text()) == json.loads(
-            json.dumps(config, default=str)):
-        return load_from_disk(str(path / "data"))
-    return None
+    """The dataset at ``path`` if it was made with ``config`` (`files.matches`), else None."""
+    return load_from_disk(str(path / "data")) if matches(path / "config.json", config, artifact=path / "data") else None
 
 
 @torch.inference_mode()

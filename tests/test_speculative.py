@@ -162,7 +162,7 @@ def test_greedy_equals_autoregressive_and_transformers(tiny_target, tiny_draft, 
 def test_draft_equal_to_target_accepts_everything(tiny_target):
     out = S.speculative_generate(tiny_target, tiny_target, [1, 4, 5], max_new_tokens=21, k=4, tau=1.0,
                                  seed=0, eos_token_id=[])
-    assert out.stats.alpha == 1.0 and out.stats.alpha_per_token == 1.0 and out.stats.rejections == 0
+    assert out.stats.alpha_drafted == 1.0 and out.stats.alpha_tested == 1.0 and out.stats.rejections == 0
     # 4 steps of 4 accepted + 1 bonus = 20 tokens; the 21st step may add only one token, so it
     # proposes nothing and takes the target's token (never generating past max_new_tokens)
     assert out.stats.accepted_per_step == [4, 4, 4, 4, 0]
@@ -192,7 +192,7 @@ def test_stats_are_consistent_and_prompt_is_fed_once():
     assert s.new_tokens == len(out.tokens) == 12
     assert s.new_tokens == s.accepted + s.steps  # each step: accepted drafts + one target token
     assert s.target_forwards == s.steps + 1  # + the prefill
-    assert 0 <= s.accepted <= s.drafted and s.alpha == s.accepted / s.drafted
+    assert 0 <= s.accepted <= s.drafted and s.alpha_drafted == s.accepted / s.drafted
     # a step that proposed k tokens and accepted fewer had exactly one rejection
     k_eff, done = [], 0
     for n in s.accepted_per_step:  # what each step proposed: k, or less where max_new_tokens cuts it
@@ -200,7 +200,7 @@ def test_stats_are_consistent_and_prompt_is_fed_once():
         done += n + 1
     assert sum(k_eff) == s.drafted
     assert s.rejections == sum(n < k for n, k in zip(s.accepted_per_step, k_eff))
-    assert s.alpha_per_token == s.accepted / (s.accepted + s.rejections) >= s.alpha
+    assert s.alpha_tested == s.accepted / (s.accepted + s.rejections) >= s.alpha_drafted
     # the prompt is fed once; afterwards only the last token and the drafts are fed
     assert target.fed == (len(prompt) - 1) + s.steps + s.drafted
     assert target.length == len(prompt) + 12 - 1
