@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 
 from tcsd_utils.files import repo_root
-from tcsd_utils.profiles import KDConfig, SETTINGS
+from tcsd_utils.profiles import SETTINGS, KDConfig, kd_name
 from tcsd_utils.study import Study
 from tcsd_utils.timing import machine_info
 from tcsd_utils.evaluate import compare_draft, cost_ratio, target_distributions
@@ -67,7 +67,7 @@ def run_arm(name: str, root, shared) -> dict:
     row = {"arm": name, "what": what, "nokd_s": round(t_nokd)}
     for mode, tau in (("offline", 0.0), ("online", 1.0)):
         t0 = time.perf_counter()
-        draft = study.draft(study.kd_name(mode, tau))
+        draft = study.draft(kd_name(mode, tau))
         row[f"{mode}_s"] = round(time.perf_counter() - t0)
         p = target_distributions(study.target, study.samples(tau, "test"), tau, pad=study.pad_id())
         row[f"alpha_tau{tau:g}"] = round(compare_draft(p, draft, tau, pad=study.pad_id())["alpha"], 3)

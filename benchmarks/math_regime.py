@@ -27,6 +27,7 @@ from dataclasses import replace
 
 import torch
 
+from tcsd_utils.profiles import kd_name
 from tcsd_utils.study import Study
 from tcsd_utils.timing import machine_info
 from tcsd_utils.files import output_dir
@@ -61,8 +62,8 @@ def main() -> None:
     names, seconds = ["nokd"], {}
     for tau in args.taus:
         for mode in ("offline", "online"):
-            if study.kd_name(mode, tau) not in args.skip:
-                names.append(study.kd_name(mode, tau))
+            if kd_name(mode, tau) not in args.skip:
+                names.append(kd_name(mode, tau))
     for name in names:
         t0 = time.perf_counter()
         study.draft(name)

@@ -26,8 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tcsd_utils.rules import CHECKS, Estimates, INCONCLUSIVE
-from tcsd_utils import report  # noqa: E402
+from tcsd_utils.rules import CHECKS, INCONCLUSIVE, Estimates  # noqa: E402
 from tests.test_report import CLAIMS, S, flat, make_table, paper_like, u_curve  # noqa: E402
 
 SCENARIOS = {

@@ -18,6 +18,10 @@ of them on the study's pair, and one knob the paper keeps fixed:
   frequency); correlations with intervals come from `stats.correlation`.
 - `schedule_runs`: a temperature that changes within one generation
   (`temperature.Anneal`), decoded for real with several drafts (`evaluate.measure_speedup`).
+
+Each measurement has its sentence, the one notebook 06 prints and gathers at its end:
+`describe_draft_tau_gain`, `describe_slowdown`, `describe_hard_tokens` and
+`describe_schedule` (tests/test_beyond.py checks their numbers and branch words).
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ from .speculative import autoregressive_generate, speculative_generate
 from .stats import indices, interval, ratio_replicates, wilson
 from .timing import timing_threads
 
-__all__ = ["draft_tau_sweep", "draft_tau_gain", "step_costs", "slowdown_parts", "token_table",
-           "acceptance_by_bin", "schedule_runs"]
+__all__ = ["draft_tau_sweep", "draft_tau_gain", "describe_draft_tau_gain", "step_costs", "slowdown_parts",
+           "describe_slowdown", "token_table", "acceptance_by_bin", "describe_hard_tokens", "schedule_runs",
+           "describe_schedule"]
 
 
 def draft_tau_sweep(target_p: list, draft, tau: float, draft_taus, c: float, k: int, pad: int = 0) -> list[dict]:
@@ -87,6 +92,34 @@ def draft_tau_gain(rows: list[dict], seed: int = 0) -> dict:
     gain, lo, hi = interval(diff)
     return {"tau": matched["tau"], "best_draft_tau": best["draft_tau"], "alpha_best": best["alpha"],
             "alpha_matched": matched["alpha"], "gain": gain, "gain_lo": lo, "gain_hi": hi}
+
+
+def _resolved(lo: float, hi: float) -> str:
+    return "resolved" if lo > 0 or hi < 0 else "not resolved (the interval holds 0)"
+
+
+def describe_draft_tau_gain(gains) -> str:
+    """One sentence on the best draft temperature at each target tau (notebook 06, section 1).
+
+    Args:
+        gains: `draft_tau_gain` results, one per target tau (a list of dicts or a
+            `pandas.DataFrame` of them).
+
+    Returns:
+        per target tau, where the best tau_q lies (tau_q = tau itself, or a hotter or colder
+        draft), its expected alpha against the matched one and the gain with its interval,
+        ``resolved`` when the interval excludes 0; the parts joined by ``"; "``, ending in a
+        full stop.
+    """
+    parts = []
+    for g in pd.DataFrame(gains).to_dict("records"):
+        tau, best = g["tau"], g["best_draft_tau"]
+        where = ("τ_q = τ itself" if best == tau
+                 else f"a {'hotter' if best > tau else 'colder'} draft, τ_q = {best:g}")
+        parts.append(f"at τ = {tau:g} the best is {where} (expected α {g['alpha_best']:.3f} against "
+                     f"{g['alpha_matched']:.3f} at τ_q = τ: {g['gain']:+.3f} [{g['gain_lo']:+.3f}, "
+                     f"{g['gain_hi']:+.3f}], {_resolved(g['gain_lo'], g['gain_hi'])})")
+    return "; ".join(parts) + "."
 
 
 def step_costs(target, draft, prompts: list, taus, k: int, max_new_tokens: int, seed: int = 0) -> list[dict]:
@@ -164,6 +197,37 @@ def slowdown_parts(rows: list[dict], low: float | None = None, high: float | Non
             "explained_by": "per-step cost" if abs(step) > abs(accept) else "acceptance"}
 
 
+def describe_slowdown(rows: list[dict], parts: dict | None = None) -> str:
+    """One sentence on why speculative decoding's time per token changes from a low tau to
+    a high one (notebook 06, section 2).
+
+    Args:
+        rows: `step_costs` rows.
+        parts: `slowdown_parts` of ``rows`` (default: computed here, lowest against highest tau).
+
+    Returns:
+        the change in time per token (``slower`` or ``faster``) with the speedup at both
+        ends, the step's cost (the sampling criterion's ms beside the step's) and the tokens
+        a step commits (alpha at both ends), and which part explains the change: for the
+        acceptance, that the step's cost does not; for the per-step cost, how many of the
+        step's extra ms the sampling criterion makes.
+    """
+    sd = slowdown_parts(rows) if parts is None else parts
+    lo_row, hi_row = (next(r for r in rows if r["tau"] == t) for t in (sd["low"], sd["high"]))
+    if sd["explained_by"] == "acceptance":
+        ending = ", not by the cost of a step (the sampling criterion included)."
+    else:
+        ending = (f"; of the step's change of {hi_row['ms_per_step'] - lo_row['ms_per_step']:+.1f} ms the sampling "
+                  f"criterion makes {sd['verify_ms'][1] - sd['verify_ms'][0]:+.2f} ms.")
+    return (f"from τ = {sd['low']:g} to {sd['high']:g} speculative decoding's time per token changed "
+            f"x{sd['slowdown']:.2f} ({'slower' if sd['slowdown'] > 1 else 'faster'}; speedup over plain decoding "
+            f"{lo_row['speedup']:.2f} -> {hi_row['speedup']:.2f}): a step's cost changed x{sd['step_cost']:.2f} "
+            f"(the sampling criterion {sd['verify_ms'][0]:.2f} -> {sd['verify_ms'][1]:.2f} ms of a "
+            f"{lo_row['ms_per_step']:.1f} -> {hi_row['ms_per_step']:.1f} ms step) and the tokens a step commits "
+            f"x{1 / sd['acceptance']:.2f} (α {lo_row['alpha']:.2f} -> {hi_row['alpha']:.2f}); on this pair the "
+            f"change is explained mostly by {sd['explained_by']}" + ending)
+
+
 def token_table(target_p: list, draft, tau: float, tokenizer, pad: int = 0, prompt_set: str = "") -> "pd.DataFrame":  # noqa: F821
     """Every held-out answer position: the target's token there and the draft's overlap.
 
@@ -221,6 +285,40 @@ def acceptance_by_bin(table, feature: str, edges, seed: int = 0) -> "pd.DataFram
     return pd.DataFrame(rows)
 
 
+def _more_or_less(lo: float, hi: float) -> str:
+    if lo > 0:
+        return "more"
+    if hi < 0:
+        return "less"
+    return "no differently (not resolved)"
+
+
+def describe_hard_tokens(corr) -> str:
+    """One sentence on which tokens the draft gets accepted (notebook 06, section 3).
+
+    Args:
+        corr: correlations of the overlap, one row each with ``prompt set``, ``against``
+            (``"chars"`` or ``"token_id"``), ``method`` (only ``"spearman"`` rows are read),
+            ``r``, ``lo`` and ``hi`` (`stats.correlation`); a `pandas.DataFrame` or a list
+            of dicts.
+
+    Returns:
+        per prompt set (in the order they first appear), whether longer tokens and rarer
+        ones (higher ids) are accepted ``more``, ``less`` or ``no differently (not
+        resolved)``, by whether the interval of Spearman's rho lies above 0, below it or
+        holds it; the parts joined by ``"; "``, ending in a full stop.
+    """
+    corr = pd.DataFrame(corr)
+    parts = []
+    for name, g in corr[corr["method"] == "spearman"].groupby("prompt set", sort=False):
+        length, rank = (g[g["against"] == f].iloc[0] for f in ("chars", "token_id"))
+        parts.append(f"{name}: longer tokens are accepted {_more_or_less(length['lo'], length['hi'])} (Spearman ρ "
+                     f"{length['r']:+.2f} [{length['lo']:+.2f}, {length['hi']:+.2f}]), rarer ones "
+                     f"{_more_or_less(rank['lo'], rank['hi'])} (ρ against the id {rank['r']:+.2f} "
+                     f"[{rank['lo']:+.2f}, {rank['hi']:+.2f}])")
+    return "; ".join(parts) + "."
+
+
 def schedule_runs(target, drafts: dict, prompts: list, tau, k: int, max_new_tokens: int, repeats: int = 1,
                   seed: int = 0) -> list[dict]:
     """Real runs of each draft under one temperature (a number or a schedule such as
@@ -243,3 +341,33 @@ def schedule_runs(target, drafts: dict, prompts: list, tau, k: int, max_new_toke
                      "tokens_per_step": m["tokens_per_step"],
                      **{f"gamma_raw{end}": m[f"gamma_raw{end}"] for end in ("", "_lo", "_hi")}})
     return rows
+
+
+def describe_schedule(rows: list[dict], schedule, pairs: dict, baseline: float) -> str:
+    """One sentence on mixed-temperature drafts against single-temperature ones under a
+    temperature schedule (notebook 06, section 4).
+
+    Args:
+        rows: `schedule_runs` rows.
+        schedule: the temperature the runs decoded under (its ``str`` opens the sentence).
+        pairs: per KD mode (``"offline"``, ``"online"``, in the order given), the names of
+            its ``(fixed, mixed)`` drafts: KD at the single temperature ``baseline`` and on
+            the temperature mix.
+        baseline: the fixed draft's KD temperature tau_kd.
+
+    Returns:
+        per mode, the mixed draft's alpha with its interval against the fixed one's, ``apart``
+        when the two intervals do not overlap (else that they are not told apart), and both
+        raw speedups.
+    """
+    by = {r["draft"]: r for r in rows}
+    parts = []
+    for mode, (fixed_name, mixed_name) in pairs.items():
+        fixed, mixed = by[fixed_name], by[mixed_name]
+        apart = mixed["alpha_lo"] > fixed["alpha_hi"] or fixed["alpha_lo"] > mixed["alpha_hi"]
+        parts.append(f"{mode} KD: mixed data α {mixed['alpha']:.2f} [{mixed['alpha_lo']:.2f}, "
+                     f"{mixed['alpha_hi']:.2f}] against fixed τ_kd {baseline:g} {fixed['alpha']:.2f} "
+                     f"[{fixed['alpha_lo']:.2f}, {fixed['alpha_hi']:.2f}] "
+                     f"({'apart' if apart else 'the intervals overlap: not told apart'}; "
+                     f"raw γ {mixed['gamma_raw']:.2f} against {fixed['gamma_raw']:.2f})")
+    return f"under {schedule}: " + "; ".join(parts) + "."

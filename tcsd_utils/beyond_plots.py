@@ -2,7 +2,7 @@
 of one `tcsd_utils.beyond` measurement and returning a `go.Figure`.
 
 - `draft_temperature`: expected alpha and predicted gamma against the draft's own tau_q;
-- `step_costs`: where a speculative step's time goes against tau, beside alpha;
+- `step_cost_curves`: where a speculative step's time goes against tau, beside alpha;
 - `acceptance_by_token`: alpha against a token's length or id;
 - `schedule_comparison`: drafts under a temperature schedule.
 
@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 from .plots import PROBABILITY_RANGE
 from .study_plots import error_bars
 
-__all__ = ["draft_temperature", "step_costs", "acceptance_by_token", "schedule_comparison"]
+__all__ = ["draft_temperature", "step_cost_curves", "acceptance_by_token", "schedule_comparison"]
 
 
 def _band(rows, value: str):
@@ -63,7 +63,7 @@ def draft_temperature(rows, title: str | None = None) -> go.Figure:
     return fig
 
 
-def step_costs(rows, title: str | None = None) -> go.Figure:
+def step_cost_curves(rows, title: str | None = None) -> go.Figure:
     """Where a speculative step's time goes against tau, beside the acceptance rate.
 
     Args:

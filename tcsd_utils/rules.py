@@ -32,7 +32,7 @@ from .stats import LEVEL, N_BOOT, indices, interval, normal_replicates, ratio_re
 
 __all__ = ["PAPER", "AGREE", "PARTLY", "DISAGREE", "INCONCLUSIVE", "NOT_MEASURED", "VERDICTS", "MIX_GAIN", "Estimates",
            "CHECKS", "claims", "check_f1_alpha", "check_f1_gamma", "check_f2", "check_f3", "check_f4", "check_f5",
-           "quadratic", "u_shape", "fmt", "steady_gamma", "with_gamma_intervals"]
+           "quadratic", "u_shape", "fmt", "steady_gamma", "with_gamma_intervals", "verdict_line"]
 
 # What each rule tests. The paper's own sentences where this project has them (the F2 quote
 # and the abstract); otherwise the claim as DESIGN.md states it from the paper.
@@ -496,3 +496,22 @@ def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
     else:
         clock[1:] = np.nan
     return np.exp(np.clip(clock, -50, 50)) * expected_tokens_per_step(alpha, k)  # t with 1 df has huge tails
+
+
+def verdict_line(claim: str, result: dict) -> str:
+    """What the notebooks print for one claim: the claim with the paper's sentence
+    (`PAPER`), this run's measurement and the verdict, with what would settle it when the
+    rule names that.
+
+    Args:
+        claim: a key of `PAPER` (``"F1 (alpha)"``, ..., ``"F5"``).
+        result: the claim's rule's result (`CHECKS`, `claims`): ``measured``, ``verdict`` and
+            optionally ``settle``.
+
+    Returns:
+        three lines, ``"<claim> (<paper>)"``, ``"this run: <measured>."`` and
+        ``"verdict: <verdict>"`` followed by ``" (to settle it: <settle>)"`` when ``settle``
+        is given and not empty.
+    """
+    return (f"{claim} ({PAPER[claim]})\nthis run: {result['measured']}.\nverdict: {result['verdict']}"
+            + (f" (to settle it: {result['settle']})" if result.get("settle") else ""))

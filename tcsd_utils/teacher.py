@@ -28,7 +28,6 @@ import sysconfig
 from pathlib import Path
 
 import torch
-from datasets import Dataset, concatenate_datasets, load_from_disk
 
 from .batching import cut_at_eos, head_logits, left_pad, new_tokens, pack, pad_id
 from .files import atomic_path, matches, write_json
@@ -66,6 +65,8 @@ def general_corpus(max_chars: int = 3_000_000) -> list[str]:
 
 def _cached(path: Path, config: dict):
     """The dataset at ``path`` if it was made with ``config`` (`files.matches`), else None."""
+    from datasets import load_from_disk  # deferred: datasets is absent where only KD runs (scripts/device_check.py)
+
     return load_from_disk(str(path / "data")) if matches(path / "config.json", config, artifact=path / "data") else None
 
 
@@ -122,6 +123,8 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
                 rows["prompt_ids"].append(list(prompt_ids[i]))
                 rows["answer_ids"].append(cut_at_eos(out[r], eos))
                 rows["tau"].append(tau)
+    from datasets import Dataset  # deferred, as in `_cached`
+
     data = Dataset.from_dict(rows)
     with atomic_path(path) as tmp:
         data.save_to_disk(str(tmp / "data"))
@@ -161,6 +164,8 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
             n = len(x["answer_ids"])
             x["top_ids"], x["top_logits"] = top.indices[at:at + n].tolist(), top.values[at:at + n].tolist()
             at += n
+    from datasets import Dataset  # deferred, as in `_cached`
+
     scored = Dataset.from_list(rows)
     with atomic_path(path) as tmp:
         scored.save_to_disk(str(tmp / "data"))
@@ -202,6 +207,8 @@ def mix(datasets_by_tau: dict, weights: dict, n: int, seed: int = 0):
             size = len(datasets_by_tau[t])
             idx = rng.sample(range(size), c) if c <= size else [rng.randrange(size) for _ in range(c)]
             parts.append(datasets_by_tau[t].select(idx))
+    from datasets import concatenate_datasets  # deferred, as in `_cached`
+
     return concatenate_datasets(parts).shuffle(seed=seed)
 
 

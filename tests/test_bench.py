@@ -47,8 +47,6 @@ def test_bench_refuses_an_empty_prompt_set(tiny_target, tiny_draft):
 def test_tcsd_bench_command_prints_the_table(tiny_pair_dir, tmp_path, capsys, monkeypatch):
     import json
 
-    from tcsd_utils import bench
-
     monkeypatch.setattr(cli, "regressions", lambda result: [])  # tiny models: speed is not the point here
 
     out = tmp_path / "bench.json"
@@ -71,8 +69,6 @@ def test_tcsd_bench_device_cuda_runs_end_to_end_and_names_what_it_skipped(tiny_p
     import json
 
     import torch
-
-    from tcsd_utils import bench
 
     monkeypatch.setattr(cli, "regressions", lambda result: [])
     out = tmp_path / "bench.json"

@@ -16,7 +16,7 @@ from tcsd_utils import distill as D
 from tcsd_utils import evaluate as E
 from tcsd_utils import teacher as T
 from tcsd_utils.models import make_draft
-from tcsd_utils.temperature import kl, probs
+from tcsd_utils.temperature import probs
 
 _rng = random.Random(0)
 PROMPTS = [[1, 14] + [_rng.randrange(4, 14) for _ in range(3)] + [15] for _ in range(96)]  # chat-like

@@ -422,7 +422,7 @@ def test_notebook_06_figures():
     costs = [{"tau": t, "ms_per_step": 10 + t, "ms_target_per_step": 8 + t, "ms_verify_per_step": 0.2,
               "ms_per_draft_token": 1.0, "tokens_per_step": 1.5 - 0.1 * t, "alpha": 0.5 - 0.1 * t,
               "alpha_lo": 0.3, "alpha_hi": 0.6} for t in (2.0, 0.0, 1.0)]
-    fig = beyond_plots.step_costs(costs)
+    fig = beyond_plots.step_cost_curves(costs)
     assert len(fig.data) == 6 and list(fig.data[0].x) == [0.0, 1.0, 2.0]
     binned = pd.DataFrame({"prompt_set": ["a", "a", "b"], "bin": ["1-1", "2-3", "1-1"], "x": [1.0, 2.5, 1.0],
                            "alpha": [0.3, 0.2, 0.1], "alpha_lo": [0.2, 0.1, 0.0], "alpha_hi": [0.4, 0.3, 0.2],

@@ -239,3 +239,22 @@ def test_draft_regime_states_the_aligned_draft_against_its_target():
     assert lines[0].endswith("no KD 0.100 (at most half of it)")
     assert "aligned KD (online_tau1) has expected alpha 0.450: misses the target 0.50" in lines[1]
     assert "no KD 0.300 (more than half of it)" in lines[1]
+
+
+def test_verdict_line_prints_the_claim_the_paper_this_run_and_the_verdict():
+    from tcsd_utils.rules import PAPER, verdict_line
+
+    agreed = {"measured": "gamma falls by 0.20 [0.10, 0.30]", "verdict": "agree", "settle": None}
+    assert verdict_line("F1 (gamma)", agreed) == (f"F1 (gamma) ({PAPER['F1 (gamma)']})\n"
+                                                  "this run: gamma falls by 0.20 [0.10, 0.30].\nverdict: agree")
+    assert verdict_line("F5", {"measured": "x", "verdict": "agree", "settle": ""}).endswith("\nverdict: agree")
+    assert verdict_line("F5", {"measured": "x", "verdict": "agree"}).endswith("\nverdict: agree")
+    unsettled = {"measured": "0.01 [-0.02, 0.04]", "verdict": INCONCLUSIVE, "settle": "about 9x the prompts"}
+    assert verdict_line("F2", unsettled).splitlines()[-1] == (
+        "verdict: inconclusive at this scale (to settle it: about 9x the prompts)")
+    # on every rule's own result: three lines, the claim first, the verdict last
+    table = make_table(paper_like, ood_gamma=u_curve, mix_gain=0.15, se=0.003, rng=np.random.default_rng(0))
+    for claim, r in claims(table, S, n_boot=200).items():
+        first, measured, verdict = verdict_line(claim, r).split("\n")
+        assert first == f"{claim} ({PAPER[claim]})" and measured == f"this run: {r['measured']}."
+        assert verdict == f"verdict: {r['verdict']}" + (f" (to settle it: {r['settle']})" if r.get("settle") else "")
