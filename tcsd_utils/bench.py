@@ -13,7 +13,7 @@ seed, temperature and lengths, after a warm-up and interleaved repeat by repeat,
                       samples at that temperature instead of the target's (still exact;
                       transformers' assistant keeps the target's)
 
-and reports tokens/s (median, min, max over repeats), speedup over the faster of the two
+and reports tokens/s (median, min, max over repeats), gamma (the wall-time speedup) over the faster of the two
 plain baselines (so a slow baseline never inflates it), our empirical alpha, the measured
 c, Leviathan et al.'s predicted speedup (arXiv 2211.17192, Eq. 1 and Theorem 3.8) from the
 per-token alpha (``DecodeStats.alpha_tested``) and c, and our efficiency = measured /
@@ -32,7 +32,7 @@ import statistics
 import torch
 
 from .evaluate import cost_ratio, verify_cost
-from .leviathan import best_k, predicted_speedup
+from .leviathan import best_k, predicted_gamma
 from .runners import CausalLMRunner, kernel_choices
 from .speculative import autoregressive_generate, speculative_generate
 from .temperature import check_tau, generation_config, local_rng
@@ -175,18 +175,18 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         baseline = max(statistics.median(times[m]) for m in methods if m.endswith("plain"))
         alpha_drafted = accepted / drafted if drafted else float("nan")
         alpha_tok = accepted / (accepted + rejections) if accepted + rejections else float("nan")
-        predicted = predicted_speedup(alpha_tok, cost["c"], k) if drafted else float("nan")
+        predicted = predicted_gamma(alpha_tok, cost["c"], k) if drafted else float("nan")
         if k not in verify:
             verify[k] = verify_cost(target, k, fast=fast)
-        bound = predicted_speedup(alpha_tok, cost["c"], k, verify[k]) if drafted else float("nan")
+        bound = predicted_gamma(alpha_tok, cost["c"], k, verify[k]) if drafted else float("nan")
         for method in methods:
             tps = statistics.median(times[method])
             row = {"tau": tau, "method": method, "k": k, "tokens_per_s": tps, "min": min(times[method]),
-                   "max": max(times[method]), "new_tokens": tokens[method], "speedup": tps / baseline}
+                   "max": max(times[method]), "new_tokens": tokens[method], "gamma": tps / baseline}
             if method == "ours_speculative":
-                row.update(draft_tau=tau if draft_tau is None else draft_tau, alpha_drafted=alpha_drafted, alpha_tested=alpha_tok, predicted_speedup=predicted,
-                           efficiency=row["speedup"] / predicted, verify_cost=verify[k], bound=bound,
-                           of_bound=row["speedup"] / bound)
+                row.update(draft_tau=tau if draft_tau is None else draft_tau, alpha_drafted=alpha_drafted, alpha_tested=alpha_tok, predicted_gamma=predicted,
+                           efficiency=row["gamma"] / predicted, verify_cost=verify[k], bound=bound,
+                           of_bound=row["gamma"] / bound)
             rows.append(row)
     peak = peak_memory_gb(device)
 
@@ -217,13 +217,13 @@ def format_table(result: dict) -> str:
         for key, name in result["kernels"].items():
             kinds.setdefault(name, []).append(key.split("|", 2)[2])
         head += "\nkernels (out|in|tokens): " + "; ".join(f"{n}: {', '.join(v)}" for n, v in sorted(kinds.items()))
-    lines = [head, f"{'tau':>5} {'k':>2} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'speedup':>8} "
+    lines = [head, f"{'tau':>5} {'k':>2} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'gamma':>8} "
                    f"{'a/draft':>7} {'a/test':>6} {'predicted':>9} {'efficiency':>10} {'verify':>6} {'bound':>5} "
                    f"{'of bound':>8}"]
     for r in result["rows"]:
-        extra = (f"{r['alpha_drafted']:>7.3f} {r['alpha_tested']:>6.3f} {r['predicted_speedup']:>9.2f} "
+        extra = (f"{r['alpha_drafted']:>7.3f} {r['alpha_tested']:>6.3f} {r['predicted_gamma']:>9.2f} "
                  f"{r['efficiency']:>10.2f} {r['verify_cost']:>6.2f} {r['bound']:>5.2f} {r['of_bound']:>8.2f}"
                  if "alpha_drafted" in r else "")
         lines.append(f"{r['tau']:>5g} {r['k']:>2} {r['method']:<17} {r['tokens_per_s']:>7.1f} {r['min']:>7.1f} "
-                     f"{r['max']:>7.1f} {r['speedup']:>7.2f}x {extra}")
+                     f"{r['max']:>7.1f} {r['gamma']:>7.2f}x {extra}")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ of them on the study's pair, and one knob the paper keeps fixed:
   and its id (a byte-pair tokenizer numbers tokens in merge order, so the id ranks their
   frequency); correlations with intervals come from `stats.correlation`.
 - `schedule_runs`: a temperature that changes within one generation
-  (`temperature.Anneal`), decoded for real with several drafts (`evaluate.measure_speedup`).
+  (`temperature.Anneal`), decoded for real with several drafts (`evaluate.measure_gamma`).
 
 Each measurement has its sentence, the one notebook 06 prints and gathers at its end:
 `describe_draft_tau_gain`, `describe_slowdown`, `describe_hard_tokens` and
@@ -31,8 +31,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from .evaluate import compare_draft, measure_speedup, warm_up
-from .leviathan import predicted_speedup
+from .evaluate import compare_draft, measure_gamma, warm_up
+from .leviathan import predicted_gamma
 from .speculative import autoregressive_generate, speculative_generate
 from .stats import indices, interval, ratio_replicates, wilson
 from .timing import timing_threads
@@ -67,7 +67,7 @@ def draft_tau_sweep(target_p: list, draft, tau: float, draft_taus, c: float, k: 
                      "alpha": out["alpha"], "alpha_lo": out["alpha_lo"], "alpha_hi": out["alpha_hi"],
                      "alpha_prompts": out["alpha_prompts"], "positions_prompts": out["positions_prompts"],
                      "entropy_q": out["entropy_q"],
-                     **{f"gamma_predicted{end}": predicted_speedup(out[f"alpha{end}"], c, k)
+                     **{f"gamma_predicted{end}": predicted_gamma(out[f"alpha{end}"], c, k)
                         for end in ("", "_lo", "_hi")}})
     return rows
 
@@ -134,7 +134,7 @@ def step_costs(target, draft, prompts: list, taus, k: int, max_new_tokens: int, 
         over k + 1 tokens and the sampling criterion), ``ms_target_per_step`` (the forward
         and the criterion), ``ms_verify_per_step`` (the criterion alone: acceptance test,
         residual and draw), ``ms_per_draft_token``, ``tokens_per_step``, ``ms_per_token``
-        (speculative), ``plain_ms_per_token``, ``speedup`` (plain over speculative time),
+        (speculative), ``plain_ms_per_token``, ``gamma`` (plain over speculative time),
         ``alpha`` (accepted / tested draft tokens) with its Wilson ``alpha_lo``/``alpha_hi``,
         ``steps`` and ``tested``.
     """
@@ -160,7 +160,7 @@ def step_costs(target, draft, prompts: list, taus, k: int, max_new_tokens: int, 
                          "ms_target_per_step": 1000 * t_target / steps, "ms_verify_per_step": 1000 * t_verify / steps,
                          "ms_per_draft_token": 1000 * t_draft / drafted if drafted else math.nan,
                          "tokens_per_step": tokens / steps, "ms_per_token": 1000 * t_total / tokens,
-                         "plain_ms_per_token": 1000 * t_plain / tokens, "speedup": t_plain / t_total,
+                         "plain_ms_per_token": 1000 * t_plain / tokens, "gamma": t_plain / t_total,
                          "alpha": accepted / (accepted + rejections) if accepted + rejections else math.nan,
                          "alpha_lo": lo, "alpha_hi": hi, "steps": steps, "tested": accepted + rejections})
     return rows
@@ -221,7 +221,7 @@ def describe_slowdown(rows: list[dict], parts: dict | None = None) -> str:
                   f"criterion makes {sd['verify_ms'][1] - sd['verify_ms'][0]:+.2f} ms.")
     return (f"from τ = {sd['low']:g} to {sd['high']:g} speculative decoding's time per token changed "
             f"x{sd['slowdown']:.2f} ({'slower' if sd['slowdown'] > 1 else 'faster'}; speedup over plain decoding "
-            f"{lo_row['speedup']:.2f} -> {hi_row['speedup']:.2f}): a step's cost changed x{sd['step_cost']:.2f} "
+            f"{lo_row['gamma']:.2f} -> {hi_row['gamma']:.2f}): a step's cost changed x{sd['step_cost']:.2f} "
             f"(the sampling criterion {sd['verify_ms'][0]:.2f} -> {sd['verify_ms'][1]:.2f} ms of a "
             f"{lo_row['ms_per_step']:.1f} -> {hi_row['ms_per_step']:.1f} ms step) and the tokens a step commits "
             f"x{1 / sd['acceptance']:.2f} (α {lo_row['alpha']:.2f} -> {hi_row['alpha']:.2f}); on this pair the "
@@ -323,7 +323,7 @@ def schedule_runs(target, drafts: dict, prompts: list, tau, k: int, max_new_toke
                   seed: int = 0) -> list[dict]:
     """Real runs of each draft under one temperature (a number or a schedule such as
     `temperature.Anneal`), timed as one block against plain decoding under the same one
-    (`evaluate.measure_speedup`).
+    (`evaluate.measure_gamma`).
 
     Returns:
         one row per draft: ``draft``, ``alpha`` (accepted / tested) with its Wilson
@@ -334,7 +334,7 @@ def schedule_runs(target, drafts: dict, prompts: list, tau, k: int, max_new_toke
     with timing_threads():
         for draft in drafts.values():
             warm_up(target, draft, k)
-        timed = measure_speedup(target, drafts, prompts, tau, k, max_new_tokens, repeats, seed)  # one block
+        timed = measure_gamma(target, drafts, prompts, tau, k, max_new_tokens, repeats, seed)  # one block
     for name, m in timed.items():
         rows.append({"draft": name, "alpha": m["alpha_empirical"], "alpha_lo": m["alpha_empirical_lo"],
                      "alpha_hi": m["alpha_empirical_hi"], "tested": m["tested"],

@@ -7,7 +7,7 @@
 - ``c``: the draft's forward time per token over the target's, both with a KV cache, timed
   by the same runner that decodes (`tcsd_utils.runners.as_runner`) and the same clock
   (`tcsd_utils.timing.Clock`); `verify_cost`, a verification step's cost.
-- `measure_speedup`: real runs, each speculative run bracketed by plain runs of the same
+- `measure_gamma`: real runs, each speculative run bracketed by plain runs of the same
   prompt, seed and length; the drafts at one tau share the plain runs (one timing block).
   Gamma's estimate and interval from them: `tcsd_utils.rules.steady_gamma`.
 - `warm_up`: first-call costs kept out of the timings.
@@ -32,7 +32,7 @@ from .temperature import check_tau, entropy, overlap, probs
 from .timing import Clock
 
 __all__ = ["target_distributions", "compare_draft", "expected_alpha", "logit_scale", "cost_ratio", "verify_cost",
-           "measure_speedup", "warm_up"]
+           "measure_gamma", "warm_up"]
 
 
 def _rows(data):
@@ -209,7 +209,7 @@ def _log_plain_at(before: tuple, after: tuple, t: float) -> float:
     return y0 + w * (y1 - y0)
 
 
-def measure_speedup(target, draft, prompts: list, tau, k: int, max_new_tokens: int, repeats: int = 1,
+def measure_gamma(target, draft, prompts: list, tau, k: int, max_new_tokens: int, repeats: int = 1,
                     seed: int = 0) -> dict:
     """Empirical alpha and wall-time speedup gamma of real runs, speculative against plain.
 

@@ -4,7 +4,7 @@ The one home of the theory that turns alpha into a speedup:
 
 - `expected_tokens_per_step`: Eq. 1, tokens per target forward, ``(1 - a^(k+1)) / (1 - a)``,
   on a number or an array of alphas (replicates);
-- `predicted_speedup`: Theorem 3.8, the expected wall-time improvement;
+- `predicted_gamma`: Theorem 3.8, the expected wall-time improvement;
 - `best_k`: Sec. 3.4, the draft length that maximises it.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["expected_tokens_per_step", "predicted_speedup", "best_k"]
+__all__ = ["expected_tokens_per_step", "predicted_gamma", "best_k"]
 
 
 def expected_tokens_per_step(alpha, k: int):
@@ -27,7 +27,7 @@ def expected_tokens_per_step(alpha, k: int):
     return np.where(a < 1, (1 - safe ** (k + 1)) / (1 - safe), k + 1.0)
 
 
-def predicted_speedup(alpha: float, c: float, k: int, verify: float = 1.0) -> float:
+def predicted_gamma(alpha: float, c: float, k: int, verify: float = 1.0) -> float:
     """Leviathan et al.'s expected wall-time improvement, ``(1 - a^(k+1)) / ((1 - a)(k c + 1))``.
 
     ``verify`` (default 1, Leviathan's assumption) is the cost of the target's forward over
@@ -37,11 +37,11 @@ def predicted_speedup(alpha: float, c: float, k: int, verify: float = 1.0) -> fl
 
 
 def best_k(alpha: float, c: float, k_max: int = 8) -> int:
-    """The draft length that maximises `predicted_speedup` for a measured alpha and c.
+    """The draft length that maximises `predicted_gamma` for a measured alpha and c.
 
     Leviathan et al. 2023, Sec. 3.4: the optimal k grows with alpha and shrinks with c. At
     the alphas of the embedded pair (about 0.1-0.3, c about 0.07) it is 1.
     """
     if not 0 <= alpha <= 1 or c < 0:
         raise ValueError(f"alpha must lie in [0, 1] and c be >= 0, got alpha={alpha}, c={c}")
-    return max(range(1, k_max + 1), key=lambda k: predicted_speedup(alpha, c, k))
+    return max(range(1, k_max + 1), key=lambda k: predicted_gamma(alpha, c, k))

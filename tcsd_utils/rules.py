@@ -444,7 +444,7 @@ def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
     of gamma over runs, most comes from how many tokens the draft happened to get accepted
     (binomial luck over a few dozen steps), little from the clock. This estimate keeps the
     clock's part as measured (each run's plain time per token over its speculative time per
-    step, `measure_speedup`) and takes the tokens per step from expected alpha, which every
+    step, `measure_gamma`) and takes the tokens per step from expected alpha, which every
     position of the held-out samples pins down (Leviathan et al. 2023, Eq. 1; exact in
     expectation for k = 1, where tokens per step is 1 + alpha at each position). It is the
     difference estimator of survey sampling with the realised tokens per step as the
@@ -459,14 +459,14 @@ def steady_gamma(log_step_ratio_runs, alpha_replicates, k: int, seed: int = 0,
     alpha's replicates come from resampled prompts and are shared by every cell of a prompt
     set.
 
-    The drafts of one timing block share its plain runs (`measure_speedup`), so part of the
+    The drafts of one timing block share its plain runs (`measure_gamma`), so part of the
     clock's noise, ``shared_sd`` per run, is common to the block's cells. Given
     ``shared_seed`` (the same for every cell of a block), that part is drawn from it and the
     rest from ``seed``: the total spread is unchanged, and an effect that compares the cells
     of one block (or averages them) gets the right spread from their replicates.
 
     Args:
-        log_step_ratio_runs: `measure_speedup`'s per-run clock ratios (logs).
+        log_step_ratio_runs: `measure_gamma`'s per-run clock ratios (logs).
         alpha_replicates: expected alpha's replicates (element 0 the estimate).
         k: draft tokens per step.
         seed: for the clock's draws.

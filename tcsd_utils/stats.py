@@ -7,7 +7,7 @@ the claims are judged on (`tcsd_utils.report`):
   sampled; its positions are not independent of each other);
 - empirical alpha: the Wilson interval of a binomial proportion (accepted / tested);
 - gamma: runs of the same prompt and seed, speculative bracketed by plain, give one log
-  ratio each (`tcsd_utils.timing.measure_speedup`): a t interval over runs for the plain ratio, and for the steadier
+  ratio each (`tcsd_utils.timing.measure_gamma`): a t interval over runs for the plain ratio, and for the steadier
   estimate the clock's part over runs with expected alpha's part over prompts
   (`tcsd_utils.rules.steady_gamma`).
 
@@ -113,7 +113,7 @@ def interaction_sd(blocks) -> tuple[float, int]:
     means and its column means, plus its grand mean (Tukey's additive model); a table with
     one row or one column adds nothing; (nan, 0) when none has two of each.
 
-    For a timing block (`tcsd_utils.timing.measure_speedup`; rows: drafts, columns: runs
+    For a timing block (`tcsd_utils.timing.measure_gamma`; rows: drafts, columns: runs
     of the same prompt and seed), a column's effect holds what the drafts share (their plain
     runs, the prompt), a row's effect each draft's own clock, and the residual the noise of
     each speculative run alone."""

@@ -31,9 +31,9 @@ from datasets import concatenate_datasets
 from .batching import pad_id
 from .data import encode_prompts, load_prompts
 from .distill import is_finished, load_draft, train_draft
-from .evaluate import compare_draft, cost_ratio, measure_speedup, target_distributions, warm_up
+from .evaluate import compare_draft, cost_ratio, measure_gamma, target_distributions, warm_up
 from .files import atomic_path, canonical, matches, output_dir, progress, write_json
-from .leviathan import predicted_speedup
+from .leviathan import predicted_gamma
 from .models import load_model, load_tokenizer, make_draft
 from .profiles import MODES, draft_specs, kd_name, settings, split_run_name, tau_tag
 from .rules import with_gamma_intervals
@@ -224,7 +224,7 @@ class Study:
         target samples at tau and, with ``speed``, the empirical alpha and wall-time speedup
         of real speculative runs, each bracketed by plain runs of the same prompt, seed and
         length; the missing cells of a tau are timed as one block that shares those plain
-        runs (`evaluate.measure_speedup`): ``gamma_raw``, the plain time ratio, and
+        runs (`evaluate.measure_gamma`): ``gamma_raw``, the plain time ratio, and
         ``gamma``, the same with the luck of acceptance taken out (`rules.steady_gamma`);
         c and Leviathan's predicted speedup. Every estimate has a 95% interval in columns
         ``<name>_lo`` and ``<name>_hi`` (`tcsd_utils.stats`). Cells are written atomically under
@@ -260,7 +260,7 @@ class Study:
                     bar.update(1)
                 else:
                     todo[name] = (config, draft)
-            if todo:  # the missing cells of this tau: one timing block (`evaluate.measure_speedup`)
+            if todo:  # the missing cells of this tau: one timing block (`evaluate.measure_gamma`)
                 for name, row in self._cells(todo, tau, prompt_set, cost).items():
                     cells[name] = {"config": todo[name][0], "row": row}
                     write_json(cells[name], folder / f"{name}.json")
@@ -337,14 +337,14 @@ class Study:
             for draft in drafts.values():
                 warm_up(self.target, draft, s.k)
             load_before = _load()
-            timed = measure_speedup(self.target, drafts, spec_ids, tau, s.k, s.spec_tokens, s.spec_repeats, s.seed)
+            timed = measure_gamma(self.target, drafts, spec_ids, tau, s.k, s.spec_tokens, s.spec_repeats, s.seed)
             load_after = _load()
         block = f"{prompt_set} tau={float(tau):g}: {', '.join(drafts)}"
         for name, row in rows.items():
             row.update(timed[name], load_before=load_before, load_after=load_after, timing_block=block)
             row.update(with_gamma_intervals(pd.DataFrame([row])).iloc[0][["gamma", "gamma_lo", "gamma_hi"]])
             row["c"] = cost["c"]
-            row["gamma_predicted"] = predicted_speedup(row["alpha_expected"], cost["c"], s.k)
+            row["gamma_predicted"] = predicted_gamma(row["alpha_expected"], cost["c"], s.k)
         return rows
 
     def _pool_clock(self, table, run_rows: list):
@@ -358,7 +358,7 @@ class Study:
         sd, df = pooled_sd(r["log_step_ratio_runs"] for r in run_rows if r.get("log_step_ratio_runs"))
         table = table.copy()
         table["clock_sd"], table["clock_df"] = sd, df
-        blocks: dict = {}  # cells timed together (`evaluate.measure_speedup`) share their plain runs
+        blocks: dict = {}  # cells timed together (`evaluate.measure_gamma`) share their plain runs
         for r in run_rows:
             if r.get("timing_block") and r.get("log_step_ratio_runs"):
                 blocks.setdefault(r["timing_block"], []).append(r["log_step_ratio_runs"])

@@ -17,11 +17,11 @@ def test_bench_runs_every_method_on_equal_lengths(tiny_target, tiny_draft):
         fastest_plain = max(rows["ours_plain"]["tokens_per_s"], rows["hf_plain"]["tokens_per_s"])
         for r in rows.values():
             assert r["min"] <= r["tokens_per_s"] <= r["max"]
-            assert abs(r["speedup"] - r["tokens_per_s"] / fastest_plain) < 1e-9
+            assert abs(r["gamma"] - r["tokens_per_s"] / fastest_plain) < 1e-9
         spec = rows["ours_speculative"]
-        assert 0 <= spec["alpha_drafted"] <= 1 and spec["predicted_speedup"] > 0
-        assert spec["bound"] == bench.predicted_speedup(spec["alpha_tested"], result["c"], 3, spec["verify_cost"])
-        assert abs(spec["of_bound"] - spec["speedup"] / spec["bound"]) < 1e-12
+        assert 0 <= spec["alpha_drafted"] <= 1 and spec["predicted_gamma"] > 0
+        assert spec["bound"] == bench.predicted_gamma(spec["alpha_tested"], result["c"], 3, spec["verify_cost"])
+        assert abs(spec["of_bound"] - spec["gamma"] / spec["bound"]) < 1e-12
     assert result["c"] > 0 and result["peak_memory_gb"] > 0
     table = bench.format_table(result)
     assert "hf_assisted" in table and "efficiency" in table and "of bound" in table

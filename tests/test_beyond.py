@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import pytest
 
-from tcsd_utils.leviathan import predicted_speedup
+from tcsd_utils.leviathan import predicted_gamma
 from tcsd_utils.teacher import teacher_data
 from tcsd_utils import beyond as B
 from tcsd_utils import evaluate as E
@@ -35,7 +35,7 @@ def test_draft_tau_sweep_adds_the_matched_point_and_a_twin_is_best_there(tiny_ta
     assert rows[1]["alpha"] == pytest.approx(E.compare_draft(target_p, tiny_draft, 1.0, pad=3)["alpha"])
     for r in rows:
         assert r["alpha_lo"] <= r["alpha"] <= r["alpha_hi"]
-        assert r["gamma_predicted"] == pytest.approx(predicted_speedup(r["alpha"], 0.1, 2))
+        assert r["gamma_predicted"] == pytest.approx(predicted_gamma(r["alpha"], 0.1, 2))
         assert r["gamma_predicted_lo"] <= r["gamma_predicted"] <= r["gamma_predicted_hi"]
     twin = B.draft_tau_sweep(target_p, copy.deepcopy(tiny_target), 1.0, [0.5, 2.0], c=0.1, k=2, pad=3)
     assert twin[1]["alpha"] == pytest.approx(1.0, abs=1e-5) and max(twin[0]["alpha"], twin[2]["alpha"]) < 0.999
@@ -52,7 +52,7 @@ def test_step_costs_split_a_step_and_slowdown_parts_multiply_back(tiny_target, t
         assert 0 < r["ms_verify_per_step"] <= r["ms_target_per_step"] <= r["ms_per_step"]
         assert 1 <= r["tokens_per_step"] <= 3 and 0 <= r["alpha_lo"] <= r["alpha"] <= r["alpha_hi"] <= 1
         assert r["ms_per_token"] == pytest.approx(r["ms_per_step"] / r["tokens_per_step"])
-        assert r["speedup"] == pytest.approx(r["plain_ms_per_token"] / r["ms_per_token"])
+        assert r["gamma"] == pytest.approx(r["plain_ms_per_token"] / r["ms_per_token"])
     parts = B.slowdown_parts(rows)
     assert parts["slowdown"] == pytest.approx(parts["step_cost"] * parts["acceptance"])
     assert parts["slowdown"] == pytest.approx(rows[1]["ms_per_token"] / rows[0]["ms_per_token"])
@@ -120,7 +120,7 @@ def test_describe_draft_tau_gain_names_where_the_best_lies_and_whether_it_is_res
 
 def _cost(tau, ms, tokens, verify, speedup, alpha):
     return {"tau": tau, "ms_per_step": ms, "tokens_per_step": tokens, "ms_verify_per_step": verify,
-            "speedup": speedup, "alpha": alpha}
+            "gamma": speedup, "alpha": alpha}
 
 
 def test_describe_slowdown_states_both_parts_and_the_branch_that_explains_the_change():

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from tcsd_utils.evaluate import _log_plain_at, cost_ratio, measure_speedup, verify_cost
-from tcsd_utils.leviathan import best_k, predicted_speedup
+from tcsd_utils.evaluate import _log_plain_at, cost_ratio, measure_gamma, verify_cost
+from tcsd_utils.leviathan import best_k, predicted_gamma
 from tcsd_utils.rules import steady_gamma
 from tcsd_utils.teacher import teacher_data
 from tcsd_utils import evaluate as E
@@ -48,26 +48,26 @@ def test_best_k_maximises_the_predicted_speedup():
     for alpha in (0.0, 0.2, 0.5, 0.8, 0.95):
         for c in (0.01, 0.07, 0.3):
             k = best_k(alpha, c, k_max=12)
-            assert all(predicted_speedup(alpha, c, k) >= predicted_speedup(alpha, c, j) for j in range(1, 13))
+            assert all(predicted_gamma(alpha, c, k) >= predicted_gamma(alpha, c, j) for j in range(1, 13))
     assert best_k(0.2, 0.07) == 1 and best_k(0.9, 0.02) > 4  # low alpha: short drafts
     with pytest.raises(ValueError, match="alpha"):
         best_k(1.5, 0.1)
 
 
 def test_measure_speedup_brackets_runs_counts_tested_tokens_and_a_twin_is_always_accepted(tiny_target, tiny_draft):
-    out = measure_speedup(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, repeats=2)
+    out = measure_gamma(tiny_target, tiny_draft, PROMPTS[:2], 1.0, 2, 6, repeats=2)
     assert out["runs"] == 4 and len(out["log_ratio_runs"]) == len(out["log_step_ratio_runs"]) == 4
     assert 0 <= out["alpha_empirical_lo"] <= out["alpha_empirical"] <= out["alpha_empirical_hi"] <= 1
     assert out["gamma_raw_lo"] <= out["gamma_raw"] <= out["gamma_raw_hi"]
     assert out["gamma_raw"] == pytest.approx(math.exp(sum(out["log_ratio_runs"]) / 4))
     assert out["alpha_drafted"] <= out["alpha_empirical"] + 1e-12  # untested drafts only lower it
     assert 1 <= out["tokens_per_step"] <= 3
-    twin = measure_speedup(tiny_target, copy.deepcopy(tiny_target), PROMPTS[:2], 1.0, 2, 6)
+    twin = measure_gamma(tiny_target, copy.deepcopy(tiny_target), PROMPTS[:2], 1.0, 2, 6)
     assert twin["alpha_empirical"] == 1.0 and twin["tokens_per_step"] > 2  # p == q: nothing is rejected
     with pytest.raises(ValueError, match="at least one prompt"):
-        measure_speedup(tiny_target, tiny_draft, [], 1.0, 2, 6)
+        measure_gamma(tiny_target, tiny_draft, [], 1.0, 2, 6)
     with pytest.raises(ValueError, match="one draft"):
-        measure_speedup(tiny_target, {}, PROMPTS[:2], 1.0, 2, 6)
+        measure_gamma(tiny_target, {}, PROMPTS[:2], 1.0, 2, 6)
 
 
 def test_a_block_of_drafts_shares_its_plain_runs_and_each_draft_gets_its_own_row(tiny_target, tiny_draft,
@@ -79,7 +79,7 @@ def test_a_block_of_drafts_shares_its_plain_runs_and_each_draft_gets_its_own_row
         real = getattr(evaluate, fn)
         monkeypatch.setattr(evaluate, fn, lambda *a, _real=real, _fn=fn, **k: calls.append(_fn) or _real(*a, **k))
     twin = copy.deepcopy(tiny_target)
-    block = measure_speedup(tiny_target, {"draft": tiny_draft, "twin": twin}, PROMPTS[:3], 1.0, 2, 6)
+    block = measure_gamma(tiny_target, {"draft": tiny_draft, "twin": twin}, PROMPTS[:3], 1.0, 2, 6)
     assert set(block) == {"draft", "twin"}
     # per prompt: plain, the two drafts, plain again (12 runs where pairs would take the same
     # 12; with 11 drafts a block takes 13 runs per prompt, pairs 22)
@@ -90,7 +90,7 @@ def test_a_block_of_drafts_shares_its_plain_runs_and_each_draft_gets_its_own_row
         assert row["runs"] == 3 and len(row["plain_gap_runs"]) == 3
     assert block["draft"]["plain_gap_runs"] == block["twin"]["plain_gap_runs"]  # the same plain runs
     assert block["twin"]["alpha_empirical"] == 1.0 and block["draft"]["alpha_empirical"] < 1.0
-    one = measure_speedup(tiny_target, tiny_draft, PROMPTS[:3], 1.0, 2, 6)
+    one = measure_gamma(tiny_target, tiny_draft, PROMPTS[:3], 1.0, 2, 6)
     assert one["alpha_empirical"] == block["draft"]["alpha_empirical"]  # the same seeds: the same tokens
 
 
@@ -163,9 +163,9 @@ def test_steady_gamma_with_a_pooled_clock_spread_uses_its_degrees_of_freedom():
 
 def test_predicted_speedup_with_a_measured_verification_cost():
     # Leviathan's Eq. 1 at alpha 0.5, k 2: (1 - 0.125) / 0.5 = 1.75 tokens per target forward
-    assert abs(predicted_speedup(0.5, 0.1, 2) - 1.75 / 1.2) < 1e-12
-    assert predicted_speedup(0.5, 0.1, 2, verify=1.0) == predicted_speedup(0.5, 0.1, 2)
-    assert abs(predicted_speedup(0.5, 0.1, 2, verify=1.3) - 1.75 / 1.5) < 1e-12
+    assert abs(predicted_gamma(0.5, 0.1, 2) - 1.75 / 1.2) < 1e-12
+    assert predicted_gamma(0.5, 0.1, 2, verify=1.0) == predicted_gamma(0.5, 0.1, 2)
+    assert abs(predicted_gamma(0.5, 0.1, 2, verify=1.3) - 1.75 / 1.5) < 1e-12
 
 
 def test_cost_ratio_and_verify_cost_time_the_runner(tiny_target, tiny_draft):

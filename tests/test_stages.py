@@ -108,7 +108,7 @@ def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypat
     assert cells["alpha_expected"].between(0, 1).all() and (cells["gamma"] > 0).all()
     assert (study.out / "eval" / "instructions" / "tau1" / "online_tau1.json").is_file()
     # a second pass recomputes nothing; a changed setting recomputes its cells
-    monkeypatch.setattr(study_mod, "measure_speedup", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
+    monkeypatch.setattr(study_mod, "measure_gamma", lambda *a, **k: (_ for _ in ()).throw(AssertionError("again")))
     assert study.evaluate(names).equals(cells)
     s.k = 1
     with pytest.raises(AssertionError, match="again"):
