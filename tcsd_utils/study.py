@@ -25,7 +25,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
-import torch
 from datasets import concatenate_datasets
 
 from .batching import pad_id
@@ -34,10 +33,9 @@ from .distill import is_finished, load_draft, train_draft
 from .evaluate import compare_draft, cost_ratio, measure_gamma, target_distributions, warm_up
 from .files import atomic_path, canonical, matches, output_dir, progress, write_json
 from .leviathan import predicted_gamma
-from .models import load_model, load_tokenizer, make_draft
+from .models import load_model, load_tokenizer, make_draft, share_embedding
 from .profiles import MODES, draft_specs, kd_name, settings, split_run_name, tau_tag
-from .rules import with_gamma_intervals
-from .stats import interaction_sd, pooled_sd
+from .rules import pool_clock, with_gamma_intervals
 from .teacher import general_corpus, mix, target_scores, teacher_data
 from .timing import machine_info, timing_thread_count, timing_threads
 
@@ -177,19 +175,8 @@ class Study:
                 raise ValueError(f"unknown draft {name!r}; this profile has {sorted(specs)}")
             mode, tau, mix_weights = specs[name]
             model = self.nokd_draft() if mode == "none" else self.kd_draft(mode, tau, mix_weights)
-            self._drafts[name] = self._share_embedding(model.to(self.target.dtype).eval())
+            self._drafts[name] = share_embedding(model.to(self.target.dtype).eval(), self.target)
         return self._drafts[name]
-
-    def _share_embedding(self, draft):
-        """A draft cut from the target keeps the target's embedding frozen (49152 x 576, most
-        of its weights): point it at the target's own tensor rather than hold one copy per
-        draft. Only when the two are equal, so a draft that trained its embedding keeps it."""
-        mine, theirs = draft.get_input_embeddings(), self.target.get_input_embeddings()
-        tied = draft.get_output_embeddings() is not None and draft.get_output_embeddings().weight is mine.weight
-        if (not tied and mine.weight.shape == theirs.weight.shape and mine.weight.dtype == theirs.weight.dtype
-                and torch.equal(mine.weight, theirs.weight)):
-            mine.weight = theirs.weight
-        return draft
 
     def _draft_config(self, name: str) -> dict:
         if name == "nokd" and self.paper_draft:
@@ -267,7 +254,7 @@ class Study:
                     bar.update(1)
             rows.extend(cells[name]["row"] for name in names)
         bar.close()
-        return self._pool_clock(_ordered(pd.DataFrame(rows)), self._cell_rows())
+        return pool_clock(_ordered(pd.DataFrame(rows)), self._cell_rows())
 
     def has_split(self, split: str, prompt_set: str | None = None) -> bool:
         """Whether the prompt set has any record in ``split`` (the math set's "unseen" split:
@@ -347,25 +334,6 @@ class Study:
             row["gamma_predicted"] = predicted_gamma(row["alpha_expected"], cost["c"], s.k)
         return rows
 
-    def _pool_clock(self, table, run_rows: list):
-        """``table`` with every timed cell's gamma interval drawn from the clock's spread
-        pooled over all timed cells of this run, ``run_rows`` (`stats.pooled_sd`), recorded in
-        columns ``clock_sd`` and ``clock_df``: one machine's noise, measured on all its runs at once.
-        ``clock_shared_sd`` is the part of it that a timing block's cells share: what is left
-        of it once each speculative run's own noise (`stats.interaction_sd`) is taken out."""
-        if "log_step_ratio_runs" not in table or not len(table):
-            return table
-        sd, df = pooled_sd(r["log_step_ratio_runs"] for r in run_rows if r.get("log_step_ratio_runs"))
-        table = table.copy()
-        table["clock_sd"], table["clock_df"] = sd, df
-        blocks: dict = {}  # cells timed together (`evaluate.measure_gamma`) share their plain runs
-        for r in run_rows:
-            if r.get("timing_block") and r.get("log_step_ratio_runs"):
-                blocks.setdefault(r["timing_block"], []).append(r["log_step_ratio_runs"])
-        own, _ = interaction_sd([b for b in blocks.values() if len({len(x) for x in b}) == 1])
-        table["clock_shared_sd"] = math.sqrt(max(sd * sd - own * own, 0.0)) if math.isfinite(own) else 0.0
-        return with_gamma_intervals(table)  # the one definition of gamma's interval, as the report's
-
     def _cell_rows(self) -> list:
         """Every evaluated cell's row in this run's results folder."""
         cells = sorted((self.out / "eval").glob("*/tau*/*.json"))
@@ -375,7 +343,7 @@ class Study:
         """Every evaluated cell of this profile as one table, also written to
         ``results.parquet`` and ``results.csv`` (atomically). Figures are drawn from it."""
         rows = self._cell_rows()
-        table = self._pool_clock(_ordered(pd.DataFrame(rows)), rows)
+        table = pool_clock(_ordered(pd.DataFrame(rows)), rows)
         if len(table):
             table = table.sort_values(["prompt_set", "draft", "tau"]).reset_index(drop=True)
         with atomic_path(self.out / "results.parquet") as tmp:
