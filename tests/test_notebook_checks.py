@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from tcsd_utils import rules
+from tcsd_utils.profiles import kd_name
 from tcsd_utils.speculative import DecodeStats
 from tcsd_utils.temperature import entropy, probs, top_k_mass
 
@@ -220,9 +221,9 @@ def _artifacts(cell, tmp):
                 (d / "config.json").write_text(json.dumps({"kd": {"tau_kd": tau, "mode": mode_of(mode)}}))
                 if weights:
                     (d / "model" / "model.safetensors").touch()
-        return SimpleNamespace(kd_name=lambda mode, tau: f"{mode}_tau{tau:g}", draft_dir=lambda name: root / name)
+        return SimpleNamespace(draft_dir=lambda name: root / name)
 
-    feed = dict(drafts=dict.fromkeys(range(5)), TAU_KDS=taus)
+    feed = dict(drafts=dict.fromkeys(range(5)), TAU_KDS=taus, kd_name=kd_name)
     good = run_cell(cell, study=save(tmp / "good"), **feed)
     assert good == cell["text"]
     swapped = failures(run_cell(cell, study=save(tmp / "swapped", {"offline": "online", "online": "offline"}.get),
