@@ -186,3 +186,21 @@ def test_compare_draft_with_its_own_draft_tau(tiny_target, tiny_draft, samples):
     assert E.expected_alpha(tiny_target, twin, samples, 1.0, pad=3, draft_tau=0.5) < 0.99
     with pytest.raises(ValueError, match="draft_tau"):
         E.compare_draft(p1, tiny_draft, 1.0, pad=3, draft_tau=-1.0)
+
+
+def test_notebook_01s_sentence_names_the_direction_of_alpha_its_peak_and_the_demo():
+    from tcsd_utils.evaluate import describe_temperature_effect
+    from tcsd_utils.speculative import DecodeStats
+
+    spec = DecodeStats(new_tokens=40, drafted=30, accepted=12, time_total=2.0)
+    plain = DecodeStats(new_tokens=40, time_total=4.0)
+    text = describe_temperature_effect(16, [0.0, 0.5, 1.0], [0.5, 1.0, 2.0], [0.9, 0.8, 0.6], [0.30, 0.35, 0.20],
+                                       "cut draft", 1.0, 2, spec, plain)
+    assert text.startswith("On 16 instruction prompts, raising τ from 0 to 1 raised the target's entropy H(p) "
+                           "from 0.50 to 2.00 nats and lowered its top-10 mass from 0.90 to 0.60.")
+    assert "The cut draft's expected acceptance α = Σ min(p, q) fell from 0.300 at τ = 0 to 0.200 at τ = 1 " \
+           "(peak 0.350 at τ = 0.5)." in text
+    assert text.endswith("In the demo at τ = 1 with k = 2, it had 12 of 30 draft tokens accepted (α = 0.40), and "
+                         "speculative decoding ran at 20.0 tokens/s against 10.0 for the target alone (2.00x).")
+    rising = describe_temperature_effect(16, [0.0, 1.0], [0.5, 2.0], [0.9, 0.6], [0.2, 0.3], "d", 1.0, 2, spec, plain)
+    assert "rose from 0.200 at τ = 0 to 0.300 at τ = 1. In the demo" in rising  # no peak inside the range
