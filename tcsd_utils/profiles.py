@@ -100,14 +100,14 @@ class Settings:
     draft_shape: dict = field(default_factory=lambda: {"target_layers": [0, 1, 2], "head_vocab": 8192})
     corpus_chars: int = 1_000_000         # general text for the no-KD draft
     nokd: KDConfig = field(default_factory=lambda: _cut(mode="lm", steps=100, batch_size=8, lr=3e-4,
-                                                            seq_len=128))
+                                                       seq_len=128))
     # 200 steps of 16: about four passes over the 780 problems. Aligned KD on new problems of
     # the training templates: 100 steps reached expected alpha 0.556 at tau 0 and 0.394 at
     # tau 1, 200 steps 0.639 and 0.438 (FINDINGS.md, 2026-11-30)
     offline: KDConfig = field(default_factory=lambda: _cut(mode="offline", steps=200, batch_size=16,
-                                                               lr=1e-3))
+                                                          lr=1e-3))
     online: KDConfig = field(default_factory=lambda: _cut(mode="online", source="data", steps=200,
-                                                              batch_size=16, lr=1e-3))
+                                                         batch_size=16, lr=1e-3))
     online_pool: bool = False             # online KD on the stored samples of every KD tau (source "data")
     online_top_k: int | None = 64         # source "data": store the target's top-k logits once (None: a forward per step)
     # the grid (notebooks 03-05)
@@ -163,7 +163,7 @@ def _paper(target: str, draft: str) -> Settings:
                     # online KD on the stored samples, the target's top-64 logits stored once
                     # (a departure: the paper samples afresh; here that was most of the time)
                     online=KDConfig(mode="online", source="data", steps=2000, batch_size=32, lr=1e-4,
-                                max_new_tokens=128, **_BY_TIME),
+                                    max_new_tokens=128, **_BY_TIME),
                     kd_taus=GRID_01, decode_taus=GRID_01 + (1.25, 1.5, 1.75, 2.0), ood_taus=(0.0, 0.5, 1.0),
                     k=4, spec_prompts=16, spec_tokens=128, explore_prompts=64, cell_timeout=8 * 60 * 60)
 

@@ -45,7 +45,6 @@ def use_notebook_renderer(renderer: str = "plotly_mimetype") -> None:
     ``jupyterlab-plotly`` extension that ships with plotly. Call it once, at the top of a
     notebook; it changes plotly's process-wide default, nothing else.
     """
-
     pio.renderers.default = renderer
 
 
@@ -55,7 +54,6 @@ def mime_bundle(fig: go.Figure) -> dict:
     This is what ``fig.show()`` emits under `use_notebook_renderer`, built without a
     running kernel (the widgets use it to fill an output area).
     """
-
     bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
     title = fig.layout.title.text or "figure"
     bundle["text/plain"] = f"<plotly figure: {title}>"
@@ -135,7 +133,6 @@ class _PngWriter:
     """
 
     def __init__(self, browser: str, timeout: float):
-
         self.timeout = timeout
         self.loop = asyncio.new_event_loop()
 
@@ -161,7 +158,6 @@ class _PngWriter:
 
     def call(self, coro, what: str):
         """Run ``coro`` on the writer's loop; wait at most ``timeout`` seconds for it."""
-
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(self.timeout)
@@ -172,7 +168,6 @@ class _PngWriter:
 
     def png(self, fig: go.Figure) -> bytes:
         """``fig`` drawn as PNG bytes, at plotly's default size unless the figure sets one."""
-
         size = {"width": fig.layout.width or pio.defaults.default_width,
                 "height": fig.layout.height or pio.defaults.default_height}
         return self.call(self.kaleido.calc_fig(fig.to_dict(), opts={"format": "png", **size}), "draw a PNG")
