@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import weakref
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -38,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from .files import write_json
-from .timing import cpu_info
+from .timing import Clock, cpu_info
 
 __all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "StaticLlamaRunner", "as_runner",
            "next_token_logits", "context_length", "SMALL", "linear", "choose_kernel", "choose_dtype", "kernel_choices",
@@ -91,8 +90,6 @@ KERNELS = {"mv": _mv, "linear": lambda x, weight: F.linear(x, weight), "matmul":
 KERNEL_ENV = "TCSD_KERNEL"  # force one kernel for every shape: mv (one token; else linear), linear, matmul
 _CHOSEN: dict = {}  # (device, dtype, out, in, 1 or SMALL) -> kernel name, this process
 _DISK: dict | None = None
-
-
 KERNELS_VERSION = 2  # raised when a kernel's code changes: choices measured with the old code are measured again
 
 
@@ -106,14 +103,12 @@ def _machine_key() -> str:
 
 
 def _cache_file():
-
     base = os.environ.get("TCSD_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tcsd"
     return Path(base) / "kernels.json"
 
 
 def _disk() -> dict:
     """Choices measured earlier on this machine (same CPU model, torch version, threads)."""
-
     global _DISK
     if _DISK is None:
         try:
@@ -124,7 +119,6 @@ def _disk() -> dict:
 
 
 def _save_disk() -> None:
-
     path = _cache_file()
     try:
         data = json.loads(path.read_text()) if path.is_file() else {}
@@ -135,17 +129,14 @@ def _save_disk() -> None:
 
 
 def _time(kernel, x, weight, calls: int = 8) -> float:
-
-    sync = torch.cuda.synchronize if weight.device.type == "cuda" else (lambda: None)
+    clock = Clock(weight.device)
     best = float("inf")
     for _ in range(3):
         kernel(x, weight)
-        sync()
-        t0 = time.perf_counter()
+        t0 = clock()  # on CUDA it waits for the warm-up call first
         for _ in range(calls):
             kernel(x, weight)
-        sync()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best / calls
 
 
