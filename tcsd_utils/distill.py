@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from .batching import cut_at_eos, head_logits, left_pad, new_tokens, pack, pad_id
-from .files import atomic_path, matches, write_json
+from .files import atomic_path, cached, write_json
 from .files import progress as progress_bar
 from .models import load_model
 from .profiles import KDConfig
@@ -167,7 +167,7 @@ _NOT_IDENTITY = ("checkpoint_every", "checkpoint_seconds")
 
 
 def is_finished(out_dir, cfg: KDConfig | None = None) -> bool:
-    """True when ``out_dir`` holds a finished draft (made with ``cfg``, if given; `files.matches`).
+    """True when ``out_dir`` holds a finished draft (made with ``cfg``, if given; `files.cached`).
     How often a run checkpoints does not change the draft, so it is left out of the comparison."""
     out_dir = Path(out_dir)
     if cfg is None:
@@ -176,8 +176,8 @@ def is_finished(out_dir, cfg: KDConfig | None = None) -> bool:
     def identity(kd: dict) -> dict:
         return {key: value for key, value in kd.items() if key not in _NOT_IDENTITY}
 
-    return matches(out_dir / "config.json", asdict(cfg), key="kd", artifact=out_dir / "model" / "config.json",
-                   compare=identity)
+    return cached(out_dir / "config.json", asdict(cfg), key="kd", artifact=out_dir / "model" / "config.json",
+                  compare=identity) is not None
 
 
 def load_draft(out_dir, device=None, dtype=None):

@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["repo_root", "output_dir", "figure_dir", "atomic_path", "write_json", "canonical", "matches", "progress",
+__all__ = ["repo_root", "output_dir", "figure_dir", "atomic_path", "write_json", "canonical", "cached", "progress",
            "TEXT_PROGRESS"]
 
 # Set (to any value) by ``tcsd study`` for the notebook kernels it starts, so that papermill
@@ -71,7 +71,7 @@ def canonical(obj):
     return json.loads(json.dumps(obj, default=str))
 
 
-def matches(path, config, key: str | None = None, artifact=None, compare=None) -> bool:
+def cached(path, config, key: str | None = None, artifact=None, compare=None):
     """The one cache check of tcsd: a stage's artifact is reused when the JSON at ``path``
     (written beside it with `write_json`, atomically, after the artifact) records the same
     ``config``, so a killed run resumes and a changed setting computes again.
@@ -86,21 +86,23 @@ def matches(path, config, key: str | None = None, artifact=None, compare=None) -
             change the artifact, such as how often a training run checkpoints).
 
     Returns:
-        True when the artifact exists and was made with ``config``.
+        The JSON read from ``path`` when the artifact exists and was made with ``config``,
+        else None (read once: a caller whose artifact is that JSON uses it as it is).
     """
     path = Path(path)
     if not path.is_file() or (artifact is not None and not Path(artifact).exists()):
-        return False
+        return None
     try:
         stored = json.loads(path.read_text())
     except ValueError:  # a file cut short by a crash outside tcsd: not a match
-        return False
+        return None
+    recorded = stored
     if key is not None:
         if not isinstance(stored, dict) or key not in stored:
-            return False
-        stored = stored[key]
+            return None
+        recorded = stored[key]
     same = compare or (lambda c: c)
-    return same(stored) == same(canonical(config))
+    return stored if same(recorded) == same(canonical(config)) else None
 
 
 def write_json(obj, path) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 
-from .files import TEXT_PROGRESS, atomic_path, matches, output_dir, repo_root, write_json
+from .files import TEXT_PROGRESS, atomic_path, cached, output_dir, repo_root, write_json
 from .plan import check
 # PROFILES: what papermill passes to the notebooks; SETTINGS: each profile's cell timeout
 from .profiles import PROFILES, SETTINGS, run_name
@@ -106,7 +106,7 @@ def _execute(names, src, out, params, profile, kernel_name, force, cell_timeout:
         target, stamp_path = out / f"{name}.ipynb", out / f"{name}.json"
         stamp = {"source_sha256": hashlib.sha256((src / f"{name}.ipynb").read_bytes()).hexdigest(),
                  "parameters": params}
-        if not force and matches(stamp_path, stamp, artifact=target):
+        if not force and cached(stamp_path, stamp, artifact=target) is not None:
             print(f"[{i}/{len(names)}] {name}: already executed with these parameters, skipped", flush=True)
             done.append(target)
             continue

@@ -31,7 +31,7 @@ from .batching import pad_id
 from .data import encode_prompts, load_prompts
 from .distill import is_finished, load_draft, train_draft
 from .evaluate import compare_draft, cost_ratio, measure_gamma, target_distributions, warm_up
-from .files import atomic_path, canonical, matches, output_dir, progress, write_json
+from .files import atomic_path, cached, canonical, output_dir, progress, write_json
 from .leviathan import predicted_gamma
 from .models import load_model, load_tokenizer, make_draft, share_embedding
 from .profiles import MODES, draft_specs, kd_name, settings, split_run_name, tau_tag
@@ -192,8 +192,9 @@ class Study:
         draft = self.draft("nokd")  # trained first if needed: its config is part of the key
         config = canonical({"target": self.settings.target, "draft_shape": self.settings.draft_shape,
                             "nokd": self._draft_config("nokd"), "threads": timing_thread_count()})
-        if matches(path, config, key="config"):
-            return json.loads(path.read_text())
+        found = cached(path, config, key="config")
+        if found is not None:
+            return found
         with timing_threads():  # as every gamma is timed
             c = cost_ratio(self.target, draft)
         result = {**c, "draft_shape": self.settings.draft_shape, "config": config}
@@ -242,8 +243,9 @@ class Study:
                 config["draft_config"] = self._draft_config(name)
                 config = canonical(config)
                 path = folder / f"{name}.json"
-                if matches(path, config, key="config"):
-                    cells[name] = json.loads(path.read_text())
+                cell = cached(path, config, key="config")
+                if cell is not None:
+                    cells[name] = cell
                     bar.update(1)
                 else:
                     todo[name] = (config, draft)
@@ -285,7 +287,7 @@ class Study:
                                         "tau": tau, "n_eval_prompts": s.n_eval_prompts, "new_tokens": s.new_tokens,
                                         "seed": s.seed})
                     path = folder / f"{name}.json"
-                    cell = json.loads(path.read_text()) if matches(path, config, key="config") else None
+                    cell = cached(path, config, key="config")
                     if cell is None:
                         if target_p is None:
                             target_p = target_distributions(self.target, self.samples(tau, split), tau, pad=self.pad_id())

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from .batching import cut_at_eos, head_logits, left_pad, new_tokens, pack, pad_id
-from .files import atomic_path, matches, write_json
+from .files import atomic_path, cached, write_json
 from .files import progress as progress_bar
 from .temperature import check_tau, generation_config, local_rng
 
@@ -64,10 +64,11 @@ def general_corpus(max_chars: int = 3_000_000) -> list[str]:
 
 
 def _cached(path: Path, config: dict):
-    """The dataset at ``path`` if it was made with ``config`` (`files.matches`), else None."""
+    """The dataset at ``path`` if it was made with ``config`` (`files.cached`), else None."""
     from datasets import load_from_disk  # deferred: datasets is absent where only KD runs (scripts/device_check.py)
 
-    return load_from_disk(str(path / "data")) if matches(path / "config.json", config, artifact=path / "data") else None
+    found = cached(path / "config.json", config, artifact=path / "data")
+    return load_from_disk(str(path / "data")) if found is not None else None
 
 
 @torch.inference_mode()
