@@ -26,8 +26,7 @@ from .bench import format_table, regressions, run_bench
 from .data import encode_prompts, load_prompts
 from .files import atomic_path, output_dir, write_json
 from .models import load_pair
-from .plan import ProfileError
-from .profiles import PROFILES, SETTINGS, run_name, split_run_name
+from .profiles import PROFILES, SETTINGS, run_name, settings
 from .report import claims, compare_runs, markdown, write_report
 from .runs import CellError, report_is_current, run_notebooks
 
@@ -37,19 +36,16 @@ __all__ = ["main", "compare"]
 def compare(dirs: list[str]) -> "pd.DataFrame":  # noqa: F821
     """The claims of several runs side by side (``tcsd compare``): each folder is an
     ``outputs/<run>/`` with a ``results.parquet``; its name gives the profile and seed."""
-    from .study import Study  # deferred: it imports transformers, which reads HF_HUB_OFFLINE (set in main) once
-
     results = []
     for d in dirs:
         path = Path(d)
         if not (path / "results.parquet").is_file():
             raise SystemExit(f"no results.parquet in {d}: run `tcsd study` there first")
         try:
-            split_run_name(path.name)
+            run_settings = settings(path.name)
         except ValueError as e:
             raise SystemExit(f"{d}: {e}") from None
-        study = Study(path.name, root=path.parent)
-        results.append((path.name, claims(pd.read_parquet(path / "results.parquet"), study.settings)))
+        results.append((path.name, claims(pd.read_parquet(path / "results.parquet"), run_settings)))
     return compare_runs(*results)
 
 
@@ -207,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     except CellError as err:
         print(f"study ({args.profile}) stopped: {err}", file=sys.stderr, flush=True)
         return 1
-    except ProfileError as err:
+    except plan.ProfileError as err:
         print(f"study ({args.profile}) refused before it started: {err}", file=sys.stderr, flush=True)
         return 2
     out = output_dir(run_name(args.profile, args.seed))
