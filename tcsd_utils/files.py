@@ -9,14 +9,18 @@ imports none of them.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
+import socket
 import sys
+import time
+import uuid
 from pathlib import Path
 
-__all__ = ["repo_root", "output_dir", "figure_dir", "atomic_path", "write_json", "canonical", "cached", "progress",
-           "TEXT_PROGRESS"]
+__all__ = ["repo_root", "output_dir", "figure_dir", "atomic_path", "temp_name", "is_temp", "artifacts", "sweep_temps",
+           "TEMP_PREFIX", "STALE_SECONDS", "write_json", "canonical", "cached", "progress", "TEXT_PROGRESS"]
 
 # Set (to any value) by ``tcsd study`` for the notebook kernels it starts, so that papermill
 # can relay progress bars to the terminal as text lines.
@@ -43,26 +47,134 @@ def figure_dir(profile: str = "smoke", root=None) -> Path:
     return path
 
 
+# A temporary file or folder is named ``.tmp-<host>-<pid>-<random>-<name>``: unique across
+# the hosts and processes that share a filesystem, and never read as a result (`artifacts`).
+TEMP_PREFIX = ".tmp-"
+# A temporary file that another host left this long ago is taken as left by a killed writer.
+STALE_SECONDS = 3600
+
+
+def temp_name(path: str | os.PathLike) -> Path:
+    """A temporary sibling of ``path``, unique per host, process and call (it keeps the
+    suffix, so that a ``.ipynb`` is still one)."""
+    path = Path(path)
+    return path.with_name(f"{TEMP_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}")
+
+
+def is_temp(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a temporary file of `atomic_path` (a write in progress, or one
+    that a killed writer left): never a result."""
+    return Path(path).name.startswith(TEMP_PREFIX)
+
+
+def artifacts(folder: str | os.PathLike, pattern: str) -> list[Path]:
+    """The results under ``folder`` matching ``pattern`` (``Path.glob``), sorted, without
+    temporary files, which ``glob`` would match too."""
+    return sorted(p for p in Path(folder).glob(pattern) if not any(is_temp(part) for part in p.parts))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def sweep_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that killed writers left for ``path``: this host's whose
+    process is gone, and other hosts' older than `STALE_SECONDS` (a live writer on another
+    host cannot be asked). Returns what was removed."""
+    path, host, removed = Path(path), socket.gethostname(), []
+    if not path.parent.is_dir():
+        return removed
+    for temp in path.parent.iterdir():
+        name = temp.name
+        if not (name.startswith(TEMP_PREFIX) and name.endswith(f"-{path.name}")):
+            continue
+        parts = name[len(TEMP_PREFIX):-len(path.name) - 1].rsplit("-", 2)  # host (may hold "-"), pid, random
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        stale = False
+        if parts[0] == host:
+            stale = not _alive(int(parts[1]))
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                stale = time.time() - temp.lstat().st_mtime > STALE_SECONDS
+        if stale:
+            _remove(temp)
+            removed.append(temp)
+    return removed
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False where
+    the system or filesystem cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Put ``tmp`` at ``path`` so that a reader finds the old ``path`` or the new one, never
+    none and never half of one. A file is replaced atomically (``os.replace``). A folder is
+    renamed onto ``path``; where ``path`` is already a folder (a changed stage, or another
+    worker that made the same stage first) the two are exchanged atomically where the system
+    can, else the old one is renamed aside first."""
+    if not tmp.is_dir():
+        os.replace(tmp, path)
+        return
+    try:
+        os.rename(tmp, path)
+        return
+    except OSError:  # a folder (not empty) is there
+        pass
+    if _exchange(tmp, path):
+        return  # tmp now holds the old folder, removed by the caller
+    aside = temp_name(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(path, aside)
+    try:
+        os.rename(tmp, path)
+    except OSError:  # another writer put its own between the two renames: both are the same stage
+        pass
+    _remove(aside)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary sibling of ``path``; rename it onto ``path`` only on success.
+    """Yield a temporary sibling of ``path``; put it at ``path`` only on success.
 
     Works for files and folders: whatever the body writes at the yielded path appears at
-    ``path`` in one rename, or not at all.
+    ``path`` in one step, or not at all. Safe on a filesystem that several hosts share: the
+    temporary name is unique per host, process and call (`temp_name`), the old ``path`` is
+    never removed before the new one is in place, two writers of the same stage leave one
+    whole artifact, and the temporary files of killed writers are removed (`sweep_temps`)
+    the next time ``path`` is written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffix (.ipynb)
+    sweep_temps(path)
+    tmp = temp_name(path)
     try:
         yield tmp
-        if path.is_dir() and tmp.is_dir():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        if tmp.exists() or tmp.is_symlink():
+            _remove(tmp)
 
 
 def canonical(obj):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .files import atomic_path
+from .files import artifacts, atomic_path
 from .rules import CHECKS, INCONCLUSIVE, NOT_MEASURED, PAPER, claims, fmt
 
 __all__ = ["PAPER_NUMBERS", "DRAFT_TARGETS", "claims_table", "compare_runs", "draft_regime", "markdown", "write_report",
@@ -211,7 +211,7 @@ def write_report(study, table=None) -> "Path":  # noqa: F821
     if regime:
         lines.append("- the draft: " + "; ".join(regime) + ". Below the targets the claims are measured on a "
                      "draft weaker than the paper's (FINDINGS.md, the draft ablation).")
-    held = sorted((study.out / "heldout").glob("*/tau*/*.json"))
+    held = artifacts(study.out / "heldout", "*/tau*/*.json")
     lines += held_out_lines([json.loads(p.read_text())["row"] for p in held])
     if study.profile == "smoke":
         lines.append("- **smoke profile**: drafts train for a few steps and runs are a few tokens long, "

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 
-from .files import TEXT_PROGRESS, atomic_path, cached, output_dir, repo_root, write_json
+from .files import TEXT_PROGRESS, artifacts, atomic_path, cached, output_dir, repo_root, write_json
 from .plan import check
 # PROFILES: what papermill passes to the notebooks; SETTINGS: each profile's cell timeout
 from .profiles import PROFILES, SETTINGS, run_name
@@ -140,7 +140,7 @@ def report_is_current(out: Path) -> bool:
     if not report.is_file() or not table.is_file():
         return False
     written = report.stat().st_mtime_ns
-    return all(p.stat().st_mtime_ns <= written for p in [table, *(out / "eval").rglob("*.json")])
+    return all(p.stat().st_mtime_ns <= written for p in [table, *artifacts(out / "eval", "**/*.json")])
 
 
 def run_notebooks(profile: str = "cpu", only: list[str] | None = None, root=None,

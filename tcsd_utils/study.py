@@ -31,7 +31,7 @@ from .batching import pad_id
 from .data import encode_prompts, load_prompts
 from .distill import is_finished, load_draft, train_draft
 from .evaluate import compare_draft, cost_ratio, measure_gamma, target_distributions, warm_up
-from .files import atomic_path, cached, canonical, output_dir, progress, write_json
+from .files import artifacts, atomic_path, cached, canonical, output_dir, progress, write_json
 from .leviathan import predicted_gamma
 from .models import load_model, load_tokenizer, make_draft, share_embedding
 from .profiles import MODES, draft_specs, kd_name, settings, split_run_name, tau_tag
@@ -338,7 +338,7 @@ class Study:
 
     def _cell_rows(self) -> list:
         """Every evaluated cell's row in this run's results folder."""
-        cells = sorted((self.out / "eval").glob("*/tau*/*.json"))
+        cells = artifacts(self.out / "eval", "*/tau*/*.json")
         return [json.loads(p.read_text())["row"] for p in cells if p.name != "plain.json"]  # (older runs' timings)
 
     def results(self):
