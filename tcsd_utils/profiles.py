@@ -22,7 +22,7 @@ from .temperature import check_tau
 
 __all__ = ["Settings", "SETTINGS", "MODES", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name",
            "KDConfig", "DIVERGENCES", "SOURCES", "PAPER_TARGET", "PAPER_DRAFT", "PAPER_T5_TARGET", "PAPER_T5_DRAFT",
-           "kd_name", "draft_specs", "tau_tag", "settings"]
+           "kd_name", "draft_specs", "grid_names", "ood_names", "mix_names", "tau_tag", "settings"]
 
 # The paper's models (Hub ids), for the paper profiles.
 PAPER_TARGET = "meta-llama/Llama-2-13b-chat-hf"
@@ -235,6 +235,21 @@ def draft_specs(s: Settings) -> dict:
             specs[kd_name(m, t)] = (m, t, None)
         specs[kd_name(m, s.mix_baseline, s.mix)] = (m, s.mix_baseline, dict(s.mix))
     return specs
+
+
+def grid_names(s: Settings, modes=MODES) -> list[str]:
+    """The no-KD draft and a KD draft per mode and KD temperature (notebook 03's grid)."""
+    return ["nokd"] + [kd_name(m, t) for m in modes for t in s.kd_taus]
+
+
+def ood_names(s: Settings, modes=MODES) -> list[str]:
+    """The no-KD draft and the KD drafts measured out of range and out of domain (notebook 04)."""
+    return ["nokd"] + [kd_name(m, t) for m in modes for t in s.ood_taus]
+
+
+def mix_names(s: Settings, modes=MODES) -> list[str]:
+    """Per mode: single-temperature KD at ``mix_baseline`` and the mixed-data draft (notebook 05)."""
+    return [n for m in modes for n in (kd_name(m, s.mix_baseline), kd_name(m, s.mix_baseline, s.mix))]
 
 
 def notebook_parameters(profile: str) -> dict:

@@ -157,16 +157,6 @@ class Study:
     def loss_history(self, name: str) -> list[dict]:
         return json.loads((self.draft_dir(name) / "loss.json").read_text())
 
-    # -- the drafts of the study, by name ----------------------------------------------
-    def grid_names(self, modes=MODES) -> list[str]:
-        """The no-KD draft and a KD draft per mode and KD temperature (notebook 03)."""
-        return ["nokd"] + [kd_name(m, t) for m in modes for t in self.settings.kd_taus]
-
-    def mix_names(self, modes=MODES) -> list[str]:
-        """Per mode: single-temperature KD at ``mix_baseline`` and the mixed-data draft (05)."""
-        s = self.settings
-        return [n for m in modes for n in (kd_name(m, s.mix_baseline), kd_name(m, s.mix_baseline, s.mix))]
-
     def draft(self, name: str):
         """A draft of this profile by name (trained on first use), in the target's dtype."""
         if name not in self._drafts:

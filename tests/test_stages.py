@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tcsd_utils.profiles import PROFILES, SETTINGS, KDConfig, kd_name
+from tcsd_utils.profiles import PROFILES, SETTINGS, KDConfig, grid_names, kd_name
 from tcsd_utils.rules import Estimates
 from tcsd_utils.stats import interval
 from tcsd_utils.study import Study
@@ -73,7 +73,7 @@ def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypat
 
     s = study.settings
     s.kd_taus, s.decode_taus, s.spec_prompts, s.spec_tokens, s.k = (1.0,), (0.0, 1.0), 2, 4, 2
-    names = study.grid_names()
+    names = grid_names(study.settings)
     assert names == ["nokd", "offline_tau1", "online_tau1"]
     cells = study.evaluate(names)
     assert len(cells) == 6 and set(cells["tau"]) == {0.0, 1.0}
