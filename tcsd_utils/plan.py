@@ -28,6 +28,7 @@ import torch
 
 from .data import load_prompts
 from .files import repo_root
+from .graph import stages as stage_graph, teacher_taus
 from .models import EMBEDDED_TARGET, load_model, make_draft, smollm2_gguf
 from .profiles import MODES, Settings, draft_specs, settings
 
@@ -192,10 +193,6 @@ def _drafts(s: Settings) -> dict[str, list]:
     return {m: [(t, mix) for mode, t, mix in draft_specs(s).values() if mode == m] for m in MODES}
 
 
-def _teacher_taus(s: Settings) -> list[float]:
-    return sorted(set(s.kd_taus) | set(s.ood_taus) | {s.mix_baseline} | set(s.mix))
-
-
 def _draft_params(s: Settings) -> tuple[float, float]:
     """(all, trained) parameters of the profile's draft: the cut draft's layers and head
     (its embedding is the target's, frozen), or the Hub draft."""
@@ -230,7 +227,7 @@ def _disk_gb(s: Settings) -> float:
     n_drafts = sum(len(v) for v in _drafts(s).values()) + 1
     n_train = s.n_train_prompts or 1000
     seq = s.new_tokens + 64
-    teacher = len(_teacher_taus(s)) * n_train * s.samples_per_prompt * seq * 8 * 2
+    teacher = len(teacher_taus(s)) * n_train * s.samples_per_prompt * seq * 8 * 2
     scores = len(_drafts(s)["online"]) * n_train * s.samples_per_prompt * s.new_tokens * (s.online_top_k or 0) * 12
     drafts = n_drafts * trained * 4 + trained * 16  # the drafts, and one checkpoint with AdamW's state
     return (teacher + scores + drafts) / GB + 0.1
@@ -415,7 +412,7 @@ def estimate(plan: Plan, costs: dict) -> Plan:
         s.explore_prompts * s.new_tokens * c["step_1"])
     if not s.paper_draft:
         add("no-KD draft", f"{s.nokd.steps} steps", s.nokd.steps * c["train_lm"])
-    taus = _teacher_taus(s)
+    taus = teacher_taus(s)
     copies = sum(s.samples_per_prompt if t > 0 else 1 for t in taus)  # answer sets over the taus
     per = f" x {s.samples_per_prompt} samples at tau > 0" if s.samples_per_prompt > 1 else ""
     add("teacher samples (train)", f"{len(taus)} taus x {n_train} prompts{per} x {s.new_tokens} tokens "
@@ -439,9 +436,8 @@ def estimate(plan: Plan, costs: dict) -> Plan:
         eval_sets |= {("math unseen", t) for t in s.kd_taus}
     add("held-out samples and the target's distributions", f"{len(eval_sets)} (set, tau)",
         len(eval_sets) * eval_batches * (s.new_tokens * c["step_b"] + c["forward"]))
-    grid = 1 + len(MODES) * len(s.kd_taus)
-    cells = len(s.decode_taus) * (grid + 2 + 1 + len(MODES) * len(s.ood_taus))  # 03, 05's mixes, 04 out of domain
-    blocks = 3 * len(s.decode_taus)
+    timing = [st for st in stage_graph(s) if st.kind == "timing"]  # 03's grid, 04 out of domain, 05's mixes
+    cells, blocks = sum(len(st.args[2]) for st in timing), len(timing)
     run_tokens = s.spec_prompts * s.spec_repeats * s.spec_tokens
     add("speculative runs, timed (03-05)", f"{cells} cells in {blocks} blocks, {run_tokens} tokens each",
         (cells + 2 * blocks) * run_tokens * c["step_1"] * (1 + s.k * 0.1))
