@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make study   create/reuse .venv, install, run the study (papermill) into outputs/<profile>/
-#   make test    create/reuse .venv, install, check the import layers (.importlinter), run every test (pytest + nbval over notebooks/)
+#   make test    create/reuse .venv, install (with the Ray extra), check the import layers (.importlinter), run every test (pytest + nbval over notebooks/)
 # and make browser-test (JupyterLab in a real Chromium; CI runs it after make test)
 # and one more: make bench (the speed benchmark, tokens/s against transformers)
 PYTHON ?= python3
@@ -31,7 +31,13 @@ study: $(STAMP)
 smoke: $(STAMP)
 	$(VENV)/bin/tcsd study --profile smoke
 
-test: $(STAMP)
+# the Ray extra, for the tests of `tcsd study --ray` (tests/test_cluster.py); the study itself never needs it
+RAY_STAMP := $(VENV)/.tcsd-ray
+$(RAY_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[ray]"
+	touch $(RAY_STAMP)
+
+test: $(STAMP) $(RAY_STAMP)
 	$(VENV)/bin/lint-imports --config .importlinter
 	$(PY) -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -p no:cacheprovider
 

@@ -2,10 +2,11 @@
 "Temperature-Centric Investigation of Speculative Decoding with Knowledge Distillation"
 (arXiv 2410.10141).
 
-One job per module, on six floors (`.importlinter`; imports point down; docs/method.md,
+One job per module, on seven floors (`.importlinter`; imports point down; docs/method.md,
 "The house"). Every name is imported from the module that defines it.
 
-6  cli          the `tcsd` command: study, bench, compare, profiles
+7  cli          the `tcsd` command: study (--ray), bench, compare, profiles
+6  cluster      the stages as Ray tasks, on this machine or a cluster (an optional extra)
 5  study        `Study`: one run's cached stages (teacher samples, drafts, evaluated cells, the table)
    runs         the papermill runner: the notebooks in order, each once per source and settings
    bench        the speed benchmark against transformers
@@ -20,9 +21,10 @@ One job per module, on six floors (`.importlinter`; imports point down; docs/met
    teacher      what drafts learn from: teacher samples, stored scores, the temperature mix
    rules        one rule per claim of the paper, with intervals from replicates (gamma's one interval)
    render       how a figure leaves the process: notebook, widget, HTML and PNG
+   graph        the study's stages as a graph, derived from a profile
 2  runners      how a model runs here: kernels chosen by measurement, the fast Llama path, T5
    profiles     every setting of every profile, as data: Settings, KDConfig, the drafts' names
-1  files        output folders, atomic writes, JSON, progress bars
+1  files        output folders, atomic writes (safe on a shared filesystem), JSON, progress bars
    timing       the clock, the timing threads, the machine
    temperature  what a temperature means; divergences between distributions
    stats        intervals: bootstrap, Wilson, t, pooled spreads

@@ -2,7 +2,7 @@
 
 ``tcsd study`` checks the profile (`tcsd_utils.plan`), runs the notebooks (`tcsd_utils.runs`)
 and makes sure report.md is current (`tcsd_utils.report`); ``--dry-run`` prints the plan
-only. ``tcsd bench`` times our decoders against transformers (`tcsd_utils.bench`).
+only; ``--ray [ADDRESS]`` first makes the stages as Ray tasks (`tcsd_utils.cluster`). ``tcsd bench`` times our decoders against transformers (`tcsd_utils.bench`).
 ``tcsd compare`` sets the claims of several runs side by side.
 """
 
@@ -25,6 +25,7 @@ from .batching import pad_id
 from .bench import format_table, regressions, run_bench
 from .data import encode_prompts, load_prompts
 from .files import atomic_path, output_dir, write_json
+from .graph import describe, stages
 from .models import load_pair
 from .profiles import PROFILES, SETTINGS, run_name, settings
 from .report import claims, compare_runs, markdown, write_report
@@ -126,8 +127,33 @@ def _dry_run(args) -> int:
     if costs is not None:
         plan.estimate(checked, costs)
     print(plan.format_plan(checked))
+    print(describe(stages(s)) + "\n  (what `tcsd study --ray` sends to Ray, level by level; the notebooks then draw and judge)")
     if costs is None:
         print("time: skipped (the target is not on this machine; plan for a GPU with --gpu H100 or H200)")
+    return 0
+
+
+def _ray_stages(args) -> int:
+    """``tcsd study --ray``: the profile checked, then its stages made on Ray (`cluster`)."""
+    from .cluster import run_on_ray  # deferred: it imports the study (transformers) and Ray
+
+    run = run_name(args.profile, args.seed)
+    try:
+        plan.check(run)
+    except (plan.ProfileError, ValueError) as err:
+        print(f"study ({run}) refused before it started: {err}", file=sys.stderr, flush=True)
+        return 2
+    where = "a Ray started on this machine" if args.ray == "local" else f"the Ray cluster at {args.ray}"
+    print(f"making the stages of {run} on {where} ...", flush=True)
+    try:
+        made = run_on_ray(run, address=None if args.ray == "local" else args.ray)
+    except RuntimeError as err:
+        print(f"study ({run}) stopped on Ray: {err}", file=sys.stderr, flush=True)
+        return 1
+    write_json(made, output_dir(run) / "ray.json")
+    print(f"stages on Ray: {len(made['stages'])} made, {len(made['skipped'])} already there, in {made['seconds']:.0f} s "
+          f"({made['resources']['nodes']} nodes, {made['resources']['cpus']} CPUs, {made['resources']['gpus']} GPUs); "
+          "the notebooks now draw and judge", flush=True)
     return 0
 
 
@@ -146,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     study.add_argument("--dry-run", action="store_true",
                        help="check the profile against the data, models, memory and disk, print the plan with "
                             "an estimated time, and stop")
+    study.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="first make the stages as Ray tasks: alone, on a Ray started on this machine; "
+                            "'auto' or host:port joins a running cluster (pip install -e '.[ray]')")
     study.add_argument("--gpu", default=None, metavar="NAME",
                        help="with --dry-run: plan for this GPU (H100, H200) from its datasheet, not for this machine")
     cmp = sub.add_parser("compare", help="the claims of two or more runs side by side")
@@ -197,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="    %(message)s")  # the kernels' printed lines and progress bars
     logging.getLogger("papermill").setLevel(logging.INFO)
     t0 = time.perf_counter()
+    if args.ray:
+        code = _ray_stages(args)
+        if code:
+            return code
     try:
         paths = run_notebooks(args.profile, args.only, force=args.force, seed=args.seed,
                               cell_timeout=args.cell_timeout)

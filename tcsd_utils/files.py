@@ -74,12 +74,16 @@ def artifacts(folder: str | os.PathLike, pattern: str) -> list[Path]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a killed one not yet reaped by its
+    parent, a zombie, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process
         return True
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
 
 

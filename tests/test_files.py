@@ -114,3 +114,23 @@ def test_two_writers_racing_for_one_stage_leave_one_whole_artifact(tmp_path):
     assert [w.exitcode for w in workers] == [0, 0]
     assert _whole(target)
     assert [p.name for p in tmp_path.iterdir()] == ["teacher"]
+
+
+def test_a_writer_killed_but_not_yet_reaped_counts_as_gone(tmp_path):
+    target = tmp_path / "cell.json"
+    pid = os.fork()
+    if pid == 0:  # the child dies mid-write; the parent does not reap it yet (a zombie)
+        with atomic_path(target) as tmp:
+            tmp.write_text("{half")
+            os._exit(3)
+    try:
+        for _ in range(500):
+            stat = open(f"/proc/{pid}/stat").read()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.01)
+        assert [p for p in tmp_path.iterdir() if is_temp(p)]
+        write_json({"v": 2}, target)
+        assert [p.name for p in tmp_path.iterdir()] == ["cell.json"]
+    finally:
+        os.waitpid(pid, 0)
