@@ -160,13 +160,16 @@ def run_on_ray(run: str, address: str | None = None, root=None, cpus_per_worker:
         worker = ray.remote(Worker)
         opts = dict(max_restarts=RETRIES, max_task_retries=RETRIES)
         # teacher samples and drafts: a worker per GPU, or per cpus_per_worker cores
-        if gpus:
+        made = [st for st in todo if st.kind in MAKE_KINDS]
+        if not made:
+            makers = []
+        elif gpus:
             makers = [worker.options(num_gpus=1, num_cpus=1, **opts).remote(run, base, overrides, None)
                       for _ in range(gpus)]
         else:
             makers = [worker.options(num_cpus=cpus_per_worker, **opts).remote(run, base, overrides, cpus_per_worker)
                       for _ in range(max(1, cpus // cpus_per_worker))]
-        _schedule(ray, [st for st in todo if st.kind in MAKE_KINDS], makers, finished, bar, log)
+        _schedule(ray, made, makers, finished, bar, log)
         for w in makers:
             ray.kill(w)
         # c and the timing blocks: a whole GPU each, or a whole machine each on CPU

@@ -24,6 +24,9 @@ from tcsd_utils.graph import levels, stages
 from tcsd_utils.plan import Plan, estimate
 from tcsd_utils.profiles import SETTINGS, draft_specs, grid_names, mix_names, ood_names, settings
 
+RUN = "smoke"
+OVERRIDES = {"decode_taus": (0.0, 1.0)}  # two decoding temperatures instead of three: CI's time
+
 
 @pytest.mark.parametrize("profile", sorted(SETTINGS))
 def test_the_graph_is_ordered_and_times_what_the_notebooks_ask_for(profile):
@@ -52,15 +55,21 @@ def test_the_plan_counts_the_graphs_timed_cells():
     assert row[1].startswith(f"{sum(len(st.args[2]) for st in timing)} cells in {len(timing)} blocks")
 
 
+def test_without_ray_the_flag_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from tcsd_utils import cluster
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(SystemExit, match=r"pip install -e \"\.\[ray\]\""):
+        cluster.run_on_ray(RUN)
+
+
 # -- on Ray -------------------------------------------------------------------------------
 ray = pytest.importorskip("ray", reason="the Ray extra (pip install -e '.[ray]'; make test installs it)")
 
 from tcsd_utils.cluster import Worker, run_on_ray, run_stage, run_serial  # noqa: E402
 from tcsd_utils.study import Study  # noqa: E402
-
-RUN = "smoke"
-OVERRIDES = {"decode_taus": (0.0, 1.0)}
-
 
 def _killer(root: Path, stop: threading.Event, killed: list):
     """Kill the first process seen writing a draft's model (its pid is in the temp name)."""
@@ -71,7 +80,7 @@ def _killer(root: Path, stop: threading.Event, killed: list):
             os.kill(pid, signal.SIGKILL)
             killed.append((temp.parent.name, pid))
             return
-        time.sleep(0.002)
+        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
