@@ -2,8 +2,9 @@
 
 ``tcsd study`` checks the profile (`tcsd_utils.plan`), runs the notebooks (`tcsd_utils.runs`)
 and makes sure report.md is current (`tcsd_utils.report`); ``--dry-run`` prints the plan
-only; ``--ray [ADDRESS]`` first makes the stages as Ray tasks (`tcsd_utils.cluster`). ``tcsd bench`` times our decoders against transformers (`tcsd_utils.bench`).
-``tcsd compare`` sets the claims of several runs side by side.
+only; ``--ray [ADDRESS]`` first makes the stages as Ray tasks (`tcsd_utils.cluster`).
+``tcsd bench`` times our decoders against transformers (`tcsd_utils.bench`). ``tcsd compare``
+sets the claims of several runs side by side.
 """
 
 from __future__ import annotations

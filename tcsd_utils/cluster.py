@@ -158,17 +158,20 @@ def run_on_ray(run: str, address: str | None = None, root=None, cpus_per_worker:
         finished = {st.key for st in graph if st not in todo}
         bar = progress(total=len(todo), desc=f"stages on Ray ({len(nodes)} nodes, {cpus} CPUs, {gpus} GPUs)")
         worker = ray.remote(Worker)
-        opts = dict(max_restarts=RETRIES, max_task_retries=RETRIES)
+
+        def start(threads=None, **resources):
+            """One worker of the run; it is restarted, and its stage sent again, if it dies."""
+            return worker.options(max_restarts=RETRIES, max_task_retries=RETRIES, **resources).remote(
+                run, base, overrides, threads)
+
         # teacher samples and drafts: a worker per GPU, or per cpus_per_worker cores
         made = [st for st in todo if st.kind in MAKE_KINDS]
         if not made:
             makers = []
         elif gpus:
-            makers = [worker.options(num_gpus=1, num_cpus=1, **opts).remote(run, base, overrides, None)
-                      for _ in range(gpus)]
+            makers = [start(num_gpus=1, num_cpus=1) for _ in range(gpus)]
         else:
-            makers = [worker.options(num_cpus=cpus_per_worker, **opts).remote(run, base, overrides, cpus_per_worker)
-                      for _ in range(max(1, cpus // cpus_per_worker))]
+            makers = [start(cpus_per_worker, num_cpus=cpus_per_worker) for _ in range(max(1, cpus // cpus_per_worker))]
         _schedule(ray, made, makers, finished, bar, log)
         for w in makers:
             ray.kill(w)
@@ -176,14 +179,13 @@ def run_on_ray(run: str, address: str | None = None, root=None, cpus_per_worker:
         timed = [st for st in todo if st.kind in TIME_KINDS]
         if timed:
             if gpus:
-                timers = [worker.options(num_gpus=1, num_cpus=1, **opts).remote(run, base, overrides, None)
-                          for _ in range(gpus)]
+                timers = [start(num_gpus=1, num_cpus=1) for _ in range(gpus)]
             else:
                 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # deferred: optional
 
-                timers = [worker.options(num_cpus=int(n["Resources"]["CPU"]), **opts,
-                                         scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                          .remote(run, base, overrides, None) for n in nodes if n["Resources"].get("CPU", 0) >= 1]
+                timers = [start(num_cpus=int(n["Resources"]["CPU"]),
+                                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                          for n in nodes if n["Resources"].get("CPU", 0) >= 1]
             _schedule(ray, timed, timers, finished, bar, log)
             for w in timers:
                 ray.kill(w)

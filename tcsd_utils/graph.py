@@ -60,9 +60,8 @@ def teacher_taus(s: Settings) -> list[float]:
 
 
 def _teacher(prompt_set: str, split: str, tau: float) -> Stage:
-    folder = f"teacher/{prompt_set}_{split}_tau{tau_tag(tau)}"
-    return Stage(f"teacher/{prompt_set}_{split}_tau{tau_tag(tau)}", "teacher", (), (prompt_set, split, float(tau)),
-                 (f"{folder}/config.json",))
+    key = f"teacher/{prompt_set}_{split}_tau{tau_tag(tau)}"  # also its folder
+    return Stage(key, "teacher", (), (prompt_set, split, float(tau)), (f"{key}/config.json",))
 
 
 def _draft_needs(s: Settings, mode: str, tau_kd: float, mix_weights) -> list[str]:
@@ -82,8 +81,7 @@ def stages(s: Settings) -> list[Stage]:
     """Every stage of a run with settings ``s``, in the order the notebooks make them (a
     topological order: each stage comes after those it needs)."""
     out: list[Stage] = []
-    train = [_teacher(s.train_set, "train", t) for t in teacher_taus(s)]
-    out += train
+    out += [_teacher(s.train_set, "train", t) for t in teacher_taus(s)]
     nokd = [] if s.paper_draft else ["draft/nokd"]  # a Hub draft is loaded, not made
     if nokd:
         out.append(Stage("draft/nokd", "draft", (), ("nokd",), ("drafts/nokd/config.json", "drafts/nokd/model")))
@@ -94,6 +92,7 @@ def stages(s: Settings) -> list[Stage]:
         out.append(Stage(f"draft/{name}", "draft", needs, (name,),
                          (f"drafts/{name}/config.json", f"drafts/{name}/model")))
     out.append(Stage("cost", "cost", tuple(nokd), (), ("eval/cost.json",)))
+    made = {stage.args[0] for stage in out if stage.kind == "draft"}  # (a Hub draft is not)
     held = {}  # (prompt set, tau) -> the teacher stage of its test split
     for prompt_set in dict.fromkeys([s.train_set, s.ood_set]):
         for tau in s.decode_taus:
@@ -111,8 +110,7 @@ def stages(s: Settings) -> list[Stage]:
             if not todo:
                 continue
             timed |= {(n, prompt_set, float(tau)) for n in todo}
-            needs = tuple([f"draft/{n}" for n in todo if f"draft/{n}" in {x.key for x in out}]
-                          + [held[prompt_set, float(tau)], "cost"])
+            needs = tuple([f"draft/{n}" for n in todo if n in made] + [held[prompt_set, float(tau)], "cost"])
             folder = f"eval/{prompt_set}/tau{tau_tag(tau)}"
             out.append(Stage(f"timing/{prompt_set}/tau{tau_tag(tau)}/{'+'.join(todo)}", "timing", needs,
                              (prompt_set, float(tau), tuple(todo)), tuple(f"{folder}/{n}.json" for n in todo)))
