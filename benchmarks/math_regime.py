@@ -8,13 +8,15 @@ training; plus the training time of each draft. The issue's targets: aligned KD 
 tau 0 and >= 0.50 at tau 1 on ``test``, >= 0.50 at tau 0 on ``unseen``; no KD at most half.
 
     .venv/bin/python benchmarks/math_regime.py [--taus 0 1] [--threads N] [--json out.json]
-        [--steps N --root DIR] [--skip online_tau0]
+        [--steps N --root DIR] [--skip online_tau0] [--divergence tvd --root DIR]
 
 The drafts and cells it makes are the study's own (same folder, same configs), so a later
 `make study` reuses them. ``--steps`` trains the KD drafts for N steps instead of the
 profile's; give it its own ``--root`` (the teacher samples and the no-KD draft of
 ``outputs/cpu`` are linked there, not copied or remade). At tau_kd 0 offline and online KD
 train the same draft (cross-entropy on greedy answers), so ``--skip online_tau0`` saves one.
+``--divergence`` trains online KD with another divergence (DistillSpec, Zhou et al. 2024,
+found that the best one depends on the task and the decoding; TVD is 1 - expected alpha).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import replace
 
 import torch
 
-from tcsd_utils.profiles import kd_name
+from tcsd_utils.profiles import DIVERGENCES, kd_name
 from tcsd_utils.study import Study
 from tcsd_utils.timing import machine_info
 from tcsd_utils.files import output_dir
@@ -41,15 +43,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="KD steps (default: the profile's)")
     parser.add_argument("--root", default=None, help="outputs folder (needed with --steps)")
     parser.add_argument("--skip", nargs="*", default=[], help="drafts not to train, e.g. online_tau0")
+    parser.add_argument("--divergence", choices=DIVERGENCES, default=None,
+                        help="online KD's divergence (default: the profile's); needs its own --root")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {}
+    if (args.steps or args.divergence) and not args.root:
+        parser.error("--steps and --divergence need their own --root, or they would replace the study's drafts")
+    base = Study("cpu").settings
     if args.steps:
-        if not args.root:
-            parser.error("--steps needs its own --root, or it would replace the study's drafts")
-        base = Study("cpu").settings
         overrides = {"offline": replace(base.offline, steps=args.steps), "online": replace(base.online, steps=args.steps)}
+    if args.divergence:
+        overrides["online"] = replace(overrides.get("online", base.online), divergence=args.divergence)
     study = Study("cpu", root=args.root, **overrides)
     if args.root:  # reuse the study's teacher samples and no-KD draft
         home = output_dir("cpu")
@@ -75,7 +81,7 @@ def main() -> None:
     print(table.pivot_table(index=["split", "draft"], columns="tau", values="ci", aggfunc="first").to_string())
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": machine_info(), "steps": args.steps, "seconds": seconds, "rows": table.to_dict("records")}, fh, indent=2)
+            json.dump({"machine": machine_info(), "steps": args.steps, "divergence": args.divergence, "seconds": seconds, "rows": table.to_dict("records")}, fh, indent=2)
 
 
 if __name__ == "__main__":

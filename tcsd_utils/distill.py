@@ -86,9 +86,10 @@ def divergence(target_logits: torch.Tensor, draft_logits: torch.Tensor, tau: flo
             draft whose output layer covers only ``ids`` (`tcsd_utils.subvocab`).
         tau: KD temperature of ``p`` (0: one-hot on the target's argmax).
         kind: ``fkl`` KL(p||q), ``rkl`` KL(q||p), ``jsd`` Jensen-Shannon, ``tvd``.
-        ids: the token ids the draft's logits cover, or None for the whole vocabulary.
-            The sums then run over ``ids`` only: the draft has q = 0 elsewhere, where no
-            loss can move it (forward KL would be infinite there).
+        ids: the columns of ``target_logits`` the draft's logits cover (token ids, or a
+            slice of a compact tensor: `teacher.stored_logits`), or None for the whole
+            vocabulary. The sums then run over ``ids`` only: the draft has q = 0 elsewhere,
+            where no loss can move it (forward KL would be infinite there).
 
     Returns:
         `torch.Tensor` of shape ``(n,)``.
@@ -217,17 +218,18 @@ def _head_slots(draft, device):
     return kept, slot
 
 
-def _batch(cfg: KDConfig, rng: random.Random, draft, target, data, prompts, stream, pad: int, eos: int):
+def _batch(cfg: KDConfig, rng: random.Random, draft, target, data, prompts, stream, pad: int, eos: int, slot=None):
     """One step's (prompt, answer) pairs and the target's logits at their answer positions
     (`batching.pack` order) where they come with the pairs: from the target's own
-    generation, or stored by `target_scores`; else None (`_loss` asks the target)."""
+    generation, or stored by `target_scores` (compact for a sub-vocabulary draft, its
+    ``slot``: `teacher.stored_logits`); else None (`_loss` asks the target)."""
     if cfg.mode == "lm":
         return _lm_batch(stream, cfg, rng, draft.device), None
     if cfg.mode == "offline" or cfg.source == "data":
         rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
         pairs = [(r["prompt_ids"], r["answer_ids"]) for r in rows]
         if cfg.mode == "online" and "top_ids" in rows[0]:  # scored once (`target_scores`)
-            return pairs, stored_logits(rows, draft.config.vocab_size, draft.device)
+            return pairs, stored_logits(rows, draft.config.vocab_size, draft.device, slot)
         return pairs, None
     by_target = cfg.source == "target"
     return _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos, with_logits=by_target)
@@ -244,7 +246,9 @@ def _loss(cfg: KDConfig, draft, target, pairs, t_logits, pad: int, kept, slot):
             with torch.no_grad():
                 t_logits = head_logits(target, ids.to(target.device), mask.to(target.device),
                                        rows.to(target.device), cols.to(target.device))
-        loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, kept).mean()
+        # stored scores come compact for a sub-vocabulary draft: its columns first
+        ids = kept if kept is None or t_logits.shape[-1] == draft.config.vocab_size else slice(0, kept.numel())
+        loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, ids).mean()
     else:  # tokens the draft's head does not cover carry no loss
         loss = F.cross_entropy(logits.float(), labels if kept is None else slot[labels], ignore_index=IGNORE)
     return loss, int(labels.numel())
@@ -312,7 +316,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
         while step < cfg.steps:
             rng = random.Random(cfg.seed * STEP_SEED + step)  # batches depend on the step only
             torch.manual_seed(cfg.seed * STEP_SEED + step)
-            pairs, t_logits = _batch(cfg, rng, draft, target, data, prompts, stream, pad, eos)
+            pairs, t_logits = _batch(cfg, rng, draft, target, data, prompts, stream, pad, eos, slot)
             # on a GPU the forward runs in bfloat16 (the weights, their gradients and AdamW's
             # state stay float32); on a CPU in float32, as before
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):

@@ -65,8 +65,8 @@ def linear(x, weight):
     depends on the machine: on one 2-core CPU a matrix-vector product ran the target's token
     in 22.7 ms against 29.3 with ``F.linear``; on another of the same kind ``F.linear`` was
     the faster (62 against 96 us for a 1536 x 576 bfloat16 weight). So for one token and for
-    a verification step (2 to `SMALL` tokens), each weight shape's kernel is timed once
-    (`choose_kernel`); longer inputs take ``F.linear``."""
+    each width of a verification step (2 to `SMALL` tokens), each weight shape's kernel is
+    timed once (`choose_kernel`); longer inputs take ``F.linear``."""
     n = x.shape[1]
     if n > SMALL:
         return F.linear(x, weight)
@@ -88,9 +88,11 @@ def _matmul(x, weight):
 
 KERNELS = {"mv": _mv, "linear": lambda x, weight: F.linear(x, weight), "matmul": _matmul}
 KERNEL_ENV = "TCSD_KERNEL"  # force one kernel for every shape: mv (one token; else linear), linear, matmul
-_CHOSEN: dict = {}  # (device, dtype, out, in, 1 or SMALL) -> kernel name, this process
+_CHOSEN: dict = {}  # (device, dtype, out, in, new tokens 1..SMALL) -> kernel name, this process
 _DISK: dict | None = None
-KERNELS_VERSION = 2  # raised when a kernel's code changes: choices measured with the old code are measured again
+# raised when a kernel's code or what a choice covers changes: choices measured before are measured
+# again (v3: one choice per verification width, not one for widths 2 to SMALL)
+KERNELS_VERSION = 3
 
 
 def _machine_key() -> str:
@@ -143,10 +145,12 @@ def _time(kernel, x, weight, calls: int = 8) -> float:
 @torch.inference_mode()
 def choose_kernel(weight, n: int) -> str:
     """The fastest kernel for ``weight`` and ``n`` new tokens (one token, or a verification
-    step of up to `SMALL`), timed once per machine and kept in ``~/.cache/tcsd/kernels.json``
-    (``$TCSD_CACHE_DIR`` moves it); ``$TCSD_KERNEL`` forces one."""
-    width = 1 if n == 1 else SMALL
-    key = (weight.device.type, str(weight.dtype).replace("torch.", ""), *weight.shape, width)
+    step of ``n`` <= `SMALL`: which kernel wins changes with the width, so each is timed),
+    timed once per machine and kept in ``~/.cache/tcsd/kernels.json`` (``$TCSD_CACHE_DIR``
+    moves it); ``$TCSD_KERNEL`` forces one."""
+    if not 1 <= n <= SMALL:
+        raise ValueError(f"choose_kernel covers 1 to {SMALL} new tokens, got {n}")
+    key = (weight.device.type, str(weight.dtype).replace("torch.", ""), *weight.shape, n)
     if key in _CHOSEN:
         return _CHOSEN[key]
 
@@ -160,9 +164,8 @@ def choose_kernel(weight, n: int) -> str:
     kind = _disk().get(text)
     if kind not in KERNELS:
         g = torch.Generator(device=weight.device).manual_seed(0)  # timing input only: leave the global RNG alone
-        x = torch.randn(1, max(n, 2) if width > 1 else 1, weight.shape[1], generator=g, device=weight.device
-                        ).to(weight.dtype)
-        candidates = ("mv", "linear", "matmul") if width == 1 else ("linear", "matmul")
+        x = torch.randn(1, n, weight.shape[1], generator=g, device=weight.device).to(weight.dtype)
+        candidates = ("mv", "linear", "matmul") if n == 1 else ("linear", "matmul")
         kind = min(candidates, key=lambda name: _time(KERNELS[name], x, weight))
         _disk()[text] = kind
         _save_disk()

@@ -174,13 +174,29 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
     return _cached(path, config)
 
 
-def stored_logits(rows, vocab: int, device) -> torch.Tensor:
-    """The stored top logits of ``rows`` (in `batching.pack` order) as a dense ``(n, vocab)`` tensor,
-    ``-inf`` off each position's top tokens: the same shape as a target forward's logits, so
-    the loss treats both alike."""
+def stored_logits(rows, vocab: int, device, slot: torch.Tensor | None = None) -> torch.Tensor:
+    """The stored top logits of ``rows`` (in `batching.pack` order) as logits for the loss.
+
+    Without ``slot``: a dense ``(n, vocab)`` tensor, ``-inf`` off each position's top tokens,
+    the same shape as a target forward's logits, so the loss treats both alike.
+
+    With ``slot`` (per token id, its column in a sub-vocabulary draft's compact logits, or a
+    negative number where the draft's head does not cover it; `subvocab`): a compact ``(n,
+    kept + top_k)`` tensor. Its first ``kept`` columns are the draft's columns; the last
+    ``top_k`` hold each position's top logits of ids the draft does not cover, so that a
+    softmax at any temperature has the same normaliser as over the whole vocabulary, and the
+    probabilities of the first ``kept`` columns equal the dense tensor's at the kept ids. The
+    dense tensor for the cpu draft (49152 ids) is 6 times the compact one (8192 + 64).
+    """
     ids = torch.tensor([t for r in rows for t in r["top_ids"]], dtype=torch.long, device=device)  # (n, top_k)
     val = torch.tensor([t for r in rows for t in r["top_logits"]], dtype=torch.float32, device=device)
-    return torch.full((ids.shape[0], vocab), float("-inf"), device=device).scatter_(1, ids, val)
+    if slot is None:
+        return torch.full((ids.shape[0], vocab), float("-inf"), device=device).scatter_(1, ids, val)
+    kept = int((slot >= 0).sum())
+    column = slot.to(device)[ids]  # (n, top_k)
+    rest = kept + torch.arange(ids.shape[1], device=device).expand_as(ids)  # one spare column per top slot
+    column = torch.where(column >= 0, column, rest)
+    return torch.full((ids.shape[0], kept + ids.shape[1]), float("-inf"), device=device).scatter_(1, column, val)
 
 
 def mix(datasets_by_tau: dict, weights: dict, n: int, seed: int = 0):

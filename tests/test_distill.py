@@ -298,3 +298,26 @@ def test_online_kd_on_stored_scores_equals_a_target_forward_per_step(teacher, to
         D.train_draft(tmp_path / name, cfg, start, tokenizer, target=teacher, data=rows)
         losses.append([h["loss"] for h in json.loads((tmp_path / name / "loss.json").read_text())])
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", DIVERGENCES)
+@pytest.mark.parametrize("tau", [0.0, 0.5, 1.0, 2.0])
+def test_compact_stored_scores_give_the_dense_loss(kind, tau):
+    """A sub-vocabulary draft's compact stored logits (kept columns, then the top logits of
+    ids it does not cover) give the same divergence as the dense (n, vocab) tensor."""
+    gen = torch.Generator().manual_seed(1)
+    vocab, top_k, n = 40, 6, 30
+    kept = torch.tensor(sorted(random.Random(2).sample(range(vocab), 12)))
+    slot = torch.full((vocab,), D.IGNORE, dtype=torch.long)
+    slot[kept] = torch.arange(kept.numel())
+    logits = torch.randn(n, vocab, generator=gen) * 3
+    top = logits.topk(top_k, dim=-1)
+    rows = [{"top_ids": [top.indices[i].tolist()], "top_logits": [top.values[i].tolist()]} for i in range(n)]
+    assert (slot[top.indices] < 0).any() and (slot[top.indices] >= 0).any()  # both kinds of top id occur
+    dense = T.stored_logits(rows, vocab, "cpu")
+    compact = T.stored_logits(rows, vocab, "cpu", slot)
+    assert compact.shape == (n, kept.numel() + top_k)
+    draft = torch.randn(n, kept.numel(), generator=gen)
+    want = D.divergence(dense, draft, tau, kind, kept)
+    got = D.divergence(compact, draft, tau, kind, slice(0, kept.numel()))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -177,7 +177,11 @@ def test_kernel_is_timed_once_and_kept_on_disk(fresh_kernels):
     assert torch.equal(torch.get_rng_state(), state)  # timing inputs come from a local generator
     assert one in ("mv", "linear", "matmul") and step in ("linear", "matmul")
     saved = json.loads((_cache_file()).read_text())
-    assert saved[_machine_key()] == {"cpu|float32|64|32|1": one, f"cpu|float32|64|32|{SMALL}": step}
+    assert saved[_machine_key()] == {"cpu|float32|64|32|1": one, "cpu|float32|64|32|4": step}  # one per width
+    wide = choose_kernel(w, SMALL)
+    assert json.loads((_cache_file()).read_text())[_machine_key()][f"cpu|float32|64|32|{SMALL}"] == wide
+    with pytest.raises(ValueError, match=f"1 to {SMALL} new tokens"):
+        choose_kernel(w, SMALL + 1)
     assert kernel_choices()["cpu|float32|64|32|1"] == one
     R._CHOSEN.clear()
     R._DISK = {"cpu|float32|64|32|1": "matmul"}  # a choice read back is used as it is
