@@ -26,6 +26,7 @@ import json
 import time
 
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -45,21 +46,30 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], help="drafts not to train, e.g. online_tau0")
     parser.add_argument("--divergence", choices=DIVERGENCES, default=None,
                         help="online KD's divergence (default: the profile's); needs its own --root")
+    parser.add_argument("--lr", type=float, default=None, help="KD's peak learning rate; needs its own --root")
+    parser.add_argument("--online-samples-tau", type=float, default=None,
+                        help="'sample once, score many': every online draft on the teacher samples at this tau; "
+                             "needs its own --root")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = {}
-    if (args.steps or args.divergence) and not args.root:
-        parser.error("--steps and --divergence need their own --root, or they would replace the study's drafts")
+    changed = {"--steps": args.steps, "--divergence": args.divergence, "--lr": args.lr,
+               "--online-samples-tau": args.online_samples_tau}
+    if any(v is not None for v in changed.values()) and not args.root:
+        parser.error(f"{', '.join(k for k, v in changed.items() if v is not None)} need their own --root, "
+                     "or they would replace the study's drafts")
     base = Study("cpu").settings
-    if args.steps:
-        overrides = {"offline": replace(base.offline, steps=args.steps), "online": replace(base.online, steps=args.steps)}
+    kd = {key: value for key, value in (("steps", args.steps), ("lr", args.lr)) if value is not None}
+    overrides = {"offline": replace(base.offline, **kd), "online": replace(base.online, **kd)}
     if args.divergence:
-        overrides["online"] = replace(overrides.get("online", base.online), divergence=args.divergence)
+        overrides["online"] = replace(overrides["online"], divergence=args.divergence)
+    if args.online_samples_tau is not None:
+        overrides["online_samples_tau"] = args.online_samples_tau
     study = Study("cpu", root=args.root, **overrides)
-    if args.root:  # reuse the study's teacher samples and no-KD draft
+    if args.root:  # reuse the study's teacher samples and scores (each folder linked) and no-KD draft
         home = output_dir("cpu")
-        for part in ("teacher", "drafts/nokd"):
+        parts = [p.relative_to(home) for p in sorted((home / "teacher").glob("*")) if p.is_dir()] + [Path("drafts/nokd")]
+        for part in parts:
             link = study.out / part
             if not link.exists() and (home / part).exists():
                 link.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +91,8 @@ def main() -> None:
     print(table.pivot_table(index=["split", "draft"], columns="tau", values="ci", aggfunc="first").to_string())
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": machine_info(), "steps": args.steps, "divergence": args.divergence, "seconds": seconds, "rows": table.to_dict("records")}, fh, indent=2)
+            json.dump({"machine": machine_info(), "steps": args.steps, "divergence": args.divergence, "lr": args.lr,
+                       "online_samples_tau": args.online_samples_tau, "seconds": seconds, "rows": table.to_dict("records")}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from .profiles import Settings, draft_specs, grid_names, mix_names, ood_names, tau_tag
+from .profiles import Settings, draft_specs, grid_names, mix_names, ood_names, sample_taus, tau_tag
 
 __all__ = ["Stage", "KINDS", "teacher_taus", "stages", "levels", "describe"]
 
@@ -56,7 +56,8 @@ class Stage:
 
 def teacher_taus(s: Settings) -> list[float]:
     """The KD temperatures whose teacher samples (train split) some draft reads."""
-    return sorted(set(s.kd_taus) | set(s.ood_taus) | {s.mix_baseline} | set(s.mix))
+    return sorted({t for mode, tau_kd, mix_weights in draft_specs(s).values() if mode != "none"
+                   for t in sample_taus(s, mode, tau_kd, mix_weights)})
 
 
 def _teacher(prompt_set: str, split: str, tau: float) -> Stage:
@@ -65,16 +66,8 @@ def _teacher(prompt_set: str, split: str, tau: float) -> Stage:
 
 
 def _draft_needs(s: Settings, mode: str, tau_kd: float, mix_weights) -> list[str]:
-    """The teacher sets (train split) a KD draft reads, as `Study.kd_draft` does."""
-    if mix_weights:
-        taus = list(mix_weights)
-    elif mode == "online" and s.online_pool:
-        taus = list(s.kd_taus)
-    elif mode == "online" and s.online.source != "data":
-        taus = []  # the target generates while the draft trains
-    else:
-        taus = [tau_kd]
-    return [f"teacher/{s.train_set}_train_tau{tau_tag(t)}" for t in sorted(set(taus))]
+    """The teacher sets (train split) a KD draft reads (`profiles.sample_taus`)."""
+    return [f"teacher/{s.train_set}_train_tau{tau_tag(t)}" for t in sample_taus(s, mode, tau_kd, mix_weights)]
 
 
 def stages(s: Settings) -> list[Stage]:

@@ -22,7 +22,7 @@ from .temperature import check_tau
 
 __all__ = ["Settings", "SETTINGS", "MODES", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name",
            "KDConfig", "DIVERGENCES", "SOURCES", "PAPER_TARGET", "PAPER_DRAFT", "PAPER_T5_TARGET", "PAPER_T5_DRAFT",
-           "kd_name", "draft_specs", "grid_names", "ood_names", "mix_names", "tau_tag", "settings"]
+           "kd_name", "draft_specs", "sample_taus", "grid_names", "ood_names", "mix_names", "tau_tag", "settings"]
 
 # The paper's models (Hub ids), for the paper profiles.
 PAPER_TARGET = "meta-llama/Llama-2-13b-chat-hf"
@@ -109,6 +109,10 @@ class Settings:
     online: KDConfig = field(default_factory=lambda: _cut(mode="online", source="data", steps=200,
                                                          batch_size=16, lr=1e-3))
     online_pool: bool = False             # online KD on the stored samples of every KD tau (source "data")
+    # "sample once, score many": every online draft (source "data") trains on the teacher
+    # samples at this one tau, scored once, each re-tempering the stored logits to its tau_kd
+    # (None: each on the samples at its own tau_kd)
+    online_samples_tau: float | None = None
     online_top_k: int | None = 64         # source "data": store the target's top-k logits once (None: a forward per step)
     # the grid (notebooks 03-05)
     # KD temperatures: three in the cpu profile, so that the study keeps to its 45 minutes on a
@@ -142,6 +146,10 @@ class Settings:
             self.explore_taus = tuple(check_tau(t, "explore_taus") for t in self.explore_taus)
         self.mix = {check_tau(t, "mix"): float(w) for t, w in self.mix.items()}
         self.mix_baseline = check_tau(self.mix_baseline, "mix_baseline")
+        if self.online_samples_tau is not None:
+            self.online_samples_tau = check_tau(self.online_samples_tau, "online_samples_tau")
+            if self.online_pool:
+                raise ValueError("online_pool and online_samples_tau each choose online KD's sequences: set one")
 
     @property
     def from_hub(self) -> bool:
@@ -235,6 +243,22 @@ def draft_specs(s: Settings) -> dict:
             specs[kd_name(m, t)] = (m, t, None)
         specs[kd_name(m, s.mix_baseline, s.mix)] = (m, s.mix_baseline, dict(s.mix))
     return specs
+
+
+def sample_taus(s: Settings, mode: str, tau_kd: float, mix_weights=None) -> list[float]:
+    """The temperatures of the teacher samples (train split) a KD draft trains on: the mix's
+    for mixed data; for online KD on stored samples every KD tau (``online_pool``) or the one
+    pool's (``online_samples_tau``); none where the target generates while the draft trains;
+    else ``tau_kd``. `study.Study.kd_draft` reads them, `graph` makes them first."""
+    if mix_weights:
+        return sorted(mix_weights)
+    if mode == "online" and s.online.source != "data":
+        return []
+    if mode == "online" and s.online_pool:
+        return sorted(s.kd_taus)
+    if mode == "online" and s.online_samples_tau is not None:
+        return [s.online_samples_tau]
+    return [tau_kd]
 
 
 def grid_names(s: Settings, modes=MODES) -> list[str]:

@@ -34,7 +34,7 @@ from .evaluate import compare_draft, cost_ratio, measure_gamma, target_distribut
 from .files import artifacts, atomic_path, cached, canonical, output_dir, progress, write_json
 from .leviathan import predicted_gamma
 from .models import load_model, load_tokenizer, make_draft, share_embedding
-from .profiles import MODES, draft_specs, kd_name, settings, split_run_name, tau_tag
+from .profiles import MODES, draft_specs, kd_name, sample_taus, settings, split_run_name, tau_tag
 from .rules import pool_clock, with_gamma_intervals
 from .teacher import general_corpus, mix, target_scores, teacher_data
 from .timing import machine_info, timing_thread_count, timing_threads
@@ -140,17 +140,20 @@ class Study:
         if mode == "online" and cfg.source != "data":
             _, ids = self.prompts("train", n=self.settings.n_train_prompts)
             return train_draft(out, cfg, start, self.tokenizer, target=self.target, prompts=ids, extra_config=extra)
+        taus = sample_taus(self.settings, mode, tau_kd, mix_weights)
+        sets = {t: self.samples(t) for t in taus}
         if mix_weights:
-            sets = {t: self.samples(t) for t in mix_weights}
             data = mix(sets, mix_weights, n=sum(len(d) for d in sets.values()) // len(sets), seed=self.settings.seed)
-        elif mode == "online" and self.settings.online_pool:  # sequences of every KD tau, p at tau_kd
-            data = concatenate_datasets([self.samples(t) for t in self.settings.kd_taus])
-            extra["sequences"] = f"teacher samples at tau {list(self.settings.kd_taus)}"
-        else:
-            data = self.samples(tau_kd)
+        else:  # one set, or the pool of several (p still at tau_kd)
+            data = concatenate_datasets(list(sets.values())) if len(sets) > 1 else sets[taus[0]]
+        if taus != [tau_kd] and not mix_weights:
+            extra["sequences"] = f"teacher samples at tau {taus}"
         if mode == "online" and self.settings.online_top_k:  # the target scores them once, not every step
             k = self.settings.online_top_k
-            data = target_scores(self.target, data, self.out / "teacher" / f"scores_{out.name}_top{k}", k, pad=self.pad_id())
+            # one pool for every online draft is scored once ("sample once, score many")
+            scored = (f"pool_tau{'-'.join(map(tau_tag, taus))}" if self.settings.online_samples_tau is not None
+                      else out.name)
+            data = target_scores(self.target, data, self.out / "teacher" / f"scores_{scored}_top{k}", k, pad=self.pad_id())
             extra["target_scores"] = f"top {k} logits per position, stored"
         return train_draft(out, cfg, start, self.tokenizer, target=self.target, data=data, extra_config=extra)
 

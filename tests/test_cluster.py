@@ -22,7 +22,7 @@ import pytest
 from tcsd_utils.files import TEMP_PREFIX, is_temp
 from tcsd_utils.graph import levels, stages
 from tcsd_utils.plan import Plan, estimate
-from tcsd_utils.profiles import SETTINGS, draft_specs, grid_names, mix_names, ood_names, settings
+from tcsd_utils.profiles import SETTINGS, draft_specs, grid_names, mix_names, ood_names, settings, tau_tag
 
 RUN = "smoke"
 OVERRIDES = {"decode_taus": (1.0,)}  # one decoding temperature instead of three: CI's time
@@ -45,6 +45,25 @@ def test_the_graph_is_ordered_and_times_what_the_notebooks_ask_for(profile):
     drafts = {st.args[0] for st in graph if st.kind == "draft"}
     assert drafts == set(draft_specs(s)) - ({"nokd"} if s.paper_draft else set())
     assert sum(len(level) for level in levels(graph)) == len(graph)
+
+
+def test_online_drafts_on_one_pool_need_only_its_teacher_samples():
+    """``online_samples_tau`` ("sample once, score many"): every online draft reads the pool's
+    teacher samples; offline drafts still read their own tau's; a bad setting is refused."""
+    s = settings("smoke", online_samples_tau=2.0)
+    graph, pool = {st.key: st for st in stages(s)}, f"teacher/{s.train_set}_train_tau2"
+    assert pool in graph
+    for name, (mode, tau_kd, mix_weights) in draft_specs(s).items():
+        needs = [n for n in graph[f"draft/{name}"].needs if n.startswith("teacher/")] if mode != "none" else []
+        if mode == "online" and not mix_weights:
+            assert needs == [pool], name
+        elif mode == "offline" and not mix_weights:
+            assert needs == [f"teacher/{s.train_set}_train_tau{tau_tag(tau_kd)}"], name
+    assert pool not in [st.key for st in stages(settings("smoke"))]
+    with pytest.raises(ValueError, match="online_pool and online_samples_tau"):
+        settings("smoke", online_pool=True, online_samples_tau=1.0)
+    with pytest.raises(ValueError, match="online_samples_tau"):
+        settings("smoke", online_samples_tau=-1.0)
 
 
 def test_the_plan_counts_the_graphs_timed_cells():

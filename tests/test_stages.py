@@ -155,6 +155,28 @@ def test_online_kd_on_stored_samples_scores_them_once(study):
     assert held.get_input_embeddings().weight is study.target.get_input_embeddings().weight
 
 
+def test_sample_once_score_many_trains_every_online_draft_on_one_scored_pool(study, monkeypatch):
+    """With ``online_samples_tau`` every online draft reads the teacher samples at that tau,
+    scored once; each re-tempers the stored logits to its own tau_kd."""
+    from dataclasses import replace
+    from tcsd_utils import study as study_mod
+
+    s = study.settings
+    s.online = replace(s.online, source="data", steps=2, batch_size=2)
+    s.online_top_k, s.online_samples_tau = 5, 1.0
+    scored = []
+    real = study_mod.target_scores
+    monkeypatch.setattr(study_mod, "target_scores", lambda *a, **k: scored.append(a[2].name) or real(*a, **k))
+    study.kd_draft("online", 0.5)
+    study.kd_draft("online", 0.0)
+    assert scored == ["scores_pool_tau1_top5"] * 2  # one folder: the second call reads it back
+    assert json.loads((study.out / "teacher" / "scores_pool_tau1_top5" / "config.json").read_text())["top_k"] == 5
+    assert not (study.out / "teacher" / "instructions_train_tau0p5").exists()  # no samples at tau_kd
+    for name, tau in (("online_tau0p5", 0.5), ("online_tau0", 0.0)):
+        cfg = json.loads((study.draft_dir(name) / "config.json").read_text())
+        assert cfg["kd"]["tau_kd"] == tau and cfg["sequences"] == "teacher samples at tau [1.0]"
+
+
 def test_held_out_alpha_on_new_problems_and_on_templates_never_seen_is_cached(study, monkeypatch):
     from tcsd_utils import data
     from tcsd_utils import study as study_mod
