@@ -99,15 +99,24 @@ def peak_memory_gb(device=None) -> float:
     return peak
 
 
-def _auto_k(target, draft, prompts, tau, max_new_tokens, seed, c, fast=True, draft_tau=None) -> int:
-    """The k that maximises Leviathan's predicted speedup at this tau: per-token alpha from an
-    untimed pilot pass at k = 1 over the prompts, c measured (`leviathan.best_k`)."""
+def _auto_k(target, draft, prompts, tau, max_new_tokens, seed, c, verify: dict, fast=True, draft_tau=None) -> int:
+    """The k that maximises the speedup this machine allows at this tau: per-token alpha from
+    an untimed pilot pass at k = 1 over the prompts, c and the verification cost of each k
+    measured (`leviathan.best_k` with ``verify``; the costs are kept in ``verify``, k -> cost).
+    On a CPU a step of k + 1 tokens can cost well over one forward, and not monotonically in k
+    (FINDINGS.md), so Leviathan's k, which assumes it costs one, can be the wrong one."""
     accepted = tested = 0
     for i, prompt in enumerate(prompts):
         _, (acc, _, rejections) = _run("ours_speculative", target, draft, prompt, tau, 1, max_new_tokens,
                                        seed + i, 0, fast, draft_tau)
         accepted, tested = accepted + acc, tested + acc + rejections
-    return best_k(accepted / tested if tested else 0.0, c)
+
+    def cost(k: int) -> float:
+        if k not in verify:
+            verify[k] = verify_cost(target, k, fast=fast)
+        return verify[k]
+
+    return best_k(accepted / tested if tested else 0.0, c, verify=cost)
 
 
 def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: int | str = 4,
@@ -120,7 +129,8 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         prompts: chat-formatted prompt ids; each repeat decodes all of them once per method.
         taus: decoding temperatures.
         k: draft tokens per step, for both speculative decoders; ``"auto"`` picks it per
-            temperature from a pilot pass's alpha and the measured c (`_auto_k`).
+            temperature from a pilot pass's alpha, the measured c and the measured cost of
+            each k's verification step (`_auto_k`).
         max_new_tokens: tokens every run generates (EOS ignored).
         repeats: timed repeats (after one warm-up pass); medians are reported.
         seed: sampling seed of prompt i is ``seed + i``, the same for every method.
@@ -150,7 +160,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
         raise ValueError(f"k must be an integer >= 1 or 'auto', got {k!r}")
     k_arg, verify = k, {}  # verify: k -> cost of a verification step in one-token forwards
     for tau in taus:
-        k = (_auto_k(target, draft, prompts, tau, max_new_tokens, seed, cost["c"], fast, draft_tau)
+        k = (_auto_k(target, draft, prompts, tau, max_new_tokens, seed, cost["c"], verify, fast, draft_tau)
              if k_arg == "auto" else k_arg)
         for method in methods:  # warm-up: one decode each
             _run(method, target, draft, prompts[0], tau, k, max_new_tokens, seed, pad, fast, draft_tau)

@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     b.add_argument("--k", type=lambda v: v if v == "auto" else int(v), default=4,
                    help="draft tokens per step, or 'auto': per temperature, the k that maximises "
-                        "Leviathan's predicted speedup from a pilot pass's alpha and c")
+                        "the predicted speedup from a pilot pass's alpha, c and each k's measured "
+                        "verification cost")
     b.add_argument("--draft-tau", type=float, default=None,
                    help="the temperature our speculative decoder's draft samples at (default: each --taus value); "
                         "the output stays exact")

@@ -101,14 +101,22 @@ def test_bench_auto_k_picks_the_predicted_best_per_temperature(tiny_target, tiny
 
     import pytest
 
-    picked = []
+    picked, costs = [], {}
     real = bench.best_k
-    monkeypatch.setattr(bench, "best_k", lambda a, c: picked.append(a) or real(a, c))
+
+    def spy(a, c, verify):
+        picked.append(a)
+        return real(a, c, verify=lambda k: costs.setdefault(k, verify(k)))
+
+    monkeypatch.setattr(bench, "best_k", spy)
     twin = copy.deepcopy(tiny_target)  # alpha = 1: the longest draft pays
     result = bench.run_bench(tiny_target, twin, [[1, 4, 5]], taus=[1.0], k="auto", max_new_tokens=6, repeats=1,
                              pad=3, progress=False, methods=("ours_plain", "ours_speculative"))
-    assert picked == [1.0]
-    assert {r["k"] for r in result["rows"]} == {real(1.0, result["c"])} and result["k"] == "auto"
+    assert picked == [1.0] and 1 in costs  # the verification costs were measured, not assumed
+    k = real(1.0, result["c"], verify=costs.__getitem__)
+    assert {r["k"] for r in result["rows"]} == {k} and result["k"] == "auto"
+    spec = next(r for r in result["rows"] if r["method"] == "ours_speculative")
+    assert spec["verify_cost"] == costs[k]  # the bench reports the cost that chose k
     with pytest.raises(ValueError, match="k must be"):
         bench.run_bench(tiny_target, tiny_draft, [[1, 4, 5]], k=0, progress=False)
 

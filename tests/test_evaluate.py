@@ -50,6 +50,14 @@ def test_best_k_maximises_the_predicted_speedup():
             k = best_k(alpha, c, k_max=12)
             assert all(predicted_gamma(alpha, c, k) >= predicted_gamma(alpha, c, j) for j in range(1, 13))
     assert best_k(0.2, 0.07) == 1 and best_k(0.9, 0.02) > 4  # low alpha: short drafts
+    # with measured verification costs, k maximises the bound they give; a k whose cost-1
+    # prediction cannot win is not measured
+    asked = []
+    costs = {1: 1.1, 2: 1.6, 3: 1.0, 4: 1.7, 5: 1.9, 6: 2.0, 7: 2.1, 8: 2.2}
+    k = best_k(0.7, 0.12, verify=lambda k: asked.append(k) or costs[k])
+    assert k == max(costs, key=lambda j: predicted_gamma(0.7, 0.12, j, costs[j])) == 3
+    assert best_k(0.7, 0.12) == 4 and asked == [1, 2, 3, 4]  # k >= 5 cannot beat k = 3 even at cost 1
+    assert best_k(0.7, 0.12, verify=lambda k: 0.5) == 4  # a cost below 1 counts as 1
     with pytest.raises(ValueError, match="alpha"):
         best_k(1.5, 0.1)
 
