@@ -111,9 +111,9 @@ def _auto_k(target, draft, prompts, tau, max_new_tokens, seed, c, verify: dict, 
                                        seed + i, 0, fast, draft_tau)
         accepted, tested = accepted + acc, tested + acc + rejections
 
-    def cost(k: int) -> float:
+    def cost(k: int) -> float:  # 5 repeats, not 3: the choice rests on differences of about 0.2
         if k not in verify:
-            verify[k] = verify_cost(target, k, fast=fast)
+            verify[k] = verify_cost(target, k, repeats=5, fast=fast)
         return verify[k]
 
     return best_k(accepted / tested if tested else 0.0, c, verify=cost)
@@ -204,7 +204,7 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
     return {"machine": machine, "kernels": kernel_choices(), "c": cost["c"], "target_ms": cost["target_ms"], "draft_ms": cost["draft_ms"], "k": k_arg,
             "max_new_tokens": max_new_tokens, "prompts": len(prompts), "repeats": repeats,
             "peak_memory_gb": peak, "device": str(device), "runner": "fast" if fast else "transformers",
-            "draft_tau": draft_tau, "rows": rows}
+            "draft_tau": draft_tau, "verify_costs": verify, "rows": rows}
 
 
 def format_table(result: dict) -> str:
@@ -227,6 +227,9 @@ def format_table(result: dict) -> str:
         for key, name in result["kernels"].items():
             kinds.setdefault(name, []).append(key.split("|", 2)[2])
         head += "\nkernels (out|in|tokens): " + "; ".join(f"{n}: {', '.join(v)}" for n, v in sorted(kinds.items()))
+    if result.get("verify_costs"):
+        head += "\nverification cost by k (one-token forwards): " + ", ".join(
+            f"{k}: {v:.2f}" for k, v in sorted(result["verify_costs"].items(), key=lambda kv: int(kv[0])))
     lines = [head, f"{'tau':>5} {'k':>2} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'gamma':>8} "
                    f"{'a/draft':>7} {'a/test':>6} {'predicted':>9} {'efficiency':>10} {'verify':>6} {'bound':>5} "
                    f"{'of bound':>8}"]

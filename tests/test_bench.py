@@ -116,7 +116,8 @@ def test_bench_auto_k_picks_the_predicted_best_per_temperature(tiny_target, tiny
     k = real(1.0, result["c"], verify=costs.__getitem__)
     assert {r["k"] for r in result["rows"]} == {k} and result["k"] == "auto"
     spec = next(r for r in result["rows"] if r["method"] == "ours_speculative")
-    assert spec["verify_cost"] == costs[k]  # the bench reports the cost that chose k
+    assert spec["verify_cost"] == costs[k] and result["verify_costs"] == costs  # reported as measured
+    assert "verification cost by k (one-token forwards): 1: " in bench.format_table(result)
     with pytest.raises(ValueError, match="k must be"):
         bench.run_bench(tiny_target, tiny_draft, [[1, 4, 5]], k=0, progress=False)
 
