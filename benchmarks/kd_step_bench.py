@@ -19,6 +19,7 @@ import statistics
 import time
 
 import torch
+from datasets import load_from_disk
 
 from tcsd_utils import distill as D
 from tcsd_utils.batching import pad_id
@@ -26,7 +27,6 @@ from tcsd_utils.files import output_dir
 from tcsd_utils.profiles import kd_name
 from tcsd_utils.study import Study
 from tcsd_utils.timing import machine_info
-from datasets import load_from_disk
 
 
 def main() -> None:
@@ -56,9 +56,9 @@ def main() -> None:
         for name, (draft, params, opt, kept, slot) in arms.items():
             rng = random.Random(step)
             t0 = time.perf_counter()
-            pairs, t_logits = D._batch(cfg, rng, draft, None, data, None, None, pad, eos,
-                                       slot if name == "compact" else None)
-            loss, _ = D._loss(cfg, draft, None, pairs, t_logits, pad, kept, slot)
+            pairs, t_logits, compact = D._batch(cfg, rng, draft, None, data, None, None, pad, eos,
+                                                slot if name == "compact" else None)
+            loss, _ = D._loss(cfg, draft, None, pairs, t_logits, pad, kept, slot, compact)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, D.MAX_GRAD_NORM)

@@ -219,25 +219,28 @@ def _head_slots(draft, device):
 
 
 def _batch(cfg: KDConfig, rng: random.Random, draft, target, data, prompts, stream, pad: int, eos: int, slot=None):
-    """One step's (prompt, answer) pairs and the target's logits at their answer positions
+    """One step's (prompt, answer) pairs, the target's logits at their answer positions
     (`batching.pack` order) where they come with the pairs: from the target's own
-    generation, or stored by `target_scores` (compact for a sub-vocabulary draft, its
-    ``slot``: `teacher.stored_logits`); else None (`_loss` asks the target)."""
+    generation, or stored by `target_scores`; else None (`_loss` asks the target). Last,
+    whether those logits are compact: stored scores for a sub-vocabulary draft (its
+    ``slot``), laid out with the draft's columns first (`teacher.stored_logits`)."""
     if cfg.mode == "lm":
-        return _lm_batch(stream, cfg, rng, draft.device), None
+        return _lm_batch(stream, cfg, rng, draft.device), None, False
     if cfg.mode == "offline" or cfg.source == "data":
         rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
         pairs = [(r["prompt_ids"], r["answer_ids"]) for r in rows]
         if cfg.mode == "online" and "top_ids" in rows[0]:  # scored once (`target_scores`)
-            return pairs, stored_logits(rows, draft.config.vocab_size, draft.device, slot)
-        return pairs, None
+            return pairs, stored_logits(rows, draft.config.vocab_size, draft.device, slot), slot is not None
+        return pairs, None, False
     by_target = cfg.source == "target"
-    return _online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos, with_logits=by_target)
+    return *_online_samples(target if by_target else draft, prompts, cfg, rng, pad, eos, with_logits=by_target), False
 
 
-def _loss(cfg: KDConfig, draft, target, pairs, t_logits, pad: int, kept, slot):
+def _loss(cfg: KDConfig, draft, target, pairs, t_logits, pad: int, kept, slot, compact: bool = False):
     """The step's loss on ``pairs``: the divergence from the target (online) or the
-    cross-entropy on the answers (offline, lm). Returns the loss and its token count."""
+    cross-entropy on the answers (offline, lm). ``compact``: ``t_logits`` hold the draft's
+    ``kept`` ids as their first columns (`_batch`), not the whole vocabulary. Returns the
+    loss and its token count."""
     device = draft.device
     ids, mask, rows, cols, labels = pack(pairs, pad, device)
     logits = head_logits(draft, ids, mask, rows, cols, compact=True)  # (n, vocab or kept ids)
@@ -246,9 +249,8 @@ def _loss(cfg: KDConfig, draft, target, pairs, t_logits, pad: int, kept, slot):
             with torch.no_grad():
                 t_logits = head_logits(target, ids.to(target.device), mask.to(target.device),
                                        rows.to(target.device), cols.to(target.device))
-        # stored scores come compact for a sub-vocabulary draft: its columns first
-        ids = kept if kept is None or t_logits.shape[-1] == draft.config.vocab_size else slice(0, kept.numel())
-        loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, ids).mean()
+        covered = slice(0, kept.numel()) if compact else kept  # the columns of t_logits the draft covers
+        loss = divergence(t_logits.to(device), logits, cfg.tau_kd, cfg.divergence, covered).mean()
     else:  # tokens the draft's head does not cover carry no loss
         loss = F.cross_entropy(logits.float(), labels if kept is None else slot[labels], ignore_index=IGNORE)
     return loss, int(labels.numel())
@@ -316,11 +318,11 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
         while step < cfg.steps:
             rng = random.Random(cfg.seed * STEP_SEED + step)  # batches depend on the step only
             torch.manual_seed(cfg.seed * STEP_SEED + step)
-            pairs, t_logits = _batch(cfg, rng, draft, target, data, prompts, stream, pad, eos, slot)
+            pairs, t_logits, compact = _batch(cfg, rng, draft, target, data, prompts, stream, pad, eos, slot)
             # on a GPU the forward runs in bfloat16 (the weights, their gradients and AdamW's
             # state stay float32); on a CPU in float32, as before
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss, tokens = _loss(cfg, draft, target, pairs, t_logits, pad, kept, slot)
+                loss, tokens = _loss(cfg, draft, target, pairs, t_logits, pad, kept, slot, compact)
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step)
             opt.zero_grad(set_to_none=True)

@@ -321,3 +321,22 @@ def test_compact_stored_scores_give_the_dense_loss(kind, tau):
     want = D.divergence(dense, draft, tau, kind, kept)
     got = D.divergence(compact, draft, tau, kind, slice(0, kept.numel()))
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_compact_logits_are_told_apart_by_how_they_were_made_not_by_their_width(teacher, tokenizer, tmp_path):
+    """A head of vocab - top_k ids makes the compact tensor exactly vocab wide; the loss must
+    still read its first columns, as `_batch` says, and equal the dense tensor's loss."""
+    data = teacher_data(teacher, tokenizer, PROMPTS[:6], NAMES[:6], 1.0, tmp_path / "t", max_new_tokens=5)
+    scored = target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)
+    vocab = teacher.config.vocab_size
+    draft = make_draft(teacher, target_layers=[0], head_vocab=vocab - 4).float()
+    kept, slot = D._head_slots(draft, draft.device)
+    cfg = KDConfig(mode="online", source="data", tau_kd=1.0, batch_size=4)
+    pairs, compact_logits, compact = D._batch(cfg, random.Random(0), draft, None, scored, None, None, 3, 15, slot)
+    assert compact and compact_logits.shape[-1] == vocab  # the width alone cannot tell
+    rng = random.Random(0)  # the same rows `_batch` drew
+    dense_logits = T.stored_logits([scored[rng.randrange(len(scored))] for _ in range(4)], vocab, "cpu")
+    with torch.no_grad():
+        got, _ = D._loss(cfg, draft, None, pairs, compact_logits, 3, kept, slot, compact=True)
+        want, _ = D._loss(cfg, draft, None, pairs, dense_logits, 3, kept, slot)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
