@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from .profiles import Settings, draft_specs, grid_names, mix_names, ood_names, sample_taus, tau_tag
+from .profiles import Settings, draft_specs, grid_names, mix_names, ood_names, sample_taus, tau_tag, trained_as
 
 __all__ = ["Stage", "KINDS", "teacher_taus", "stages", "levels", "describe"]
 
@@ -79,7 +79,7 @@ def stages(s: Settings) -> list[Stage]:
     if nokd:
         out.append(Stage("draft/nokd", "draft", (), ("nokd",), ("drafts/nokd/config.json", "drafts/nokd/model")))
     for name, (mode, tau_kd, mix_weights) in draft_specs(s).items():
-        if mode == "none":
+        if mode == "none" or trained_as(s, name) != name:  # trained as another, made by its stage
             continue
         needs = tuple(nokd + _draft_needs(s, mode, tau_kd, mix_weights))
         out.append(Stage(f"draft/{name}", "draft", needs, (name,),
@@ -103,7 +103,8 @@ def stages(s: Settings) -> list[Stage]:
             if not todo:
                 continue
             timed |= {(n, prompt_set, float(tau)) for n in todo}
-            needs = tuple([f"draft/{n}" for n in todo if n in made] + [held[prompt_set, float(tau)], "cost"])
+            drafts = dict.fromkeys(trained_as(s, n) for n in todo)
+            needs = tuple([f"draft/{n}" for n in drafts if n in made] + [held[prompt_set, float(tau)], "cost"])
             folder = f"eval/{prompt_set}/tau{tau_tag(tau)}"
             out.append(Stage(f"timing/{prompt_set}/tau{tau_tag(tau)}/{'+'.join(todo)}", "timing", needs,
                              (prompt_set, float(tau), tuple(todo)), tuple(f"{folder}/{n}.json" for n in todo)))

@@ -30,7 +30,7 @@ from .data import load_prompts
 from .files import repo_root
 from .graph import stages as stage_graph, teacher_taus
 from .models import EMBEDDED_TARGET, load_model, make_draft, smollm2_gguf
-from .profiles import MODES, Settings, draft_specs, settings
+from .profiles import MODES, Settings, draft_specs, settings, trained_as
 
 __all__ = ["ProfileError", "Plan", "check", "estimate", "measure_costs", "gpu_costs", "GPUS", "format_plan"]
 
@@ -189,8 +189,10 @@ def _check_models(s: Settings, dry_run: bool, hub: tuple[bool, str]) -> list[tup
 
 
 def _drafts(s: Settings) -> dict[str, list]:
-    """The KD drafts a run trains, per mode, as (tau_kd, mix) (`profiles.draft_specs`)."""
-    return {m: [(t, mix) for mode, t, mix in draft_specs(s).values() if mode == m] for m in MODES}
+    """The KD drafts a run trains, per mode, as (tau_kd, mix) (`profiles.draft_specs`); one
+    that trains as another (`profiles.trained_as`) is not counted."""
+    made = {name: spec for name, spec in draft_specs(s).items() if trained_as(s, name) == name}
+    return {m: [(t, mix) for mode, t, mix in made.values() if mode == m] for m in MODES}
 
 
 def _draft_params(s: Settings) -> tuple[float, float]:

@@ -22,7 +22,7 @@ from .temperature import check_tau
 
 __all__ = ["Settings", "SETTINGS", "MODES", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name",
            "KDConfig", "DIVERGENCES", "SOURCES", "PAPER_TARGET", "PAPER_DRAFT", "PAPER_T5_TARGET", "PAPER_T5_DRAFT",
-           "kd_name", "draft_specs", "sample_taus", "grid_names", "ood_names", "mix_names", "tau_tag", "settings"]
+           "kd_name", "draft_specs", "trained_as", "sample_taus", "grid_names", "ood_names", "mix_names", "tau_tag", "settings"]
 
 # The paper's models (Hub ids), for the paper profiles.
 PAPER_TARGET = "meta-llama/Llama-2-13b-chat-hf"
@@ -243,6 +243,21 @@ def draft_specs(s: Settings) -> dict:
             specs[kd_name(m, t)] = (m, t, None)
         specs[kd_name(m, s.mix_baseline, s.mix)] = (m, s.mix_baseline, dict(s.mix))
     return specs
+
+
+def trained_as(s: Settings, name: str) -> str:
+    """The draft whose training draft ``name`` is: itself, except online KD at tau_kd 0 on the
+    stored tau-0 samples with forward KL and the offline settings, which trains as offline KD
+    at tau_kd 0. There p is one-hot on the target's argmax, which is its greedy answer's next
+    token, so forward KL is the cross-entropy on the very samples offline KD reads, batch by
+    batch (`distill.divergence`): one draft is trained, and both names load it."""
+    spec = draft_specs(s).get(name)
+    if spec is None or spec[0] != "online" or spec[1] != 0 or spec[2] or s.online.source != "data" \
+            or s.online.divergence != "fkl" or sample_taus(s, "online", 0.0) != [0.0]:
+        return name
+    o = s.offline
+    same = replace(s.online, mode=o.mode, source=o.source, max_new_tokens=o.max_new_tokens, seq_len=o.seq_len) == o
+    return kd_name("offline", 0.0) if same else name
 
 
 def sample_taus(s: Settings, mode: str, tau_kd: float, mix_weights=None) -> list[float]:

@@ -34,7 +34,7 @@ from .evaluate import compare_draft, cost_ratio, measure_gamma, target_distribut
 from .files import artifacts, atomic_path, cached, canonical, output_dir, progress, write_json
 from .leviathan import predicted_gamma
 from .models import load_model, load_tokenizer, make_draft, share_embedding
-from .profiles import MODES, draft_specs, kd_name, sample_taus, settings, split_run_name, tau_tag
+from .profiles import MODES, draft_specs, kd_name, sample_taus, settings, split_run_name, tau_tag, trained_as
 from .rules import pool_clock, with_gamma_intervals
 from .teacher import general_corpus, mix, target_scores, teacher_data
 from .timing import machine_info, timing_thread_count, timing_threads
@@ -108,7 +108,8 @@ class Study:
 
     # -- drafts ------------------------------------------------------------------------
     def draft_dir(self, name: str) -> Path:
-        return self.out / "drafts" / name
+        """The folder of draft ``name``: that of the draft it trains as (`profiles.trained_as`)."""
+        return self.out / "drafts" / trained_as(self.settings, name)
 
     def nokd_draft(self):
         """The general draft every KD draft starts from (the part Llama-68M plays)."""
@@ -130,6 +131,8 @@ class Study:
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if trained_as(self.settings, kd_name(mode, tau_kd, mix_weights)) == kd_name("offline", tau_kd):
+            mode = "offline"  # online KD at tau_kd 0 here is offline KD at tau_kd 0: trained once
         base = self.settings.offline if mode == "offline" else self.settings.online
         cfg = replace(base, tau_kd=tau_kd, mix_weights=dict(mix_weights or {}) if mode == "online" else {})
         out = self.draft_dir(kd_name(mode, tau_kd, mix_weights))

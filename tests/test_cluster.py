@@ -22,7 +22,7 @@ import pytest
 from tcsd_utils.files import TEMP_PREFIX, is_temp
 from tcsd_utils.graph import levels, stages
 from tcsd_utils.plan import Plan, estimate
-from tcsd_utils.profiles import SETTINGS, draft_specs, grid_names, mix_names, ood_names, settings, tau_tag
+from tcsd_utils.profiles import SETTINGS, draft_specs, grid_names, mix_names, ood_names, settings, tau_tag, trained_as
 
 RUN = "smoke"
 OVERRIDES = {"decode_taus": (1.0,)}  # one decoding temperature instead of three: CI's time
@@ -42,8 +42,11 @@ def test_the_graph_is_ordered_and_times_what_the_notebooks_ask_for(profile):
     asked = {(n, s.train_set, float(t)) for names in (grid_names(s), ood_names(s), mix_names(s)) for n in names
              for t in s.decode_taus} | {(n, s.ood_set, float(t)) for n in ood_names(s) for t in s.decode_taus}
     assert len(timed) == len(set(timed)) and set(timed) == asked  # each cell timed once
-    drafts = {st.args[0] for st in graph if st.kind == "draft"}
-    assert drafts == set(draft_specs(s)) - ({"nokd"} if s.paper_draft else set())
+    drafts = {st.args[0] for st in graph if st.kind == "draft"}  # a draft that trains as another has no stage
+    assert drafts == {trained_as(s, n) for n in draft_specs(s)} - ({"nokd"} if s.paper_draft else set())
+    for st in graph:  # a timed cell waits for the draft it is trained as
+        if st.kind == "timing":
+            assert {f"draft/{trained_as(s, n)}" for n in st.args[2]} & {f"draft/{d}" for d in drafts} <= set(st.needs)
     assert sum(len(level) for level in levels(graph)) == len(graph)
 
 

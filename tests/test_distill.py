@@ -340,3 +340,29 @@ def test_compact_logits_are_told_apart_by_how_they_were_made_not_by_their_width(
         got, _ = D._loss(cfg, draft, None, pairs, compact_logits, 3, kept, slot, compact=True)
         want, _ = D._loss(cfg, draft, None, pairs, dense_logits, 3, kept, slot)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_online_kd_at_tau_0_on_stored_greedy_samples_is_offline_kd_at_tau_0(teacher, tokenizer, tmp_path):
+    """What lets a study train one draft for both (`profiles.trained_as`): at tau_kd 0 p is
+    one-hot on the target's argmax, which is its greedy answer's next token, so forward KL on
+    the stored scores is the cross-entropy offline KD takes on the same batch."""
+    data = teacher_data(teacher, tokenizer, PROMPTS[:8], NAMES[:8], 0.0, tmp_path / "t", max_new_tokens=6)
+    scored = target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)
+    draft = fresh_draft(teacher)
+    online = KDConfig(mode="online", source="data", tau_kd=0.0, batch_size=4)
+    offline = KDConfig(mode="offline", tau_kd=0.0, batch_size=4)
+    for step in range(3):
+        pairs, t_logits, compact = D._batch(online, random.Random(step), draft, None, scored, None, None, 3, 15)
+        same_pairs, none, _ = D._batch(offline, random.Random(step), draft, None, data, None, None, 3, 15)
+        assert pairs == same_pairs and none is None and not compact
+        with torch.no_grad():
+            on, n_on = D._loss(online, draft, None, pairs, t_logits, 3, None, None)
+            off, n_off = D._loss(offline, draft, None, pairs, None, 3, None, None)
+        assert n_on == n_off
+        torch.testing.assert_close(on, off, rtol=1e-5, atol=1e-6)
+    # at tau_kd 1 the two losses differ: online KD reads the target's whole distribution
+    pairs, t_logits, _ = D._batch(online, random.Random(0), draft, None, scored, None, None, 3, 15)
+    with torch.no_grad():
+        soft, _ = D._loss(KDConfig(mode="online", source="data", tau_kd=1.0), draft, None, pairs, t_logits, 3, None, None)
+        hard, _ = D._loss(offline, draft, None, pairs, None, 3, None, None)
+    assert not torch.isclose(soft, hard, rtol=1e-3)

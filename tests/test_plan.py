@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -63,12 +64,18 @@ def test_memory_and_disk_are_refused_with_their_numbers(monkeypatch):
 def test_the_plan_scales_with_the_settings():
     costs = {"step_b": 0.2, "step_1": 0.1, "forward": 1.0, "train": 1.5, "train_lm": 1.0, "device": "made up"}
     base = plan.estimate(plan.check("cpu", dry_run=True), costs)
-    twice = plan.estimate(plan.check("cpu", dry_run=True, offline=SETTINGS["cpu"].offline.__class__(
-        mode="offline", steps=2 * SETTINGS["cpu"].offline.steps, batch_size=16)), costs)
+    cpu = SETTINGS["cpu"]
+    twice = plan.estimate(plan.check("cpu", dry_run=True, offline=replace(cpu.offline, steps=2 * cpu.offline.steps),
+                                     online=replace(cpu.online, steps=2 * cpu.online.steps)), costs)
     stage = dict((n, s) for n, _, s in base.stages)
     stage2 = dict((n, s) for n, _, s in twice.stages)
     assert stage2["offline KD drafts"] == pytest.approx(2 * stage["offline KD drafts"])
-    assert twice.seconds - base.seconds == pytest.approx(stage["offline KD drafts"])
+    assert twice.seconds - base.seconds == pytest.approx(stage["offline KD drafts"] + cpu.online.steps * costs["train"]
+                                                         * len(plan._drafts(cpu)["online"]))
+    # online KD at tau_kd 0 trains as offline KD at tau_kd 0 (`profiles.trained_as`): counted once
+    assert len(plan._drafts(cpu)["online"]) == len(plan._drafts(cpu)["offline"]) - 1
+    apart = plan.estimate(plan.check("cpu", dry_run=True, online=replace(cpu.online, lr=2e-3)), costs)
+    assert {n: s for n, _, s in apart.stages}["online KD drafts"] > stage["online KD drafts"]
     assert math.isclose(base.seconds, sum(s for _, _, s in base.stages))
     text = plan.format_plan(base)
     assert "teacher samples (train)" in text and "total" in text and "made up" in text

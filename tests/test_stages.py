@@ -6,8 +6,9 @@ import json
 import math
 
 import pytest
+import torch
 
-from tcsd_utils.profiles import PROFILES, SETTINGS, KDConfig, grid_names, kd_name
+from tcsd_utils.profiles import PROFILES, SETTINGS, KDConfig, grid_names, kd_name, trained_as
 from tcsd_utils.rules import Estimates
 from tcsd_utils.stats import interval
 from tcsd_utils.study import Study
@@ -53,6 +54,28 @@ def test_stages_write_artifacts_beside_their_configs_and_are_reused(study, monke
                                                       "corpus_chars", "draft_shape", "nokd", "offline", "online")})
     again.kd_draft("online", 0.5)
     assert again.samples(0.5, "train")["answer_ids"] == train["answer_ids"]
+
+
+def test_online_kd_at_tau_0_on_stored_samples_trains_once_as_offline_kd_at_tau_0(study, monkeypatch):
+    """The same loss on the same batches (tests/test_distill.py): one draft, both names, no
+    scoring of the tau-0 samples. Any other online draft, or other settings, trains its own."""
+    from dataclasses import replace
+
+    s = study.settings
+    s.online, s.online_top_k = replace(s.offline, mode="online", source="data"), 5
+    assert trained_as(s, "online_tau0") == "offline_tau0"
+    assert [trained_as(s, n) for n in ("offline_tau0", "online_tau1", "nokd")] == ["offline_tau0", "online_tau1", "nokd"]
+    for change in ({"divergence": "rkl"}, {"steps": s.offline.steps + 1}, {"lr": 2e-3}, {"source": "target"}):
+        assert trained_as(replace(s, online=replace(s.online, **change)), "online_tau0") == "online_tau0", change
+    assert trained_as(replace(s, online_samples_tau=1.0), "online_tau0") == "online_tau0"
+    off = study.kd_draft("offline", 0.0)
+    monkeypatch.setattr(D, "_lr", lambda *a: (_ for _ in ()).throw(AssertionError("trained again")))
+    on = study.kd_draft("online", 0.0)
+    assert study.draft_dir("online_tau0") == study.draft_dir("offline_tau0")
+    want = off.state_dict()
+    assert all(torch.equal(w, want[k].to(w.dtype)) for k, w in on.state_dict().items()), "not offline KD's weights"
+    assert not (study.out / "drafts" / "online_tau0").exists()
+    assert not list((study.out / "teacher").glob("scores_*"))
 
 
 def test_mixed_drafts_are_named_by_their_weights(study):
