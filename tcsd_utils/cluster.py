@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .files import output_dir, progress
 from .graph import Stage, stages
+from .models import default_dtype
 from .profiles import settings
 from .study import Study
 
@@ -72,11 +73,13 @@ def run_serial(study: Study, graph: list[Stage] | None = None) -> list[str]:
 class Worker:
     """One Ray actor: a `Study` of the run, with the target loaded once for all its stages."""
 
-    def __init__(self, run: str, root: str, overrides: dict, threads: int | None):
+    def __init__(self, run: str, root: str, overrides: dict, threads: int | None, dtype: str | None = None):
         if threads:
             import torch  # deferred: imported by Study anyway; here only to set the threads
 
             torch.set_num_threads(threads)
+        if dtype:  # the run's one CPU dtype (`run_on_ray`), not this process's own measurement
+            os.environ["TCSD_DTYPE"] = dtype
         self.study = Study(run, root, **overrides)
 
     def run(self, stage: Stage) -> tuple[str, str, float]:
@@ -158,11 +161,15 @@ def run_on_ray(run: str, address: str | None = None, root=None, cpus_per_worker:
         finished = {st.key for st in graph if st not in todo}
         bar = progress(total=len(todo), desc=f"stages on Ray ({len(nodes)} nodes, {cpus} CPUs, {gpus} GPUs)")
         worker = ray.remote(Worker)
+        # One dtype for every CPU worker, chosen here: where bfloat16 and float32 run about as
+        # fast, each worker's own measurement could pick either, and its samples and drafts
+        # would differ from the others' (and from a serial run's). GPU workers use bfloat16.
+        dtype = None if gpus else os.environ.get("TCSD_DTYPE") or str(default_dtype(device="cpu")).replace("torch.", "")
 
         def start(threads=None, **resources):
             """One worker of the run; it is restarted, and its stage sent again, if it dies."""
             return worker.options(max_restarts=RETRIES, max_task_retries=RETRIES, **resources).remote(
-                run, base, overrides, threads)
+                run, base, overrides, threads, dtype)
 
         # teacher samples and drafts: a worker per GPU, or per cpus_per_worker cores
         made = [st for st in todo if st.kind in MAKE_KINDS]

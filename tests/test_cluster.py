@@ -87,6 +87,18 @@ def test_without_ray_the_flag_says_how_to_install_it(monkeypatch):
         cluster.run_on_ray(RUN)
 
 
+def test_a_worker_runs_in_the_dtype_the_run_chose(monkeypatch, tmp_path, tiny_pair_dir):
+    """`run_on_ray` picks one CPU dtype and gives it to every worker: where bfloat16 and float32
+    tie, a worker's own measurement could pick either and its artifacts would differ."""
+    import torch
+
+    from tcsd_utils import cluster
+
+    monkeypatch.setenv("TCSD_DTYPE", "fp32")  # restored after the test; the worker sets its own
+    worker = cluster.Worker(RUN, str(tmp_path), {"target": str(tiny_pair_dir / "target")}, None, "bfloat16")
+    assert worker.study.target.dtype == torch.bfloat16
+
+
 # -- on Ray -------------------------------------------------------------------------------
 ray = pytest.importorskip("ray", reason="the Ray extra (pip install -e '.[ray]'; make test installs it)")
 
@@ -154,7 +166,8 @@ def test_ray_artifacts_equal_the_serial_runs(runs):
         assert a[key]["alpha_expected"] == b[key]["alpha_expected"], key  # exactly
         for col, value in a[key].items():  # timings differ run to run; their kinds do not
             assert type(value) is type(b[key][col]) or {type(value), type(b[key][col])} <= {int, float}, (key, col)
-    for name in draft_specs(settings(RUN, **OVERRIDES)):
+    s = settings(RUN, **OVERRIDES)
+    for name in {trained_as(s, n) for n in draft_specs(s)}:  # each draft trained, once
         loss = [json.loads((o / "drafts" / name / "loss.json").read_text()) for o in (out, serial)]
         assert [r["loss"] for r in loss[0]] == [r["loss"] for r in loss[1]], name
 

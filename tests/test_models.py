@@ -97,6 +97,17 @@ def test_the_cpu_dtype_is_the_one_measured_faster_and_is_kept(tmp_path, monkeypa
     assert choose_dtype() == getattr(torch, faster) and len(timed) == 4
 
 
+@pytest.mark.parametrize("bf16_time, chosen", [(0.85, "float32"), (0.75, "bfloat16")])
+def test_bfloat16_must_win_by_a_margin_not_a_tie(tmp_path, monkeypatch, bf16_time, chosen):
+    """bfloat16 changes every result: 1.18x faster is a tie that keeps float32, 1.33x wins."""
+    from tcsd_utils import runners as K
+
+    monkeypatch.setenv("TCSD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(K, "_DISK", None)
+    monkeypatch.setattr(K, "_time", lambda kernel, x, weight, calls=8: bf16_time if weight.dtype == torch.bfloat16 else 1.0)
+    assert choose_dtype() == getattr(torch, chosen)
+
+
 def test_make_draft_shares_vocab_and_projects_embeddings(tiny_target):
     draft = M.make_draft(tiny_target, n_layers=1, hidden_size=8, n_heads=2, intermediate_size=16)
     assert draft.config.vocab_size == tiny_target.config.vocab_size
