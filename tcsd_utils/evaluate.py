@@ -195,9 +195,18 @@ def verify_cost(target, k: int, prompt_len: int = 64, n_calls: int = 16, repeats
     """The cost of a verification step (one target forward over k + 1 new tokens) as a
     multiple of a one-token forward. Leviathan et al.'s prediction takes it as 1, as on a GPU
     where both are bound by reading the weights; a CPU's kernels for a few rows can be slower
-    than its matrix-vector kernel for one (`runners.linear`)."""
+    than its matrix-vector kernel for one (`runners.linear`). Each repeat times one-token
+    forwards, then k + 1 tokens, then one token again, and divides by the mean of the two that
+    bracket it, so a drift of the machine's speed cancels (as `measure_gamma` brackets its
+    runs); the median over ``repeats``. (Before, every wide forward was timed, then every
+    one-token forward, and a drift between the two blocks entered the ratio.)"""
     kw = dict(prompt_len=prompt_len, n_calls=n_calls, fast=fast)
-    return _median_time(target, repeats, width=k + 1, **kw) / _median_time(target, repeats, **kw)
+    ratios = []
+    for _ in range(repeats):
+        before = _forward_time(target, **kw)
+        wide = _forward_time(target, width=k + 1, **kw)
+        ratios.append(wide / ((before + _forward_time(target, **kw)) / 2))
+    return sorted(ratios)[repeats // 2]
 
 
 def _log_plain_at(before: tuple, after: tuple, t: float) -> float:

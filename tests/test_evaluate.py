@@ -183,6 +183,22 @@ def test_cost_ratio_and_verify_cost_time_the_runner(tiny_target, tiny_draft):
     assert 0 < v < 50  # a ratio of two forward times, not seconds or milliseconds
 
 
+def test_verify_cost_brackets_each_wide_timing_so_a_drift_cancels(monkeypatch):
+    """A machine slowing down linearly, on which a (k + 1)-token forward costs exactly 1.5
+    one-token forwards: bracketing gives 1.5; timing every wide forward first would not."""
+    clock = iter(range(1000))
+
+    def drifting(model, prompt_len, n_calls, width=1, fast=True):
+        speed = 1.0 + 0.1 * next(clock)  # each call 10% slower than the last
+        return speed * (1.5 if width > 1 else 1.0)
+
+    monkeypatch.setattr(E, "_forward_time", drifting)
+    assert verify_cost(None, 3, repeats=5) == pytest.approx(1.5)
+    clock = iter(range(1000))
+    blocks = E._median_time(None, 5, prompt_len=64, n_calls=16, width=4) / E._median_time(None, 5, prompt_len=64, n_calls=16)
+    assert blocks < 1.4  # the earlier measurement: the one-token block ran later, on a slower machine
+
+
 def test_compare_draft_with_its_own_draft_tau(tiny_target, tiny_draft, samples):
     p1 = E.target_distributions(tiny_target, samples, 1.0, pad=3)
     same = E.compare_draft(p1, tiny_draft, 1.0, pad=3)
