@@ -209,8 +209,8 @@ def _consistency(cell, tmp):
 
 
 def _artifacts(cell, tmp):
-    """Notebook 02's saved drafts, each with its weights and config; then a config that names
-    the other mode, and weights that are missing."""
+    """Notebook 02's saved drafts, each with its weights and config (online KD at tau_kd 0
+    reads offline KD's); then a config that names the other mode, and weights that are missing."""
     taus = [0.0, 1.0]
 
     def save(root, mode_of=lambda mode: mode, weights=True):
@@ -221,9 +221,12 @@ def _artifacts(cell, tmp):
                 (d / "config.json").write_text(json.dumps({"kd": {"tau_kd": tau, "mode": mode_of(mode)}}))
                 if weights:
                     (d / "model" / "model.safetensors").touch()
-        return SimpleNamespace(draft_dir=lambda name: root / name)
+        return SimpleNamespace(draft_dir=lambda name: root / trained_as(None, name))
 
-    feed = dict(drafts=dict.fromkeys(range(5)), TAU_KDS=taus, kd_name=kd_name)
+    def trained_as(settings, name):  # as every profile: online KD at tau_kd 0 is offline KD's draft
+        return "offline_tau0" if name == "online_tau0" else name
+
+    feed = dict(drafts=dict.fromkeys(range(5)), TAU_KDS=taus, kd_name=kd_name, trained_as=trained_as, s=None)
     good = run_cell(cell, study=save(tmp / "good"), **feed)
     assert good == cell["text"]
     swapped = failures(run_cell(cell, study=save(tmp / "swapped", {"offline": "online", "online": "offline"}.get),
