@@ -169,6 +169,10 @@ class Study:
             specs = draft_specs(self.settings)
             if name not in specs:
                 raise ValueError(f"unknown draft {name!r}; this profile has {sorted(specs)}")
+            made = trained_as(self.settings, name)
+            if made != name:  # one draft under two names: loaded once
+                self._drafts[name] = self.draft(made)
+                return self._drafts[name]
             mode, tau, mix_weights = specs[name]
             model = self.nokd_draft() if mode == "none" else self.kd_draft(mode, tau, mix_weights)
             self._drafts[name] = share_embedding(model.to(self.target.dtype).eval(), self.target)

@@ -75,6 +75,7 @@ def test_online_kd_at_tau_0_on_stored_samples_trains_once_as_offline_kd_at_tau_0
     want = off.state_dict()
     assert all(torch.equal(w, want[k].to(w.dtype)) for k, w in on.state_dict().items()), "not offline KD's weights"
     assert not (study.out / "drafts" / "online_tau0").exists()
+    assert study.draft("online_tau0") is study.draft("offline_tau0")  # loaded once for both names
     assert not list((study.out / "teacher").glob("scores_*"))
 
 
