@@ -19,13 +19,13 @@ import statistics
 import time
 
 import torch
-from datasets import load_from_disk
 
 from tcsd_utils import distill as D
 from tcsd_utils.batching import pad_id
 from tcsd_utils.files import output_dir
 from tcsd_utils.profiles import kd_name
 from tcsd_utils.study import Study
+from tcsd_utils.teacher import load_scores
 from tcsd_utils.timing import machine_info
 
 
@@ -40,7 +40,7 @@ def main() -> None:
     scores = output_dir("cpu") / "teacher" / f"scores_{kd_name('online', 1.0)}_top{study.settings.online_top_k}"
     if not scores.is_dir():
         parser.error(f"no stored scores at {scores}: run the cpu study (or its notebook 02) first")
-    data = load_from_disk(str(scores / "data"))
+    data = load_scores(scores)
     cfg = study.settings.online
     start = study.nokd_draft()
     pad, eos = pad_id(study.tokenizer), study.tokenizer.eos_token_id

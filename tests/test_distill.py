@@ -278,12 +278,23 @@ def test_target_scores_are_the_targets_top_logits_and_are_cached(teacher, tokeni
     with torch.no_grad():
         logits = teacher(seq).logits[0, len(row["prompt_ids"]) - 1:-1]  # (answer tokens, vocab)
     top = logits.topk(4, dim=-1)
-    assert row["top_ids"] == top.indices.tolist()
-    torch.testing.assert_close(torch.tensor(row["top_logits"]), top.values, rtol=1e-5, atol=1e-5)
-    assert (tmp_path / "s" / "config.json").is_file()
+    assert row["top_ids"].dtype == torch.int32 and row["top_ids"].tolist() == top.indices.tolist()
+    torch.testing.assert_close(row["top_logits"], top.values, rtol=1e-5, atol=1e-5)
+    assert len(scored) == len(data) and scored.top_k == 4
+    assert sum(len(scored[i]["top_ids"]) for i in range(len(scored))) == sum(len(a) for a in data["answer_ids"])
+    assert (tmp_path / "s" / "config.json").is_file() and (tmp_path / "s" / "scores.safetensors").is_file()
     with pytest.MonkeyPatch.context() as mp:  # cached: read back, no forward
         mp.setattr(T, "head_logits", lambda *a, **k: pytest.fail("recomputed"))
-        assert target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)[2] == row
+        again = target_scores(teacher, data, tmp_path / "s", top_k=4, pad=3)[2]
+    assert again["answer_ids"] == row["answer_ids"] and torch.equal(again["top_ids"], row["top_ids"])
+    assert torch.equal(again["top_logits"], row["top_logits"])
+
+
+def test_stored_scores_refuse_tensors_that_do_not_fit_the_samples(teacher, tokenizer, tmp_path):
+    data = teacher_data(teacher, tokenizer, PROMPTS[:3], NAMES[:3], 1.0, tmp_path / "t", max_new_tokens=5)
+    n = sum(len(a) for a in data["answer_ids"])
+    with pytest.raises(ValueError, match=f"do not fit {n} answer tokens"):
+        T.StoredScores(data, torch.zeros(n + 1, 4, dtype=torch.int32), torch.zeros(n + 1, 4))
 
 
 @pytest.mark.parametrize("sub_vocab", [False, True])
@@ -312,7 +323,7 @@ def test_compact_stored_scores_give_the_dense_loss(kind, tau):
     slot[kept] = torch.arange(kept.numel())
     logits = torch.randn(n, vocab, generator=gen) * 3
     top = logits.topk(top_k, dim=-1)
-    rows = [{"top_ids": [top.indices[i].tolist()], "top_logits": [top.values[i].tolist()]} for i in range(n)]
+    rows = [{"top_ids": top.indices[i:i + 1].int(), "top_logits": top.values[i:i + 1]} for i in range(n)]
     assert (slot[top.indices] < 0).any() and (slot[top.indices] >= 0).any()  # both kinds of top id occur
     dense = T.stored_logits(rows, vocab, "cpu")
     compact = T.stored_logits(rows, vocab, "cpu", slot)
