@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,9 @@ from tcsd_utils import data as D
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP = re.compile(r"(\d+(?: [-+*/] \d+)+) = (\d+)")
-ID = {"instructions": re.compile(r"inst-(\d{4})"), "math": re.compile(r"math-2411-(\d{4})")}
+ID = {"instructions": re.compile(r"inst-(\d{4})"), "math": re.compile(r"math-2411-(\d{4})"),
+      "instructions_composed": re.compile(r"comp-2410-(\d{5})")}
+GENERATED = ["instructions.jsonl", "math.jsonl", "instructions_composed.jsonl"]
 
 
 def _raw(name):
@@ -157,6 +161,23 @@ def test_errors():
         D.load_prompts("math", split="validation")
 
 
+def test_joined_sets_are_the_union_of_each_split():
+    """The gpu profile trains on ``instructions+composed``: the composed instructions add to
+    the train split only, so the held-out test is the hand-written one's."""
+    for split in ("train", "test", "all"):
+        joined = D.load_prompts("instructions+composed", None, None, split=split)
+        parts = D.load_prompts("instructions", None, None, split=split) + D.load_prompts("composed", None, None, split=split)
+        assert joined == parts, split
+    assert not D.load_prompts("composed", None, None, split="test")
+    assert len(D.load_prompts("instructions+composed", None, None, split="train")) == 9334
+    assert D.load_prompts("instructions+composed", 50, 3, split="train") == \
+        D.load_prompts("instructions+composed", 50, 3, split="train")
+    with pytest.raises(ValueError, match="unknown prompt set 'nope'"):
+        D.load_prompts("instructions+nope")
+    with pytest.raises(ValueError, match="names a set twice"):
+        D.load_prompts("composed+composed")
+
+
 def test_data_dir_override(tmp_path, monkeypatch):
     monkeypatch.setenv("TCSD_DATA_DIR", str(tmp_path))
     assert D.data_dir() == tmp_path
@@ -274,19 +295,82 @@ def test_generator_reproduces_committed_files(tmp_path):
     script = ROOT / "scripts" / "make_prompts.py"
     subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True,
                    capture_output=True)
-    for name in ["instructions.jsonl", "math.jsonl"]:
+    for name in GENERATED:
         assert (tmp_path / name).read_bytes() == (ROOT / "data" / name).read_bytes(), name
 
 
 def test_sets_made_with_other_seeds_join_the_committed_ones_without_shared_ids(tmp_path):
     script = ROOT / "scripts" / "make_prompts.py"
-    ids = {r["id"] for name in ["instructions.jsonl", "math.jsonl"]
+    ids = {r["id"] for name in GENERATED
            for r in map(json.loads, (ROOT / "data" / name).read_text().splitlines())}
     for seed in (7, 8):
         subprocess.run([sys.executable, str(script), "--out", str(tmp_path / str(seed)), "--seed", str(seed)],
                        check=True, capture_output=True)
-        new = [r["id"] for name in ["instructions.jsonl", "math.jsonl"]
+        new = [r["id"] for name in GENERATED
                for r in map(json.loads, (tmp_path / str(seed) / name).read_text().splitlines())]
         assert len(new) == len(set(new)) and not ids & set(new), seed
         assert any(i.startswith(f"inst-{seed}-") for i in new)
+        comp = [r["id"] for r in map(json.loads, (tmp_path / str(seed) / "instructions_composed.jsonl")
+                                     .read_text().splitlines())]
+        assert len(comp) == 9000 and all(re.fullmatch(rf"comp-{seed}-\d{{5}}", i) for i in comp)
         ids |= set(new)
+
+
+def _slots_used(template):
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+
+
+def test_composed_set_is_distinct_training_only_and_apart_from_the_hand_written_one():
+    recs = _raw("instructions_composed")
+    hand = _raw("instructions")
+    prompts = [r["prompt"] for r in recs]
+    assert len(recs) == 9000 and len(set(prompts)) == 9000  # 9,000 distinct prompts
+    ids = [r["id"] for r in recs]
+    # numbered in file order, and the id carries the generator's seed (2410)
+    assert [int(ID["instructions_composed"].fullmatch(i).group(1)) for i in ids] == \
+        list(range(1, len(ids) + 1))
+    others = {r["id"] for name in ["instructions", "math"] for r in _raw(name)}
+    assert not others & set(ids)
+    tasks = {r["task"] for r in hand}
+    for r in recs:
+        assert set(r) == {"id", "task", "prompt", "split"}, r
+        assert r["split"] == "train", r  # never held out
+        assert r["task"] in tasks, r
+        assert "{" not in r["prompt"] and "}" not in r["prompt"], r  # no unfilled slot
+        assert len(r["prompt"].strip()) > 15 and r["prompt"] == r["prompt"].strip(), r
+    assert not set(prompts) & {r["prompt"] for r in hand}  # the test prompts stay unseen
+    counts = {t: sum(r["task"] == t for r in recs) for t in {r["task"] for r in recs}}
+    assert len(counts) >= 10
+    assert max(counts.values()) <= 3 * min(counts.values())  # drawn evenly over the sets
+    assert len({r["prompt"].split()[0] for r in recs}) >= 20  # varied openings
+
+
+def test_composed_templates_fill_every_slot_and_are_new():
+    data = json.loads((ROOT / "data" / "prompt_templates.json").read_text(encoding="utf-8"))
+    sets, hand = data["composed"], data["instructions"]
+    tasks = {s["task"] for s in hand}
+    assert 12 <= len(sets) <= 20 and len({s["task"] for s in sets}) >= 10
+    # the hand-written templates, with every placeholder blanked, against the composed ones
+    blank = re.compile(r"\{[a-z_]+\}")
+    old = {blank.sub("{}", t) for s in hand for t in s.get("templates", [])}
+    total = 0
+    for s in sets:
+        assert s["task"] in tasks, s["task"]
+        assert set(s) <= {"task", "templates", "slots", "pairs"}, sorted(s)
+        wanted = set(s["slots"])
+        size = 1
+        for name, values in s["slots"].items():
+            assert values and all(isinstance(v, (str, list)) for v in values), name
+            if name == s.get("pairs"):
+                wanted = (wanted - {name}) | {"a", "b"}
+                assert all(isinstance(g, list) and len(g) >= 2 for g in values), name
+                size *= sum(len(list(itertools.combinations(g, 2))) for g in values)
+            else:
+                assert all(isinstance(v, str) for v in values), name
+                assert len(set(values)) == len(values), name
+                size *= len(values)
+        for t in s["templates"]:
+            assert _slots_used(t) == wanted, (s["task"], t)  # every template uses every slot
+            assert blank.sub("{}", t) not in old, t
+        total += size * len(s["templates"])
+    assert total >= 20_000  # so a draw of 9,000 is varied
