@@ -9,7 +9,11 @@ prompts on which speculative decoding is measured at each temperature.
 This project ships offline stand-ins built by ``scripts/make_prompts.py``:
 
 - ``"instructions"`` (``data/instructions.jsonl``) plays Alpaca's part;
-- ``"math"`` (``data/math.jsonl``) plays GSM8K's part; each record has an integer answer.
+- ``"math"`` (``data/math.jsonl``) plays GSM8K's part; each record has an integer answer;
+- ``"composed"`` (``data/instructions_composed.jsonl``): 9,000 more instructions, composed
+  from slot vocabularies, all in ``"train"``. ``"instructions+composed"`` (sets joined by
+  ``+``) gives the gpu profile about 1M answer tokens of distinct prompts per KD
+  temperature, while its held-out test stays the hand-written instructions'.
 
 The real sets load by the names ``"alpaca"`` and ``"gsm8k"`` through ``datasets`` when the
 network and the Hugging Face Hub can be reached. ``load_prompts(..., split=...)`` gives
@@ -46,12 +50,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROMPT_SETS: dict[str, str] = {
     "instructions": "offline instructions, data/instructions.jsonl (plays Alpaca's part)",
     "math": "offline math word problems with integer answers, data/math.jsonl (plays GSM8K's part)",
+    "composed": "offline instructions composed from slot vocabularies, data/instructions_composed.jsonl "
+                "(training only: more of Alpaca's part, for the gpu profile)",
     "alpaca": "tatsu-lab/alpaca, train split, from the Hub (needs the network)",
     "gsm8k": "openai/gsm8k 'main', test split, from the Hub (needs the network)",
 }
 SPLITS = ("all", "train", "test", "unseen")
 TEST_PERCENT = 20  # share of the records without a "split" field, by id hash, in "test"
-_FILES = {"instructions": "instructions.jsonl", "math": "math.jsonl"}
+_FILES = {"instructions": "instructions.jsonl", "math": "math.jsonl", "composed": "instructions_composed.jsonl"}
 _HUB = {"alpaca": ("tatsu-lab/alpaca", None, "train", "instructions"),
         "gsm8k": ("openai/gsm8k", "main", "test", "math")}
 
@@ -134,8 +140,10 @@ def load_prompts(name: str, n: int | None = None, seed: int | None = 0,
     """Load a prompt set, optionally one split of it, shuffled and cut to ``n`` records.
 
     Args:
-        name: one of ``PROMPT_SETS``: ``"instructions"``, ``"math"`` (offline files), or
-            ``"alpaca"``, ``"gsm8k"`` (Hub data sets, need the network).
+        name: one of ``PROMPT_SETS``: ``"instructions"``, ``"math"``, ``"composed"`` (offline
+            files), or ``"alpaca"``, ``"gsm8k"`` (Hub data sets, need the network); or several
+            joined by ``+`` (``"instructions+composed"``): their records together, each split
+            the union of theirs.
         n: how many records to return; ``None`` means all of the split.
         seed: seed of a deterministic shuffle (``random.Random(seed)``) applied before taking
             the first ``n``; ``None`` keeps file order.
@@ -157,24 +165,18 @@ def load_prompts(name: str, n: int | None = None, seed: int | None = 0,
         FileNotFoundError: the data file of an offline set is missing.
         RuntimeError: a Hub set could not be loaded (offline); the cause is chained.
     """
-    if name not in PROMPT_SETS:
-        raise ValueError(f"unknown prompt set {name!r}; known sets: {', '.join(PROMPT_SETS)}")
+    parts = name.split("+")
+    for part in parts:
+        if part not in PROMPT_SETS:
+            raise ValueError(f"unknown prompt set {part!r}; known sets: {', '.join(PROMPT_SETS)} "
+                             "(several may be joined by '+')")
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"prompt set {name!r} names a set twice")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
         raise ValueError(f"n must be a positive integer or None, got {n!r}")
-    if name in _FILES:
-        path = data_dir() / _FILES[name]
-        records = _read_jsonl(path)
-        for i, rec in enumerate(records, 1):
-            if not isinstance(rec, dict) or "id" not in rec or "prompt" not in rec:
-                raise ValueError(f"{path}: record {i} lacks an 'id' or a 'prompt'")
-            if rec.get("split", "train") not in SPLITS[1:]:
-                raise ValueError(f"{path}: record {i} has split {rec['split']!r}; a record's "
-                                 f"split is one of {', '.join(SPLITS[1:])}")
-    else:
-        records = _load_hub(name)
-    records = [dict(r) for r in records if split == "all" or _split_of(r) == split]
+    records = [dict(r) for part in parts for r in _records(part) if split == "all" or _split_of(r) == split]
     if seed is not None:
         random.Random(seed).shuffle(records)
     if n is not None:
@@ -182,6 +184,21 @@ def load_prompts(name: str, n: int | None = None, seed: int | None = 0,
             raise ValueError(f"asked for n={n} prompts but {name!r} (split {split!r}) has only "
                              f"{len(records)}")
         records = records[:int(n)]
+    return records
+
+
+def _records(name: str) -> tuple[dict, ...] | list[dict]:
+    """Every record of one prompt set, checked (offline files) or from the Hub."""
+    if name not in _FILES:
+        return _load_hub(name)
+    path = data_dir() / _FILES[name]
+    records = _read_jsonl(path)
+    for i, rec in enumerate(records, 1):
+        if not isinstance(rec, dict) or "id" not in rec or "prompt" not in rec:
+            raise ValueError(f"{path}: record {i} lacks an 'id' or a 'prompt'")
+        if rec.get("split", "train") not in SPLITS[1:]:
+            raise ValueError(f"{path}: record {i} has split {rec['split']!r}; a record's "
+                             f"split is one of {', '.join(SPLITS[1:])}")
     return records
 
 

@@ -141,7 +141,7 @@ def _check_data(s: Settings, dry_run: bool, hub: tuple[bool, str]) -> list[tuple
     checks, seen = [], {}
     for name, split, n, who in _needed_sets(s):
         what = f"prompts {name!r} ({split} split)"
-        if name in ("alpaca", "gsm8k"):  # never downloaded by a check
+        if set(name.split("+")) & {"alpaca", "gsm8k"}:  # never downloaded by a check
             if hub[0]:
                 checks.append((what, "ok", f"from the Hub ({n} asked; its size is checked when the run loads it)"))
             else:
@@ -224,13 +224,24 @@ def _memory_gb(s: Settings, device: str) -> float:
     return (weights + train + target_p + scoring) / GB + 1.0  # + about 1 GB of Python, torch and data
 
 
+def _n_train(s: Settings) -> int:
+    """The train prompts a run samples teacher data from (a Hub set counted as 1000 unless given)."""
+    if s.n_train_prompts or set(s.train_set.split("+")) & {"alpaca", "gsm8k"}:
+        return s.n_train_prompts or 1000
+    try:
+        return len(load_prompts(s.train_set, None, None, split="train"))
+    except (OSError, ValueError):  # refused by name in the data check
+        return 1000
+
+
 def _disk_gb(s: Settings) -> float:
     all_params, trained = _draft_params(s)
     n_drafts = sum(len(v) for v in _drafts(s).values()) + 1
-    n_train = s.n_train_prompts or 1000
+    n_train = _n_train(s)
     seq = s.new_tokens + 64
     teacher = len(teacher_taus(s)) * n_train * s.samples_per_prompt * seq * 8 * 2
-    scores = len(_drafts(s)["online"]) * n_train * s.samples_per_prompt * s.new_tokens * (s.online_top_k or 0) * 12
+    # stored scores: an int32 id and a float32 logit per answer token and top slot (`teacher.target_scores`)
+    scores = len(_drafts(s)["online"]) * n_train * s.samples_per_prompt * s.new_tokens * (s.online_top_k or 0) * 8
     drafts = n_drafts * trained * 4 + trained * 16  # the drafts, and one checkpoint with AdamW's state
     return (teacher + scores + drafts) / GB + 0.1
 
@@ -270,7 +281,7 @@ def check(profile: str, root=None, device: str | None = None, gpu: str | None = 
     elif device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     plan = Plan(profile, s)
-    needs_hub = s.from_hub or {s.train_set, s.ood_set} & {"alpaca", "gsm8k"}
+    needs_hub = s.from_hub or set(f"{s.train_set}+{s.ood_set}".split("+")) & {"alpaca", "gsm8k"}
     hub = _hub_reachable() if needs_hub else (False, "not needed")
     plan.checks += _check_settings(s) + _check_data(s, dry_run, hub) + _check_models(s, dry_run, hub)
     plan.memory_gb = _memory_gb(s, device)
@@ -398,8 +409,7 @@ def estimate(plan: Plan, costs: dict) -> Plan:
     """The stages of ``plan``'s profile with their counts and times from ``costs``."""
     s = plan.settings
     c = costs
-    n_train = s.n_train_prompts or len(load_prompts(s.train_set, None, None, split="train")) \
-        if s.train_set not in ("alpaca", "gsm8k") else (s.n_train_prompts or 1000)
+    n_train = _n_train(s)
     batches = math.ceil(n_train / s.teacher_batch)
     eval_batches = math.ceil(s.n_eval_prompts / s.teacher_batch)
     drafts = _drafts(s)

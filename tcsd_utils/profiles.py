@@ -190,17 +190,19 @@ SETTINGS: dict[str, Settings] = {
     # Sized by the dry run for one H100/H200-class GPU in about an hour (`tcsd study --profile
     # gpu --dry-run --gpu H200`; a datasheet estimate until a GPU measures it):
     # - n_eval_prompts 64: the instructions' test split holds 83 (128 was refused by the check);
-    # - teacher data of about 1M answer tokens per KD temperature above 0: 24 answers to each
-    #   of the 334 train prompts, sampled 512 at a time; at tau_kd 0 one greedy answer each
-    #   (more distinct prompts would need more of the generator's seeds in data/);
-    # - KD: 500 steps of 64 sequences, about two passes over 1M tokens; the no-KD draft 500
-    #   steps over the whole 3M-character corpus (it saw its 1M characters 100 times before);
+    # - teacher data of about 1M answer tokens per KD temperature, tau_kd 0 included: one
+    #   answer to each of 9,334 distinct train prompts (the 334 hand-written instructions of
+    #   the train split and the 9,000 composed ones, data/README.md), sampled 512 at a time;
+    #   the held-out test stays the hand-written instructions' (24 answers to each of 334
+    #   prompts gave 1M tokens above tau 0 but 43k at tau 0, where every answer is the same);
+    # - KD: 500 steps of 64 sequences, about 3.4 passes; the no-KD draft 500 steps over the
+    #   whole 3M-character corpus (it saw its 1M characters 100 times before);
     # - online KD on the stored samples with the target's top-64 logits stored once, not a
     #   batch generated at every step (about 85% of the time the first dry run estimated);
     # - timed runs of 8 prompts x 64 tokens (16 x 128 took 3.3 h of the estimate);
     # - checkpoints every 5 min, not every 25 steps (a GPU step takes milliseconds).
-    "gpu": Settings(train_set="instructions", ood_set="math", n_eval_prompts=64, new_tokens=128,
-                    teacher_batch=512, samples_per_prompt=24, corpus_chars=3_000_000,
+    "gpu": Settings(train_set="instructions+composed", ood_set="math", n_eval_prompts=64, new_tokens=128,
+                    teacher_batch=512, corpus_chars=3_000_000,
                     nokd=_cut(mode="lm", steps=500, batch_size=32, lr=3e-4, seq_len=256, **_BY_TIME),
                     offline=_cut(mode="offline", steps=500, batch_size=64, lr=1e-3, **_BY_TIME),
                     online=_cut(mode="online", source="data", steps=500, batch_size=64, lr=1e-3,

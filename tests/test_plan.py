@@ -20,7 +20,7 @@ def _offline(monkeypatch):
 def test_the_old_gpu_settings_are_refused_naming_both_numbers():
     with pytest.raises(plan.ProfileError) as err:
         plan.check("gpu", n_eval_prompts=128, gpu="H200")
-    assert "128" in str(err.value) and "only 83" in str(err.value) and "'instructions' (test split)" in str(err.value)
+    assert "128" in str(err.value) and "only 83" in str(err.value) and "'instructions+composed' (test split)" in str(err.value)
 
 
 def test_a_refused_profile_stops_tcsd_study_before_any_notebook(monkeypatch, tmp_path, capsys):
