@@ -41,7 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tcsd_utils.profiles import KDConfig
+from tcsd_utils.profiles import SETTINGS, KDConfig
 from tcsd_utils.distill import train_draft  # noqa: E402
 from tcsd_utils.evaluate import compare_draft, target_distributions  # noqa: E402
 from tcsd_utils.runners import LlamaRunner, StaticLlamaRunner  # noqa: E402
@@ -102,8 +102,9 @@ def _smollm2(device, gguf):
     name = gguf or "smollm2"
     target = load_model(name, device)
     tok = load_tokenizer(name)
-    train = [chat_ids(tok, r["prompt"]) for r in load_prompts("instructions", None, 0, split="train")]
-    test = [chat_ids(tok, r["prompt"]) for r in load_prompts("instructions", None, 0, split="test")]
+    train_set = SETTINGS["gpu"].train_set  # the gpu profile's train prompts (hand-written and composed)
+    train = [chat_ids(tok, r["prompt"]) for r in load_prompts(train_set, None, 0, split="train")]
+    test = [chat_ids(tok, r["prompt"]) for r in load_prompts(train_set, None, 0, split="test")]
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     return target, train, test, pad, lambda: make_draft(target, seed=0, target_layers=[0, 1, 2], head_vocab=8192)
 
