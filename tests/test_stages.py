@@ -56,6 +56,15 @@ def test_stages_write_artifacts_beside_their_configs_and_are_reused(study, monke
     assert again.samples(0.5, "train")["answer_ids"] == train["answer_ids"]
 
 
+def test_a_joined_train_set_samples_its_union_and_holds_out_the_first_sets_test_split(study):
+    """The gpu profile's train set: the composed instructions join the train prompts only."""
+    study.settings.train_set, study.settings.n_train_prompts = "instructions+composed", 40
+    train, held_out = study.samples(0.0, "train"), study.samples(0.0, "test")
+    assert (study.out / "teacher" / "instructions+composed_train_tau0" / "config.json").is_file()
+    assert any(i.startswith("comp-") for i in train["prompt_id"])  # 9,000 of the 9,334 train prompts
+    assert len(held_out) == 4 and all(i.startswith("inst-") for i in held_out["prompt_id"])
+
+
 def test_online_kd_at_tau_0_on_stored_samples_trains_once_as_offline_kd_at_tau_0(study, monkeypatch):
     """The same loss on the same batches (tests/test_distill.py): one draft, both names, no
     scoring of the tau-0 samples. Any other online draft, or other settings, trains its own."""
