@@ -42,7 +42,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["PROMPT_SETS", "SPLITS", "TEST_PERCENT", "data_dir", "load_prompts", "chat_ids",
+__all__ = ["PROMPT_SETS", "SPLITS", "TEST_PERCENT", "data_dir", "from_hub", "load_prompts", "chat_ids",
            "encode_prompts"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +119,11 @@ def _load_hub(name: str) -> tuple[dict, ...]:
             out.append({"id": f"gsm8k-{i:04d}", "prompt": row["question"].strip(),
                         "answer": _gsm8k_answer(row["answer"]), "solution": solution})
     return tuple(out)
+
+
+def from_hub(name: str) -> bool:
+    """Whether prompt set ``name`` (sets joined by ``+`` included) loads a part from the Hub."""
+    return any(part in _HUB for part in name.split("+"))
 
 
 def _in_test(record_id: str) -> bool:

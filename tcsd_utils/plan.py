@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import psutil
 import torch
 
-from .data import load_prompts
+from .data import from_hub, load_prompts
 from .files import repo_root
 from .graph import stages as stage_graph, teacher_taus
 from .models import EMBEDDED_TARGET, load_model, make_draft, smollm2_gguf
@@ -141,7 +141,7 @@ def _check_data(s: Settings, dry_run: bool, hub: tuple[bool, str]) -> list[tuple
     checks, seen = [], {}
     for name, split, n, who in _needed_sets(s):
         what = f"prompts {name!r} ({split} split)"
-        if set(name.split("+")) & {"alpaca", "gsm8k"}:  # never downloaded by a check
+        if from_hub(name):  # never downloaded by a check
             if hub[0]:
                 checks.append((what, "ok", f"from the Hub ({n} asked; its size is checked when the run loads it)"))
             else:
@@ -226,7 +226,7 @@ def _memory_gb(s: Settings, device: str) -> float:
 
 def _n_train(s: Settings) -> int:
     """The train prompts a run samples teacher data from (a Hub set counted as 1000 unless given)."""
-    if s.n_train_prompts or set(s.train_set.split("+")) & {"alpaca", "gsm8k"}:
+    if s.n_train_prompts or from_hub(s.train_set):
         return s.n_train_prompts or 1000
     try:
         return len(load_prompts(s.train_set, None, None, split="train"))
@@ -281,7 +281,7 @@ def check(profile: str, root=None, device: str | None = None, gpu: str | None = 
     elif device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     plan = Plan(profile, s)
-    needs_hub = s.from_hub or set(f"{s.train_set}+{s.ood_set}".split("+")) & {"alpaca", "gsm8k"}
+    needs_hub = s.from_hub or from_hub(s.train_set) or from_hub(s.ood_set)
     hub = _hub_reachable() if needs_hub else (False, "not needed")
     plan.checks += _check_settings(s) + _check_data(s, dry_run, hub) + _check_models(s, dry_run, hub)
     plan.memory_gb = _memory_gb(s, device)

@@ -172,6 +172,7 @@ def test_joined_sets_are_the_union_of_each_split():
     assert len(D.load_prompts("instructions+composed", None, None, split="train")) == 9334
     assert D.load_prompts("instructions+composed", 50, 3, split="train") == \
         D.load_prompts("instructions+composed", 50, 3, split="train")
+    assert not D.from_hub("instructions+composed") and D.from_hub("alpaca") and D.from_hub("math+gsm8k")
     with pytest.raises(ValueError, match="unknown prompt set 'nope'"):
         D.load_prompts("instructions+nope")
     with pytest.raises(ValueError, match="names a set twice"):
