@@ -21,17 +21,31 @@ from tcsd_utils.profiles import settings
 from tcsd_utils.timing import machine_info
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str, **more) -> argparse.Namespace:
+    """The command line of a verification benchmark: ``--k`` and ``--threads``, and ``more``
+    (``name=default``, whole numbers)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3, 4])
-    parser.add_argument("--rounds", type=int, default=3)
+    for name, default in more.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def prepared_target(args: argparse.Namespace):
+    """The cpu profile's target, on ``args.threads`` threads, with every width's kernel of
+    ``args.k`` chosen (and timed) before any timing."""
     if args.threads:
         torch.set_num_threads(args.threads)
     target = load_model(settings("cpu").target)
-    for k in args.k:  # every width's choice made (and timed) before any timing
+    for k in args.k:
         verify_cost(target, k, n_calls=2, repeats=1)
+    return target
+
+
+def main() -> None:
+    args = arguments(__doc__, rounds=3)
+    target = prepared_target(args)
     per_width = dict(R._CHOSEN)
     one_choice = {key: per_width.get(key[:-1] + (2,), kind) if key[-1] > 2 else kind for key, kind in per_width.items()}
     policies = {"per width": per_width, "one per shape": one_choice}

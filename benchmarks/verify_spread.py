@@ -10,15 +10,12 @@ auto`) picks k from differences of about 0.2 between these costs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 
-import torch
+from verify_kernels import arguments, prepared_target  # benchmarks/: the same preamble
 
 from tcsd_utils.evaluate import _median_time, verify_cost
-from tcsd_utils.models import load_model
-from tcsd_utils.profiles import settings
 from tcsd_utils.timing import machine_info
 
 
@@ -29,17 +26,8 @@ def blocks(target, k: int, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3, 4])
-    parser.add_argument("--calls", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    target = load_model(settings("cpu").target)
-    for k in args.k:  # every width's kernel chosen (and timed) before any timing
-        verify_cost(target, k, n_calls=2, repeats=1)
+    args = arguments(__doc__, calls=4, repeats=5)
+    target = prepared_target(args)
     print(json.dumps(machine_info()), flush=True)
     costs = {(m, k): [] for m in ("bracketed", "blocks") for k in args.k}
     for i in range(args.calls):
