@@ -18,8 +18,8 @@ will be used at. Two paradigms, as the paper compares them:
   (default) samples fresh sequences from the target at ``tau_kd`` and takes its logits from
   that same generation; ``"draft"`` samples on-policy from the draft and scores them with
   the target; ``"data"`` takes the sequences from stored teacher samples at ``tau_kd`` (the
-  ones offline KD uses), scored by the target once (`target_scores`: its top-64 logits
-  per position, stored) or, without scores, by one target forward per step; generating
+  ones offline KD uses), with the target's top-64 logits per position recorded while they
+  were sampled (`teacher.target_scores`) or, without them, one target forward per step; generating
   them during training costs about 3.7 s a step (batch 16, a 2-core CPU), so the
   cpu and smoke profiles use stored samples for the KD grid. Measured on the embedded pair: on-policy samples of the general no-KD draft
   are degenerate ("The world of a world of ...") and taught it nothing (expected alpha at

@@ -240,8 +240,11 @@ def _disk_gb(s: Settings) -> float:
     n_train = _n_train(s)
     seq = s.new_tokens + 64
     teacher = len(teacher_taus(s)) * n_train * s.samples_per_prompt * seq * 8 * 2
-    # stored scores: an int32 id and a float32 logit per answer token and top slot (`teacher.target_scores`)
-    scores = len(_drafts(s)["online"]) * n_train * s.samples_per_prompt * s.new_tokens * (s.online_top_k or 0) * 8
+    # stored scores: an int32 id and a float32 logit per answer token and top slot, recorded
+    # with every teacher set while sampling, and copied for each online draft on mixed data
+    # (`teacher.target_scores`)
+    copies = len(teacher_taus(s)) + sum(1 for _, mix in _drafts(s)["online"] if mix)
+    scores = copies * n_train * s.samples_per_prompt * s.new_tokens * (s.online_top_k or 0) * 8
     drafts = n_drafts * trained * 4 + trained * 16  # the drafts, and one checkpoint with AdamW's state
     return (teacher + scores + drafts) / GB + 0.1
 
@@ -433,9 +436,7 @@ def estimate(plan: Plan, costs: dict) -> Plan:
     add("offline KD drafts", f"{len(drafts['offline'])} x {s.offline.steps} steps",
         len(drafts["offline"]) * s.offline.steps * c["train"])
     online = n_online * s.online.steps * c["train"]
-    if s.online.source == "data":
-        if s.online_top_k:
-            online += n_online * batches * c["forward"] * max(1, s.samples_per_prompt)  # (tau_kd 0: fewer)
+    if s.online.source == "data":  # the target's top logits recorded while sampling: no forward
         what = f"{n_online} x {s.online.steps} steps on stored samples"
     else:  # the target generates a batch and scores it at every step
         online += n_online * s.online.steps * (s.online.max_new_tokens * c["step_b"] + c["forward"])

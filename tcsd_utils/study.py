@@ -36,7 +36,7 @@ from .leviathan import predicted_gamma
 from .models import load_model, load_tokenizer, make_draft, share_embedding
 from .profiles import MODES, draft_specs, kd_name, sample_taus, settings, split_run_name, tau_tag, trained_as
 from .rules import pool_clock, with_gamma_intervals
-from .teacher import general_corpus, mix, target_scores, teacher_data
+from .teacher import general_corpus, load_scores, mix, target_scores, teacher_data
 from .timing import machine_info, timing_thread_count, timing_threads
 
 
@@ -97,14 +97,21 @@ class Study:
         return records, encode_prompts(self.tokenizer, records)
 
     def samples(self, tau: float, split: str = "train", prompt_set: str | None = None):
-        """Target samples at ``tau``: teacher data (train split) or evaluation samples (test)."""
-        name = prompt_set or self.settings.train_set
-        n = self.settings.n_train_prompts if split == "train" else self.settings.n_eval_prompts
+        """Target samples at ``tau``: teacher data (train split) or evaluation samples (test).
+
+        Teacher data for online KD on stored samples also keep the target's top logits,
+        recorded while sampling (`teacher.teacher_data`'s ``top_k``; `kd_draft` reads them)."""
+        s, name = self.settings, prompt_set or self.settings.train_set
+        n = s.n_train_prompts if split == "train" else s.n_eval_prompts
         records, ids = self.prompts(split, name, n)
-        path = self.out / "teacher" / f"{name}_{split}_tau{tau_tag(tau)}"
-        copies = self.settings.samples_per_prompt if split == "train" else 1
-        return teacher_data(self.target, self.tokenizer, ids, [r["id"] for r in records], tau, path,
-                            self.settings.new_tokens, self.settings.teacher_batch, self.settings.seed, copies)
+        copies = s.samples_per_prompt if split == "train" else 1
+        top_k = s.online_top_k if split == "train" and s.online.source == "data" else None
+        return teacher_data(self.target, self.tokenizer, ids, [r["id"] for r in records], tau,
+                            self.sample_path(tau, split, name), s.new_tokens, s.teacher_batch, s.seed, copies, top_k)
+
+    def sample_path(self, tau: float, split: str = "train", prompt_set: str | None = None) -> Path:
+        """The folder of `samples`' data."""
+        return self.out / "teacher" / f"{prompt_set or self.settings.train_set}_{split}_tau{tau_tag(tau)}"
 
     # -- drafts ------------------------------------------------------------------------
     def draft_dir(self, name: str) -> Path:
@@ -151,12 +158,14 @@ class Study:
             data = concatenate_datasets(list(sets.values())) if len(sets) > 1 else sets[taus[0]]
         if taus != [tau_kd] and not mix_weights:
             extra["sequences"] = f"teacher samples at tau {taus}"
-        if mode == "online" and self.settings.online_top_k:  # the target scores them once, not every step
+        if mode == "online" and self.settings.online_top_k:  # the target's top logits, not a forward per step
             k = self.settings.online_top_k
-            # one pool for every online draft is scored once ("sample once, score many")
+            # recorded while sampling; stored again only for a mix or a pool of several sets
             scored = (f"pool_tau{'-'.join(map(tau_tag, taus))}" if self.settings.online_samples_tau is not None
                       else out.name)
-            data = target_scores(self.target, data, self.out / "teacher" / f"scores_{scored}_top{k}", k, pad=self.pad_id())
+            recorded = [load_scores(self.sample_path(t)) for t in taus]  # while sampling (`samples`)
+            data = target_scores(self.target, data, self.out / "teacher" / f"scores_{scored}_top{k}", k,
+                                 pad=self.pad_id(), recorded=recorded)
             extra["target_scores"] = f"top {k} logits per position, stored"
         return train_draft(out, cfg, start, self.tokenizer, target=self.target, data=data, extra_config=extra)
 

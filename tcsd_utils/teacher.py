@@ -9,7 +9,8 @@ the config matches):
   offline KD trains on, and the sequences of online KD with ``source="data"``);
 - `target_scores`: the target's top-64 logits at every answer position of such samples,
   one forward for every KD temperature and step, kept as tensors on disk (`StoredScores`;
-  `stored_logits` turns them back into logits for the loss);
+  `stored_logits` turns them back into logits for the loss). `teacher_data` can record them
+  while it samples (``top_k``), the logits it sampled from, and then no forward is needed;
 - `mix`: teacher samples at several temperatures composed in chosen ratios, the
   data-centric recipe of the paper (Ouyang et al. 2024, arXiv 2410.10141, Sec. 5.3);
 - `general_corpus`: general English text the target never wrote, for the no-KD draft:
@@ -71,9 +72,42 @@ def _cached(path: Path, config: dict):
     return load_from_disk(str(path / "data")) if found is not None else None
 
 
+class _RecordTopK:
+    """A logits processor that records the top ``k`` of the logits it is given at each
+    generation step and passes them on unchanged. `generate` runs the processors it is given
+    before its temperature warper, so these are the target's raw logits, those a sample at
+    any temperature is drawn from (tests/test_distill.py checks them against a forward)."""
+
+    def __init__(self, k: int):
+        self.k, self.ids, self.logits = k, [], []
+
+    def __call__(self, input_ids, scores):
+        top = scores.float().topk(self.k, dim=-1)  # kept on the device until `rows`: no sync per step
+        self.ids.append(top.indices.to(torch.int32))
+        self.logits.append(top.values)
+        return scores
+
+    def rows(self, n_answer_tokens: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The recorded ids and logits of each row's first ``n`` answer tokens, the rows'
+        tokens one after another (the layout of `StoredScores`)."""
+        ids, logits = torch.stack(self.ids, 1).cpu(), torch.stack(self.logits, 1).cpu()  # (batch, steps, k)
+        return (torch.cat([ids[r, :n] for r, n in enumerate(n_answer_tokens)]),
+                torch.cat([logits[r, :n] for r, n in enumerate(n_answer_tokens)]))
+
+
+def _processors(record):
+    """``generate``'s ``logits_processor`` argument: ``record`` alone, or None."""
+    if record is None:
+        return None
+    from transformers import LogitsProcessorList  # deferred, as in `temperature.generation_config`
+
+    return LogitsProcessorList([record])
+
+
 @torch.inference_mode()
 def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: list[str], tau: float,
-                 path, max_new_tokens: int = 64, batch_size: int = 32, seed: int = 0, samples_per_prompt: int = 1):
+                 path, max_new_tokens: int = 64, batch_size: int = 32, seed: int = 0, samples_per_prompt: int = 1,
+                 top_k: int | None = None):
     """Sample the target's answers at ``tau`` and store them as a `datasets.Dataset` on disk.
 
     Args:
@@ -87,6 +121,9 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
         samples_per_prompt: answers sampled per prompt (each its own row), for more teacher
             tokens from the same prompts at tau > 0; at tau 0 every answer would be the same,
             so one is kept.
+        top_k: also store the target's top ``top_k`` logits at every answer position, those
+            the samples were drawn from (``scores.safetensors``, read by `load_scores`), so
+            that online KD on these samples needs no scoring forward (`target_scores`).
 
     Returns:
         `datasets.Dataset` with columns ``prompt_id``, ``prompt_ids``, ``answer_ids``, ``tau``;
@@ -103,6 +140,8 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
     if copies > 1:  # recorded only when used, so that earlier sets stay valid
         config["samples_per_prompt"] = copies
         prompt_ids, prompt_names = list(prompt_ids) * copies, list(prompt_names) * copies
+    if top_k:  # recorded only when asked, as above
+        config["top_k"] = top_k
     cached = _cached(path, config)
     if cached is not None:
         return cached
@@ -110,25 +149,35 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
     pad = pad_id(tokenizer)
     gen = generation_config(tau, max_new_tokens, pad, eos)
     rows = {"prompt_id": [], "prompt_ids": [], "answer_ids": [], "tau": []}
+    recorded = []  # per batch: the top ids and logits of its answers' tokens, as the rows
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding
     with local_rng(target.device):  # seeded here; the caller's random state is left as it was
         torch.manual_seed(seed)
         for start in progress_bar(range(0, len(order), batch_size), desc=f"teacher samples tau={tau}", leave=False):
             idx = order[start:start + batch_size]
             ids, mask = left_pad([prompt_ids[i] for i in idx], pad)
+            record = _RecordTopK(top_k) if top_k else None
             out = target.generate(input_ids=ids.to(target.device), attention_mask=mask.to(target.device),
-                                  generation_config=gen)
+                                  generation_config=gen, logits_processor=_processors(record))
             out = new_tokens(target, out, ids.shape[1]).tolist()
+            answers = [cut_at_eos(out[r], eos) for r in range(len(idx))]
+            if record:
+                recorded.append(record.rows([len(a) for a in answers]))
             for r, i in enumerate(idx):
                 rows["prompt_id"].append(prompt_names[i])
                 rows["prompt_ids"].append(list(prompt_ids[i]))
-                rows["answer_ids"].append(cut_at_eos(out[r], eos))
+                rows["answer_ids"].append(answers[r])
                 rows["tau"].append(tau)
     from datasets import Dataset  # deferred, as in `_cached`
 
     data = Dataset.from_dict(rows)
     with atomic_path(path) as tmp:
         data.save_to_disk(str(tmp / "data"))
+        if top_k:  # the layout `load_scores` reads
+            from safetensors.torch import save_file
+
+            save_file({"top_ids": torch.cat([i for i, _ in recorded]), "top_logits": torch.cat([v for _, v in recorded])},
+                      str(tmp / "scores.safetensors"))
         write_json(config, tmp / "config.json")
     return _cached(path, config)
 
@@ -181,7 +230,8 @@ def _stored_scores(path: Path, config: dict):
 
 
 @torch.inference_mode()
-def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad: int = 0) -> StoredScores:
+def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad: int = 0,
+                  recorded=()) -> StoredScores:
     """The target's top-``top_k`` logits at every answer position of ``data``, stored on disk.
 
     Online KD on stored sequences needs the target's distribution at each position. It does
@@ -195,35 +245,67 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
     ``(answer tokens, top_k)`` (``scores.safetensors``, the rows' tokens one after another)
     and, last, ``config.json``.
 
+    Args:
+        recorded: scores `teacher_data` recorded while sampling (`load_scores` of its
+            folders, each of ``top_k`` or more): a row of ``data`` with the same prompt and
+            answer as one of theirs takes its scores from there, and only the other rows
+            are scored by a forward. When ``data`` is one of them, whole and in order, that
+            one is returned and nothing is stored.
+
     Returns:
         `StoredScores`: the rows of ``data``, each with its ``top_ids`` and ``top_logits``.
     """
     from safetensors.torch import save_file
 
     path = Path(path)
+    keys = _keys(data)
+    for r in recorded:
+        if r.top_k < top_k:
+            raise ValueError(f"scores recorded at top {r.top_k} cannot stand for top {top_k}")
+        if r.top_k == top_k and _keys(r.data) == keys:
+            return r
     # each row named by its prompt, answer length and first 8 answer tokens: scores of other samples do not match
     config = {"kind": "target_scores", "format": "tensors", "top_k": top_k,
               "teacher": str(target.config._name_or_path),
-              "rows": [[r["prompt_id"], len(r["answer_ids"]), r["answer_ids"][:8]] for r in data]}
+              "rows": [[p, len(a), list(a[:8])] for p, a in keys]}
     found = _stored_scores(path, config)
     if found is not None:
         return found
-    rows = [(r["prompt_ids"], r["answer_ids"]) for r in data]
-    total = sum(len(a) for _, a in rows)
+    known = {key: (r, i) for r in recorded for i, key in enumerate(_keys(r.data))}
+    total = sum(len(a) for _, a in keys)
     top_ids = torch.empty(total, top_k, dtype=torch.int32)
     top_logits = torch.empty(total, top_k, dtype=torch.float32)
-    at = 0
+    starts = [0]
+    for _, a in keys:
+        starts.append(starts[-1] + len(a))
+    missing = []  # rows no recorded scores hold: scored by a forward, in batches
+    for j, key in enumerate(keys):
+        if key in known:
+            r, i = known[key]
+            top_ids[starts[j]:starts[j + 1]] = r.top_ids[r.starts[i]:r.starts[i + 1], :top_k]
+            top_logits[starts[j]:starts[j + 1]] = r.top_logits[r.starts[i]:r.starts[i + 1], :top_k]
+        else:
+            missing.append(j)
+    rows = [(data[j]["prompt_ids"], data[j]["answer_ids"]) for j in missing]
     for start in progress_bar(range(0, len(rows), batch_size), desc="target scores", leave=False):
         ids, mask, r, c, _ = pack(rows[start:start + batch_size], pad, target.device)
         top = head_logits(target, ids, mask, r, c).float().topk(top_k, dim=-1)  # (answer tokens, top_k)
-        n = top.indices.shape[0]
-        top_ids[at:at + n], top_logits[at:at + n] = top.indices.cpu(), top.values.cpu()
-        at += n
+        at = 0
+        for j in missing[start:start + batch_size]:  # pack's order: each row's answer tokens in turn
+            n = starts[j + 1] - starts[j]
+            top_ids[starts[j]:starts[j + 1]] = top.indices[at:at + n].cpu()
+            top_logits[starts[j]:starts[j + 1]] = top.values[at:at + n].cpu()
+            at += n
     with atomic_path(path) as tmp:
         data.save_to_disk(str(tmp / "data"))
         save_file({"top_ids": top_ids, "top_logits": top_logits}, str(tmp / "scores.safetensors"))
         write_json(config, tmp / "config.json")
     return _stored_scores(path, config)
+
+
+def _keys(data) -> list[tuple]:
+    """Each row's (prompt id, answer ids): what names a row's scores."""
+    return list(zip(data["prompt_id"], map(tuple, data["answer_ids"])))
 
 
 def stored_logits(rows, vocab: int, device, slot: torch.Tensor | None = None) -> torch.Tensor:

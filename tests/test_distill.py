@@ -290,6 +290,55 @@ def test_target_scores_are_the_targets_top_logits_and_are_cached(teacher, tokeni
     assert torch.equal(again["top_logits"], row["top_logits"])
 
 
+# prompts of several lengths, so that sampling pads them on the left and scoring on the right
+RAGGED = [PROMPTS[i][:3 + i % 4] + [15] for i in range(10)]
+
+
+@pytest.mark.parametrize("tau", [0.0, 1.0])
+def test_scores_recorded_while_sampling_are_the_forwards_top_logits(teacher, tokenizer, tmp_path, tau):
+    data = teacher_data(teacher, tokenizer, RAGGED, NAMES[:10], tau, tmp_path / "t", max_new_tokens=6,
+                        batch_size=4, top_k=5)
+    recorded = T.load_scores(tmp_path / "t")
+    assert json.loads((tmp_path / "t" / "config.json").read_text())["top_k"] == 5
+    assert recorded.top_k == 5 and recorded.data["answer_ids"] == data["answer_ids"]
+    scored = target_scores(teacher, data, tmp_path / "s", top_k=5, pad=3)  # a forward over the same rows
+    for i in range(len(data)):
+        assert recorded[i]["top_ids"].tolist() == scored[i]["top_ids"].tolist()
+        torch.testing.assert_close(recorded[i]["top_logits"], scored[i]["top_logits"], rtol=1e-4, atol=1e-4)
+    plain = teacher_data(teacher, tokenizer, RAGGED, NAMES[:10], tau, tmp_path / "u", max_new_tokens=6,
+                         batch_size=4)  # recording changes no sample
+    assert plain["answer_ids"] == data["answer_ids"]
+    assert "top_k" not in json.loads((tmp_path / "u" / "config.json").read_text())
+    assert not (tmp_path / "u" / "scores.safetensors").exists()
+
+
+def test_target_scores_take_recorded_scores_and_score_only_the_other_rows(teacher, tokenizer, tmp_path):
+    hot = teacher_data(teacher, tokenizer, RAGGED, NAMES[:10], 1.0, tmp_path / "hot", max_new_tokens=5,
+                       batch_size=4, top_k=6)
+    cold = teacher_data(teacher, tokenizer, RAGGED, NAMES[:10], 0.0, tmp_path / "cold", max_new_tokens=5)
+    recorded = T.load_scores(tmp_path / "hot")
+    assert target_scores(teacher, hot, tmp_path / "same", top_k=6, recorded=[recorded]) is recorded
+    assert not (tmp_path / "same").exists()  # returned as it was: nothing stored again
+    mixed = mix({1.0: hot, 0.0: cold}, {1.0: 1.0, 0.0: 1.0}, n=10, seed=0)
+    from_cold = sum(len(a) for a in mixed.filter(lambda r: r["tau"] == 0.0)["answer_ids"])
+    scored_rows, forward = [], T.head_logits
+
+    def counting(model, ids, mask, rows, cols):
+        scored_rows.append(len(rows))
+        return forward(model, ids, mask, rows, cols)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(T, "head_logits", counting)
+        both = target_scores(teacher, mixed, tmp_path / "both", top_k=4, pad=3, recorded=[recorded])
+    assert sum(scored_rows) == from_cold  # only the cold rows went through the target
+    plain = target_scores(teacher, mixed, tmp_path / "plain", top_k=4, pad=3)  # every row by a forward
+    for i in range(len(mixed)):
+        assert both[i]["top_ids"].tolist() == plain[i]["top_ids"].tolist()
+        torch.testing.assert_close(both[i]["top_logits"], plain[i]["top_logits"], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="recorded at top 6 cannot stand for top 8"):
+        target_scores(teacher, mixed, tmp_path / "more", top_k=8, recorded=[recorded])
+
+
 def test_stored_scores_refuse_tensors_that_do_not_fit_the_samples(teacher, tokenizer, tmp_path):
     data = teacher_data(teacher, tokenizer, PROMPTS[:3], NAMES[:3], 1.0, tmp_path / "t", max_new_tokens=5)
     n = sum(len(a) for a in data["answer_ids"])

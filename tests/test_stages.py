@@ -163,20 +163,26 @@ def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypat
     assert study.cost()["c"] != 99.0
 
 
-def test_online_kd_on_stored_samples_scores_them_once(study):
-    """The cpu profile's online KD: stored teacher samples, the target's top logits stored
-    beside them, and a draft cut from the target with a restricted head."""
+def test_online_kd_on_stored_samples_reads_the_scores_recorded_while_sampling(study, monkeypatch):
+    """The cpu profile's online KD: stored teacher samples, the target's top logits recorded
+    beside them while sampling (no scoring forward), and a draft cut from the target with a
+    restricted head."""
     from dataclasses import replace
+    from tcsd_utils import teacher
 
     s = study.settings
     s.online = replace(s.online, source="data", steps=2, batch_size=2)
     s.online_top_k = 5
     s.draft_shape = {"target_layers": [1], "head_vocab": 12}
     s.nokd = replace(s.nokd, train_embedding=False)
-    draft = study.kd_draft("online", 0.5)
+    with monkeypatch.context() as mp:
+        mp.setattr(teacher, "head_logits", lambda *a, **k: pytest.fail("a scoring forward"))
+        draft = study.kd_draft("online", 0.5)
     assert draft.lm_head.weight.shape[0] == 12 and len(draft.model.layers) == 1
-    scores = study.out / "teacher" / "scores_online_tau0p5_top5"
-    assert json.loads((scores / "config.json").read_text())["top_k"] == 5
+    samples = study.sample_path(0.5)
+    assert json.loads((samples / "config.json").read_text())["top_k"] == 5
+    assert (samples / "scores.safetensors").is_file()
+    assert not (study.out / "teacher" / "scores_online_tau0p5_top5").exists()  # not stored twice
     cfg = json.loads((study.draft_dir("online_tau0p5") / "config.json").read_text())
     assert cfg["target_scores"].startswith("top 5 logits")
     s.online_top_k = None  # a forward per step instead: no scores are stored
@@ -202,8 +208,10 @@ def test_sample_once_score_many_trains_every_online_draft_on_one_scored_pool(stu
     monkeypatch.setattr(study_mod, "target_scores", lambda *a, **k: scored.append(a[2].name) or real(*a, **k))
     study.kd_draft("online", 0.5)
     study.kd_draft("online", 0.0)
-    assert scored == ["scores_pool_tau1_top5"] * 2  # one folder: the second call reads it back
-    assert json.loads((study.out / "teacher" / "scores_pool_tau1_top5" / "config.json").read_text())["top_k"] == 5
+    assert scored == ["scores_pool_tau1_top5"] * 2
+    # the pool is the samples at tau 1, whose scores were recorded while sampling: no copy
+    assert json.loads((study.sample_path(1.0) / "config.json").read_text())["top_k"] == 5
+    assert not (study.out / "teacher" / "scores_pool_tau1_top5").exists()
     assert not (study.out / "teacher" / "instructions_train_tau0p5").exists()  # no samples at tau_kd
     for name, tau in (("online_tau0p5", 0.5), ("online_tau0", 0.0)):
         cfg = json.loads((study.draft_dir(name) / "config.json").read_text())
