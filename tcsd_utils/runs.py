@@ -15,8 +15,10 @@ never leaves a half-written file that a later run trusts.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -96,39 +98,60 @@ def _explain(name: str, err: Exception, src_path: Path, timeout: int, kept: Path
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _kernel_config():
+    """The kernel managers' config for a run: each notebook's kernel talks over Unix sockets
+    in a private temporary folder where the OS has them. Over TCP, the default, ipykernel 7.4
+    and later warn in every notebook that the kernel's traffic is not encrypted, which would
+    put six warnings in every run. Elsewhere (or under a temporary folder whose path leaves
+    no room in a socket's name) the kernels use TCP as before."""
+    from traitlets.config import Config  # deferred, with jupyter's other imports
+
+    config = Config()
+    if os.name != "posix":
+        yield config
+        return
+    with tempfile.TemporaryDirectory(prefix="tcsd-kernel-") as folder:
+        if len(folder) <= 80:  # a socket's path holds at most 107 bytes on Linux, 103 on macOS
+            config.KernelManager.transport = "ipc"
+            config.KernelManager.ip = os.path.join(folder, "k")  # sockets k-1, k-2, ...
+        yield config
+
+
 def _execute(names, src, out, params, profile, kernel_name, force, cell_timeout: int | None = None) -> list[Path]:
     """Run each notebook unless its stamp (source and parameters) says it already ran. Each
     cell may run at most ``cell_timeout`` seconds (None: no bound); a cell that fails or runs
     past it raises `CellError`, after the partly executed notebook is kept as
     ``<name>.failed.ipynb`` beside the others."""
     done = []
-    for i, name in enumerate(names, 1):
-        target, stamp_path = out / f"{name}.ipynb", out / f"{name}.json"
-        stamp = {"source_sha256": hashlib.sha256((src / f"{name}.ipynb").read_bytes()).hexdigest(),
-                 "parameters": params}
-        if not force and cached(stamp_path, stamp, artifact=target) is not None:
-            print(f"[{i}/{len(names)}] {name}: already executed with these parameters, skipped", flush=True)
+    with _kernel_config() as kernel_config:
+        for i, name in enumerate(names, 1):
+            target, stamp_path = out / f"{name}.ipynb", out / f"{name}.json"
+            stamp = {"source_sha256": hashlib.sha256((src / f"{name}.ipynb").read_bytes()).hexdigest(),
+                     "parameters": params}
+            if not force and cached(stamp_path, stamp, artifact=target) is not None:
+                print(f"[{i}/{len(names)}] {name}: already executed with these parameters, skipped", flush=True)
+                done.append(target)
+                continue
+            print(f"[{i}/{len(names)}] {name} (profile {profile})", flush=True)
+            t0 = time.perf_counter()
+            failed = out / f"{name}.failed.ipynb"
+            with atomic_path(target) as tmp:
+                try:
+                    pm.execute_notebook(str(src / f"{name}.ipynb"), str(tmp), parameters=params,
+                                        kernel_name=kernel_name, cwd=str(src), progress_bar=False,
+                                        log_output=True, request_save_on_cell_execute=True,  # a partial copy to explain a failure
+                                        execution_timeout=cell_timeout, config=kernel_config)
+                except Exception as err:
+                    kept = None
+                    if Path(tmp).is_file():
+                        os.replace(tmp, failed)
+                        kept = failed
+                    raise CellError(_explain(name, err, src / f"{name}.ipynb", cell_timeout, kept)) from err
+            failed.unlink(missing_ok=True)
+            write_json(stamp, stamp_path)
+            print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
             done.append(target)
-            continue
-        print(f"[{i}/{len(names)}] {name} (profile {profile})", flush=True)
-        t0 = time.perf_counter()
-        failed = out / f"{name}.failed.ipynb"
-        with atomic_path(target) as tmp:
-            try:
-                pm.execute_notebook(str(src / f"{name}.ipynb"), str(tmp), parameters=params,
-                                    kernel_name=kernel_name, cwd=str(src), progress_bar=False,
-                                    log_output=True, request_save_on_cell_execute=True,  # a partial copy to explain a failure
-                                    execution_timeout=cell_timeout)
-            except Exception as err:
-                kept = None
-                if Path(tmp).is_file():
-                    os.replace(tmp, failed)
-                    kept = failed
-                raise CellError(_explain(name, err, src / f"{name}.ipynb", cell_timeout, kept)) from err
-        failed.unlink(missing_ok=True)
-        write_json(stamp, stamp_path)
-        print(f"    done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
-        done.append(target)
     return done
 
 

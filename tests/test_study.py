@@ -240,3 +240,6 @@ def test_a_smoke_notebook_finishes_where_no_browser_can_be_found(tmp_path):
     figures = tmp_path / "outputs" / "smoke" / "figures"
     assert len(list(figures.glob("01_*.html"))) >= 3 and not list(figures.glob("*.png"))
     assert log.count("PNG figures are not written") == 1, log[-3000:]
+    # and nothing else warns: not the kernel (over TCP, ipykernel 7.4 warns once per notebook)
+    warned = [line for line in log.splitlines() if "WARNING" in line or "Warning:" in line]
+    assert len(warned) == 1, warned
