@@ -161,7 +161,7 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
                                   generation_config=gen, logits_processor=_processors(record))
             out = new_tokens(target, out, ids.shape[1]).tolist()
             answers = [cut_at_eos(out[r], eos) for r in range(len(idx))]
-            if record:
+            if record is not None:
                 recorded.append(record.rows([len(a) for a in answers]))
             for r, i in enumerate(idx):
                 rows["prompt_id"].append(prompt_names[i])
