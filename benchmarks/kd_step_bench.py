@@ -22,8 +22,6 @@ import torch
 
 from tcsd_utils import distill as D
 from tcsd_utils.batching import pad_id
-from tcsd_utils.files import output_dir
-from tcsd_utils.profiles import kd_name
 from tcsd_utils.study import Study
 from tcsd_utils.teacher import load_scores
 from tcsd_utils.timing import machine_info
@@ -37,8 +35,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     study = Study("cpu")
-    scores = output_dir("cpu") / "teacher" / f"scores_{kd_name('online', 1.0)}_top{study.settings.online_top_k}"
-    if not scores.is_dir():
+    scores = study.sample_path(1.0)  # the teacher samples at tau 1, their scores recorded while sampling
+    if not (scores / "scores.safetensors").is_file():
         parser.error(f"no stored scores at {scores}: run the cpu study (or its notebook 02) first")
     data = load_scores(scores)
     cfg = study.settings.online
