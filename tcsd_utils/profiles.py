@@ -150,6 +150,11 @@ class Settings:
             self.online_samples_tau = check_tau(self.online_samples_tau, "online_samples_tau")
             if self.online_pool:
                 raise ValueError("online_pool and online_samples_tau each choose online KD's sequences: set one")
+        # the run's seed is also its drafts' (their batches): a run with another seed varies
+        # training as well as the prompt split, sampling and timing (`run_name`)
+        for name in ("nokd", "offline", "online"):
+            if getattr(self, name).seed != self.seed:
+                setattr(self, name, replace(getattr(self, name), seed=self.seed))
 
     @property
     def from_hub(self) -> bool:

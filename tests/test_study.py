@@ -109,6 +109,9 @@ def test_a_seeded_run_has_its_own_folder_and_passes_its_seed_to_every_notebook(t
     assert seen == [{"PROFILE": "smoke-seed3", **notebook_parameters("smoke"), "SEED": 3}]
     study = Study("smoke-seed3", root=tmp_path)
     assert study.settings.seed == 3 and study.profile == "smoke" and study.out == tmp_path / "smoke-seed3"
+    # the drafts train on batches of the run's seed too; the default run keeps seed 0
+    assert {c.seed for c in (study.settings.nokd, study.settings.offline, study.settings.online)} == {3}
+    assert {c.seed for c in (Study("smoke").settings.offline, Study("smoke").settings.online)} == {0}
     assert split_run_name("cpu") == ("cpu", None)
     for bad in ("cpu-seed", "cpu-seedx", "laptop-seed1", "cpu-seed-1"):
         with pytest.raises(ValueError, match="unknown profile"):
