@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from .profiles import Settings, draft_specs, grid_names, mix_names, ood_names, sample_taus, tau_tag, trained_as
+from .profiles import Settings, draft_specs, grid_names, mix_names, ood_names, sample_taus, tau_tag, teacher_folder, trained_as
 
 __all__ = ["Stage", "KINDS", "teacher_taus", "stages", "levels", "describe"]
 
@@ -61,13 +61,13 @@ def teacher_taus(s: Settings) -> list[float]:
 
 
 def _teacher(prompt_set: str, split: str, tau: float) -> Stage:
-    key = f"teacher/{prompt_set}_{split}_tau{tau_tag(tau)}"  # also its folder
+    key = teacher_folder(prompt_set, split, tau)  # also its folder
     return Stage(key, "teacher", (), (prompt_set, split, float(tau)), (f"{key}/config.json",))
 
 
 def _draft_needs(s: Settings, mode: str, tau_kd: float, mix_weights) -> list[str]:
     """The teacher sets (train split) a KD draft reads (`profiles.sample_taus`)."""
-    return [f"teacher/{s.train_set}_train_tau{tau_tag(t)}" for t in sample_taus(s, mode, tau_kd, mix_weights)]
+    return [teacher_folder(s.train_set, "train", t) for t in sample_taus(s, mode, tau_kd, mix_weights)]
 
 
 def stages(s: Settings) -> list[Stage]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from .temperature import check_tau
 
-__all__ = ["Settings", "SETTINGS", "MODES", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name",
+__all__ = ["teacher_folder", "Settings", "SETTINGS", "MODES", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name",
            "KDConfig", "DIVERGENCES", "SOURCES", "PAPER_TARGET", "PAPER_DRAFT", "PAPER_T5_TARGET", "PAPER_T5_DRAFT",
            "kd_name", "draft_specs", "trained_as", "sample_taus", "grid_names", "ood_names", "mix_names", "tau_tag", "settings"]
 
@@ -236,6 +236,12 @@ def settings(run: str, **overrides) -> Settings:
 def tau_tag(tau: float) -> str:
     """A temperature in a file name: 0.5 -> ``0p5``."""
     return f"{float(tau):g}".replace(".", "p")
+
+
+def teacher_folder(prompt_set: str, split: str, tau: float) -> str:
+    """The folder of a run's target samples of ``prompt_set`` (``split``) at ``tau``, under the
+    run's outputs: ``teacher/math_train_tau0p5`` (`study.Study.sample_path`, `graph`'s stage key)."""
+    return f"teacher/{prompt_set}_{split}_tau{tau_tag(tau)}"
 
 
 def kd_name(mode: str, tau_kd: float, mix_weights: dict | None = None) -> str:

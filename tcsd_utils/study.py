@@ -34,7 +34,7 @@ from .evaluate import compare_draft, cost_ratio, measure_gamma, target_distribut
 from .files import artifacts, atomic_path, cached, canonical, output_dir, progress, write_json
 from .leviathan import predicted_gamma
 from .models import load_model, load_tokenizer, make_draft, share_embedding
-from .profiles import MODES, draft_specs, kd_name, sample_taus, settings, split_run_name, tau_tag, trained_as
+from .profiles import MODES, draft_specs, kd_name, sample_taus, settings, split_run_name, tau_tag, teacher_folder, trained_as
 from .rules import pool_clock, with_gamma_intervals
 from .teacher import general_corpus, load_scores, mix, target_scores, teacher_data
 from .timing import machine_info, timing_thread_count, timing_threads
@@ -111,7 +111,7 @@ class Study:
 
     def sample_path(self, tau: float, split: str = "train", prompt_set: str | None = None) -> Path:
         """The folder of `samples`' data."""
-        return self.out / "teacher" / f"{prompt_set or self.settings.train_set}_{split}_tau{tau_tag(tau)}"
+        return self.out / teacher_folder(prompt_set or self.settings.train_set, split, tau)
 
     # -- drafts ------------------------------------------------------------------------
     def draft_dir(self, name: str) -> Path:
