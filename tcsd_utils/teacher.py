@@ -192,12 +192,11 @@ class StoredScores:
     """
 
     def __init__(self, data, top_ids: torch.Tensor, top_logits: torch.Tensor):
-        lengths = torch.tensor([len(a) for a in data["answer_ids"]], dtype=torch.long)
-        if top_ids.shape != top_logits.shape or top_ids.shape[0] != int(lengths.sum()):
+        self.starts = _starts(data["answer_ids"])
+        if top_ids.shape != top_logits.shape or top_ids.shape[0] != self.starts[-1]:
             raise ValueError(f"stored scores of shape {tuple(top_ids.shape)} and {tuple(top_logits.shape)} "
-                             f"do not fit {int(lengths.sum())} answer tokens")
+                             f"do not fit {self.starts[-1]} answer tokens")
         self.data, self.top_ids, self.top_logits = data, top_ids, top_logits
-        self.starts = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)]).tolist()
 
     def __len__(self) -> int:
         return len(self.data)
@@ -259,10 +258,11 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
 
     path = Path(path)
     keys = _keys(data)
-    for r in recorded:
+    recorded = [(r, _keys(r.data)) for r in recorded]
+    for r, their_keys in recorded:
         if r.top_k < top_k:
             raise ValueError(f"scores recorded at top {r.top_k} cannot stand for top {top_k}")
-        if r.top_k == top_k and _keys(r.data) == keys:
+        if r.top_k == top_k and their_keys == keys:
             return r
     # each row named by its prompt, answer length and first 8 answer tokens: scores of other samples do not match
     config = {"kind": "target_scores", "format": "tensors", "top_k": top_k,
@@ -271,13 +271,10 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
     found = _stored_scores(path, config)
     if found is not None:
         return found
-    known = {key: (r, i) for r in recorded for i, key in enumerate(_keys(r.data))}
-    total = sum(len(a) for _, a in keys)
-    top_ids = torch.empty(total, top_k, dtype=torch.int32)
-    top_logits = torch.empty(total, top_k, dtype=torch.float32)
-    starts = [0]
-    for _, a in keys:
-        starts.append(starts[-1] + len(a))
+    known = {key: (r, i) for r, their_keys in recorded for i, key in enumerate(their_keys)}
+    starts = _starts([a for _, a in keys])
+    top_ids = torch.empty(starts[-1], top_k, dtype=torch.int32)
+    top_logits = torch.empty(starts[-1], top_k, dtype=torch.float32)
     missing = []  # rows no recorded scores hold: scored by a forward, in batches
     for j, key in enumerate(keys):
         if key in known:
@@ -301,6 +298,15 @@ def target_scores(target, data, path, top_k: int = 64, batch_size: int = 16, pad
         save_file({"top_ids": top_ids, "top_logits": top_logits}, str(tmp / "scores.safetensors"))
         write_json(config, tmp / "config.json")
     return _stored_scores(path, config)
+
+
+def _starts(answers) -> list[int]:
+    """Where each answer's tokens start in the rows' tokens one after another, and the total
+    last (`StoredScores`' layout)."""
+    starts = [0]
+    for a in answers:
+        starts.append(starts[-1] + len(a))
+    return starts
 
 
 def _keys(data) -> list[tuple]:
