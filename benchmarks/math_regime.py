@@ -9,6 +9,7 @@ tau 0 and >= 0.50 at tau 1 on ``test``, >= 0.50 at tau 0 on ``unseen``; no KD at
 
     .venv/bin/python benchmarks/math_regime.py [--taus 0 1] [--threads N] [--json out.json]
         [--steps N --root DIR] [--skip online_tau0] [--divergence tvd --root DIR]
+        [--precision bfloat16 --root DIR]
 
 The drafts and cells it makes are the study's own (same folder, same configs), so a later
 `make study` reuses them. ``--steps`` trains the KD drafts for N steps instead of the
@@ -17,6 +18,9 @@ profile's; give it its own ``--root`` (the teacher samples and the no-KD draft o
 train the same draft (cross-entropy on greedy answers), so ``--skip online_tau0`` saves one.
 ``--divergence`` trains online KD with another divergence (DistillSpec, Zhou et al. 2024,
 found that the best one depends on the task and the decoding; TVD is 1 - expected alpha).
+``--precision bfloat16`` trains the KD drafts under bfloat16 autocast (``float32``: without),
+not in the precision this CPU measured faster (`distill.train_precision`): run on the same
+teacher samples, it checks that bfloat16 keeps the drafts' alpha.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from tcsd_utils.profiles import DIVERGENCES, kd_name
+from tcsd_utils.profiles import DIVERGENCES, PRECISIONS, kd_name
 from tcsd_utils.study import Study
 from tcsd_utils.timing import machine_info
 from tcsd_utils.files import output_dir
@@ -50,16 +54,19 @@ def main() -> None:
     parser.add_argument("--online-samples-tau", type=float, default=None,
                         help="'sample once, score many': every online draft on the teacher samples at this tau; "
                              "needs its own --root")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="the KD drafts' precision (default: the profile's); needs its own --root")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     changed = {"--steps": args.steps, "--divergence": args.divergence, "--lr": args.lr,
-               "--online-samples-tau": args.online_samples_tau}
+               "--online-samples-tau": args.online_samples_tau, "--precision": args.precision}
     if any(v is not None for v in changed.values()) and not args.root:
         parser.error(f"{', '.join(k for k, v in changed.items() if v is not None)} need their own --root, "
                      "or they would replace the study's drafts")
     base = Study("cpu").settings
-    kd = {key: value for key, value in (("steps", args.steps), ("lr", args.lr)) if value is not None}
+    kd = {key: value for key, value in (("steps", args.steps), ("lr", args.lr), ("precision", args.precision))
+          if value is not None}
     overrides = {"offline": replace(base.offline, **kd), "online": replace(base.online, **kd)}
     if args.divergence:
         overrides["online"] = replace(overrides["online"], divergence=args.divergence)
@@ -92,7 +99,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"machine": machine_info(), "steps": args.steps, "divergence": args.divergence, "lr": args.lr,
-                       "online_samples_tau": args.online_samples_tau, "seconds": seconds, "rows": table.to_dict("records")}, fh, indent=2)
+                       "precision": args.precision, "online_samples_tau": args.online_samples_tau, "seconds": seconds, "rows": table.to_dict("records")}, fh, indent=2)
 
 
 if __name__ == "__main__":

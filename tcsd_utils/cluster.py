@@ -29,6 +29,7 @@ from .files import output_dir, progress
 from .graph import Stage, stages
 from .models import default_dtype
 from .profiles import settings
+from .runners import TRAIN_DTYPE_ENV, choose_train_dtype
 from .study import Study
 
 __all__ = ["run_stage", "done", "run_serial", "run_on_ray", "Worker", "MAKE_KINDS", "TIME_KINDS", "RETRIES"]
@@ -73,13 +74,16 @@ def run_serial(study: Study, graph: list[Stage] | None = None) -> list[str]:
 class Worker:
     """One Ray actor: a `Study` of the run, with the target loaded once for all its stages."""
 
-    def __init__(self, run: str, root: str, overrides: dict, threads: int | None, dtype: str | None = None):
+    def __init__(self, run: str, root: str, overrides: dict, threads: int | None, dtype: str | None = None,
+                 train_dtype: str | None = None):
         if threads:
             import torch  # deferred: imported by Study anyway; here only to set the threads
 
             torch.set_num_threads(threads)
         if dtype:  # the run's one CPU dtype (`run_on_ray`), not this process's own measurement
             os.environ["TCSD_DTYPE"] = dtype
+        if train_dtype:  # and its one training dtype (`runners.choose_train_dtype`)
+            os.environ[TRAIN_DTYPE_ENV] = train_dtype
         self.study = Study(run, root, **overrides)
 
     def run(self, stage: Stage) -> tuple[str, str, float]:
@@ -165,11 +169,12 @@ def run_on_ray(run: str, address: str | None = None, root=None, cpus_per_worker:
         # fast, each worker's own measurement could pick either, and its samples and drafts
         # would differ from the others' (and from a serial run's). GPU workers use bfloat16.
         dtype = None if gpus else os.environ.get("TCSD_DTYPE") or str(default_dtype(device="cpu")).replace("torch.", "")
+        train_dtype = None if gpus else str(choose_train_dtype()).replace("torch.", "")  # the same for training
 
         def start(threads=None, **resources):
             """One worker of the run; it is restarted, and its stage sent again, if it dies."""
             return worker.options(max_restarts=RETRIES, max_task_retries=RETRIES, **resources).remote(
-                run, base, overrides, threads, dtype)
+                run, base, overrides, threads, dtype, train_dtype)
 
         # teacher samples and drafts: a worker per GPU, or per cpus_per_worker cores
         made = [st for st in todo if st.kind in MAKE_KINDS]

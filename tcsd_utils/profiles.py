@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from .temperature import check_tau
 
 __all__ = ["teacher_folder", "Settings", "SETTINGS", "MODES", "GRID_01", "notebook_parameters", "PROFILES", "run_name", "split_run_name",
-           "KDConfig", "DIVERGENCES", "SOURCES", "PAPER_TARGET", "PAPER_DRAFT", "PAPER_T5_TARGET", "PAPER_T5_DRAFT",
+           "KDConfig", "DIVERGENCES", "SOURCES", "PRECISIONS", "PAPER_TARGET", "PAPER_DRAFT", "PAPER_T5_TARGET", "PAPER_T5_DRAFT",
            "kd_name", "draft_specs", "trained_as", "sample_taus", "grid_names", "ood_names", "mix_names", "tau_tag", "settings"]
 
 # The paper's models (Hub ids), for the paper profiles.
@@ -40,6 +40,12 @@ DIVERGENCES = ("fkl", "rkl", "jsd", "tvd")
 
 
 SOURCES = ("target", "draft", "data")
+
+
+# how a draft's steps compute: "auto" is bfloat16 autocast on a GPU and, on a CPU, whichever of
+# the two this CPU measures faster (`distill.train_precision`); the weights and AdamW's state
+# stay float32 either way
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass
@@ -61,6 +67,7 @@ class KDConfig:
     seed: int = 0
     checkpoint_every: int = 25     # steps between resumable checkpoints (0: none by steps)
     checkpoint_seconds: float = 0  # also one when this long has passed since the last (0: none by time)
+    precision: str = "auto"        # one of PRECISIONS; a finished draft's config records the one it used
 
     def __post_init__(self):
         if self.mode not in ("lm", "offline", "online"):
@@ -69,6 +76,8 @@ class KDConfig:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
         if self.divergence not in DIVERGENCES:
             raise ValueError(f"divergence must be one of {DIVERGENCES}, got {self.divergence!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         self.tau_kd = check_tau(self.tau_kd, "tau_kd")
         self.mix_weights = {float(check_tau(t, "mix tau")): float(w) for t, w in self.mix_weights.items()}
 

@@ -40,7 +40,8 @@ from .files import write_json
 from .timing import Clock, cpu_info
 
 __all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "StaticLlamaRunner", "as_runner",
-           "next_token_logits", "context_length", "SMALL", "linear", "choose_kernel", "choose_dtype", "kernel_choices",
+           "next_token_logits", "context_length", "SMALL", "linear", "choose_kernel", "choose_dtype",
+           "choose_train_dtype", "TRAIN_DTYPE_ENV", "kernel_choices",
            "KERNELS", "KERNEL_ENV"]
 
 
@@ -53,7 +54,8 @@ __all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "StaticLl
 # tokens (`choose_kernel`: ``torch.mv``, ``F.linear`` or ``weight @ x.T``, timed once per
 # machine and kept under the user's cache folder; ``$TCSD_KERNEL`` forces one), and
 # `choose_dtype` picks bfloat16 or float32 on a CPU, whichever multiplies faster here
-# (`tcsd_utils.models.default_dtype` asks it).
+# (`tcsd_utils.models.default_dtype` asks it); `choose_train_dtype` the same for training a
+# draft, where the products are wide and a backward follows (`tcsd_utils.distill`).
 
 SMALL = 8  # up to this many new tokens count as a verification step (small-batch kernels)
 
@@ -207,6 +209,63 @@ def choose_dtype() -> torch.dtype:
         for dtype in total:  # the same shapes, one after the other
             total[dtype] += _time(KERNELS["linear"], x.to(dtype), weight.to(dtype), calls=20) / x.shape[1]
     best = torch.bfloat16 if total[torch.bfloat16] * BF16_MARGIN <= total[torch.float32] else torch.float32
+    _disk()[text] = str(best).replace("torch.", "")
+    _save_disk()
+    return best
+
+
+TRAIN_DTYPE_ENV = "TCSD_TRAIN_DTYPE"  # bfloat16 | float32: forces `choose_train_dtype`'s answer
+TRAIN_SHAPE = (2048, 576, 1536)  # a KD step's tokens (16 x 128), a SmolLM2 MLP weight's (in, out)
+
+
+def _time_train(x, weight, bf16: bool) -> float:
+    """Seconds for a forward and backward of ``x @ weight.T`` (the best of three of 3 calls),
+    under bfloat16 autocast or in float32; the tensors stay float32, as a draft's weights do."""
+    def call():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = F.linear(x, weight)
+        y.float().sum().backward()
+    clock, best = Clock(x.device), float("inf")
+    for _ in range(3):
+        call()
+        t0 = clock()
+        for _ in range(3):
+            call()
+        best = min(best, (clock() - t0) / 3)
+    return best
+
+
+def choose_train_dtype() -> torch.dtype:
+    """bfloat16 (autocast) or float32 for training a draft on this CPU, whichever runs a KD
+    step's products faster here (`tcsd_utils.distill.train_precision` asks it).
+
+    Training multiplies wide batches, forward and backward, where bfloat16 instructions pay
+    off where they exist and cost where they do not: a whole online KD step took 0.49x the
+    float32 step's time under bfloat16 autocast on a 2-core AMD EPYC (Zen 4, avx512_bf16),
+    while on a 2-core Xeon with avx512_bf16 but no AMX exposed a 2048 x 576 x 1536 product,
+    forward and backward, took 1.55x float32's (FINDINGS.md, 2026-12-02). So both are timed,
+    interleaved, at `TRAIN_SHAPE` (about two seconds, once per machine), and the choice is
+    kept in ``~/.cache/tcsd/kernels.json``; ``$TCSD_TRAIN_DTYPE`` forces one (a run on Ray
+    gives its workers the driver's). bfloat16 must win by `BF16_MARGIN`, as for decoding: it
+    changes the draft's weights, so a near tie keeps float32."""
+    forced = os.environ.get(TRAIN_DTYPE_ENV)
+    if forced:
+        if forced not in ("bfloat16", "float32"):
+            raise ValueError(f"${TRAIN_DTYPE_ENV} must be bfloat16 or float32, got {forced!r}")
+        return getattr(torch, forced)
+    text = "train_dtype|cpu"
+    chosen = _disk().get(text)
+    if chosen in ("bfloat16", "float32"):
+        return getattr(torch, chosen)
+    g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
+    n, d_in, d_out = TRAIN_SHAPE
+    x = torch.randn(n, d_in, generator=g)
+    weight = torch.randn(d_out, d_in, generator=g, requires_grad=True)
+    total = {True: 0.0, False: 0.0}
+    for _ in range(2):
+        for bf16 in total:  # interleaved
+            total[bf16] += _time_train(x, weight, bf16)
+    best = torch.bfloat16 if total[True] * BF16_MARGIN <= total[False] else torch.float32
     _disk()[text] = str(best).replace("torch.", "")
     _save_disk()
     return best

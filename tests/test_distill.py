@@ -186,6 +186,40 @@ def test_checkpoints_by_time_and_how_often_is_not_part_of_the_drafts_identity(te
     assert not D.is_finished(tmp_path / "d", KDConfig(mode="offline", tau_kd=1.0, steps=7, batch_size=4, warmup=1))
 
 
+@pytest.mark.parametrize("faster", ["bfloat16", "float32"])
+def test_auto_precision_is_the_one_measured_faster_recorded_and_part_of_the_identity(teacher, tokenizer, tmp_path,
+                                                                                   monkeypatch, faster):
+    from dataclasses import replace
+
+    monkeypatch.setattr(D, "choose_train_dtype", lambda: getattr(torch, faster))  # what this CPU measured
+    data = teacher_data(teacher, tokenizer, PROMPTS, NAMES, 1.0, tmp_path / "t", max_new_tokens=6)
+    cfg = KDConfig(mode="offline", tau_kd=1.0, steps=3, batch_size=4, warmup=1)
+    assert cfg.precision == "auto" and D.train_precision(cfg, "cpu") == faster
+    under_autocast, real_loss = [], D._loss
+
+    def loss(*args, **kwargs):
+        under_autocast.append(torch.is_autocast_enabled("cpu"))
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(D, "_loss", loss)
+    draft = D.train_draft(tmp_path / "d", cfg, fresh_draft(teacher), tokenizer, data=data, progress=False)
+    assert under_autocast == [faster == "bfloat16"] * 3
+    assert all(p.dtype == torch.float32 for p in draft.parameters())  # the weights stay float32
+    config = tmp_path / "d" / "config.json"
+    assert json.loads(config.read_text())["kd"]["precision"] == faster  # as used, not "auto"
+    other = "float32" if faster == "bfloat16" else "bfloat16"
+    assert D.is_finished(tmp_path / "d", cfg) and D.is_finished(tmp_path / "d", replace(cfg, precision=faster))
+    assert not D.is_finished(tmp_path / "d", replace(cfg, precision=other))
+    # a draft made before precision was recorded was made in float32
+    made = json.loads(config.read_text())
+    del made["kd"]["precision"]
+    config.write_text(json.dumps(made))
+    assert D.is_finished(tmp_path / "d", replace(cfg, precision="float32"))
+    assert not D.is_finished(tmp_path / "d", replace(cfg, precision="bfloat16"))
+    with pytest.raises(ValueError, match="precision must be one of"):
+        KDConfig(precision="fp16")
+
+
 def test_mix_respects_weights(teacher, tokenizer, tmp_path):
     sets = {tau: teacher_data(teacher, tokenizer, PROMPTS, NAMES, tau, tmp_path / f"t{tau}", max_new_tokens=3)
             for tau in (0.0, 1.0, 2.0)}

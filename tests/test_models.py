@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -106,6 +108,35 @@ def test_bfloat16_must_win_by_a_margin_not_a_tie(tmp_path, monkeypatch, bf16_tim
     monkeypatch.setattr(K, "_DISK", None)
     monkeypatch.setattr(K, "_time", lambda kernel, x, weight, calls=8: bf16_time if weight.dtype == torch.bfloat16 else 1.0)
     assert choose_dtype() == getattr(torch, chosen)
+
+
+@pytest.mark.parametrize("bf16_time, chosen", [(0.85, "float32"), (0.75, "bfloat16"), (1.5, "float32")])
+def test_the_training_dtype_is_measured_forward_and_backward_and_kept(tmp_path, monkeypatch, bf16_time, chosen):
+    """bfloat16 autocast trains a draft only where it wins a KD step's products by the margin."""
+    from tcsd_utils import runners as K
+
+    monkeypatch.setenv("TCSD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(K, "_DISK", None)
+    timed = []
+
+    def fake_time(x, weight, bf16):
+        timed.append(bf16)
+        assert x.shape == (K.TRAIN_SHAPE[0], K.TRAIN_SHAPE[1]) and weight.requires_grad  # forward and backward
+        return bf16_time if bf16 else 1.0
+
+    monkeypatch.setattr(K, "_time_train", fake_time)
+    assert K.choose_train_dtype() == getattr(torch, chosen) and sorted(timed) == [False, False, True, True]
+    monkeypatch.setattr(K, "_DISK", None)  # a new process: read back from the cache, not timed again
+    assert K.choose_train_dtype() == getattr(torch, chosen) and len(timed) == 4
+    assert json.loads((tmp_path / "kernels.json").read_text())[K._machine_key()]["train_dtype|cpu"] == chosen
+
+
+def test_training_time_is_measured_on_real_products():
+    from tcsd_utils import runners as K
+
+    x, weight = torch.randn(64, 32), torch.randn(48, 32, requires_grad=True)
+    assert K._time_train(x, weight, bf16=True) > 0 and K._time_train(x, weight, bf16=False) > 0
+    assert weight.grad is not None and weight.grad.dtype == torch.float32  # a backward ran
 
 
 def test_make_draft_shares_vocab_and_projects_embeddings(tiny_target):
