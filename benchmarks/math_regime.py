@@ -19,7 +19,7 @@ train the same draft (cross-entropy on greedy answers), so ``--skip online_tau0`
 ``--divergence`` trains online KD with another divergence (DistillSpec, Zhou et al. 2024,
 found that the best one depends on the task and the decoding; TVD is 1 - expected alpha).
 ``--precision bfloat16`` trains the KD drafts under bfloat16 autocast (``float32``: without),
-not in the precision this CPU measured faster (`distill.train_precision`): run on the same
+not in the precision this CPU measured faster (`runners.train_precision`): run on the same
 teacher samples, it checks that bfloat16 keeps the drafts' alpha.
 """
 

@@ -52,12 +52,12 @@ from .files import atomic_path, cached, write_json
 from .files import progress as progress_bar
 from .models import default_device, load_model
 from .profiles import KDConfig
-from .runners import choose_train_dtype
+from .runners import train_precision
 from .subvocab import head_ids
 from .teacher import stored_logits
 from .temperature import generation_config, local_rng, log_probs, probs
 
-__all__ = ["divergence", "train_draft", "load_draft", "is_finished", "train_precision"]
+__all__ = ["divergence", "train_draft", "load_draft", "is_finished"]
 
 LR_FLOOR = 0.1          # after warm-up the cosine decays the learning rate to 10% of its peak, not to 0
 WEIGHT_DECAY = 0.01     # AdamW's decoupled weight decay (torch's default)
@@ -168,22 +168,9 @@ def _lr(cfg, step):
 _NOT_IDENTITY = ("checkpoint_every", "checkpoint_seconds")
 
 
-def train_precision(cfg: KDConfig, device=None) -> str:
-    """``"bfloat16"`` (autocast) or ``"float32"``: how ``cfg``'s steps compute on ``device``.
-    ``cfg.precision``, where it names one; for ``"auto"``, bfloat16 on a GPU, and on a CPU
-    whichever this CPU measured faster for a KD step's products (`runners.choose_train_dtype`,
-    timed once per machine: bfloat16 halved a KD step on one 2-core CPU and slowed another)."""
-    if cfg.precision != "auto":
-        return cfg.precision
-    device = default_device(device)
-    if device.type == "cpu":
-        return str(choose_train_dtype()).replace("torch.", "")
-    return "bfloat16" if device.type == "cuda" else "float32"
-
-
 def is_finished(out_dir, cfg: KDConfig | None = None, device=None) -> bool:
     """True when ``out_dir`` holds a finished draft (made with ``cfg``, if given; `files.cached`),
-    in the precision ``cfg`` trains in on ``device`` (`train_precision`; a draft made before
+    in the precision ``cfg`` trains in on ``device`` (`runners.train_precision`; a draft made before
     precision was recorded was made in float32 on a CPU). How often a run checkpoints does not
     change the draft, so it is left out of the comparison."""
     out_dir = Path(out_dir)
@@ -193,7 +180,7 @@ def is_finished(out_dir, cfg: KDConfig | None = None, device=None) -> bool:
     def identity(kd: dict) -> dict:
         return {"precision": "float32", **{key: value for key, value in kd.items() if key not in _NOT_IDENTITY}}
 
-    made = asdict(replace(cfg, precision=train_precision(cfg, device)))
+    made = asdict(replace(cfg, precision=train_precision(cfg.precision, default_device(device))))
     return cached(out_dir / "config.json", made, key="kd", artifact=out_dir / "model" / "config.json",
                   compare=identity) is not None
 
@@ -295,7 +282,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
             ``loss.json``, and ``checkpoint.pt`` while training.
         cfg: `KDConfig`.
         draft: the starting draft (a model; its weights are kept in float32 on its device, and
-            its steps run in `train_precision`).
+            its steps run in `runners.train_precision`).
         tokenizer: the shared tokenizer (saved with the draft).
         target: the teacher, for ``online``.
         data: teacher samples (`teacher_data` or `mix`), for ``offline`` and ``online`` with
@@ -310,7 +297,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
     """
     out_dir = Path(out_dir)
     device = draft.device
-    cfg = replace(cfg, precision=train_precision(cfg, device))  # recorded in config.json as used
+    cfg = replace(cfg, precision=train_precision(cfg.precision, device))  # recorded in config.json as used
     if is_finished(out_dir, cfg):
         return load_draft(out_dir, device, torch.float32)
     _check_inputs(cfg, target, data, prompts, texts)
@@ -339,7 +326,7 @@ def train_draft(out_dir, cfg: KDConfig, draft, tokenizer, target=None, data=None
             torch.manual_seed(cfg.seed * STEP_SEED + step)
             pairs, t_logits, compact = _batch(cfg, rng, draft, target, data, prompts, stream, pad, eos, slot)
             # in bfloat16 the forward runs under autocast: the weights, their gradients and
-            # AdamW's state stay float32 (`train_precision`)
+            # AdamW's state stay float32 (`runners.train_precision`)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
                 loss, tokens = _loss(cfg, draft, target, pairs, t_logits, pad, kept, slot, compact)
             for group in opt.param_groups:

@@ -31,6 +31,7 @@ from .files import repo_root
 from .graph import stages as stage_graph, teacher_taus
 from .models import EMBEDDED_TARGET, load_model, make_draft, smollm2_gguf
 from .profiles import MODES, Settings, draft_specs, settings, trained_as
+from .runners import train_precision
 
 __all__ = ["ProfileError", "Plan", "check", "estimate", "measure_costs", "gpu_costs", "GPUS", "format_plan"]
 
@@ -362,19 +363,22 @@ def measure_costs(s: Settings, device: str | None = None) -> dict:
     draft.get_input_embeddings().weight.requires_grad_(False)  # frozen, as train_embedding=False
     opt = torch.optim.AdamW([p for p in draft.parameters() if p.requires_grad], lr=1e-4)
 
-    def train_step(batch, length, positions):
+    def train_step(batch, length, positions, precision):
         n = min(batch, 4) if small else batch
         ids = torch.randint(0, vocab, (n, length), device=dev)
+        bf16 = train_precision(precision, dev) == "bfloat16"  # as the study's steps run here
 
         def fn():  # the head at the answer positions only, as the study's loss
-            hidden = draft.model(ids).last_hidden_state[:, -positions:]
-            draft.lm_head(hidden).float().logsumexp(-1).mean().backward()
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                hidden = draft.model(ids).last_hidden_state[:, -positions:]
+                logits = draft.lm_head(hidden)
+            logits.float().logsumexp(-1).mean().backward()
             opt.step()
             opt.zero_grad()
         return best(fn) * batch / n
 
-    costs["train"] = train_step(s.offline.batch_size, seq, s.new_tokens)
-    costs["train_lm"] = train_step(s.nokd.batch_size, s.nokd.seq_len, s.nokd.seq_len)  # a loss at every position
+    costs["train"] = train_step(s.offline.batch_size, seq, s.new_tokens, s.offline.precision)
+    costs["train_lm"] = train_step(s.nokd.batch_size, s.nokd.seq_len, s.nokd.seq_len, s.nokd.precision)  # a loss at every position
     costs["device"] = str(dev)
     return costs
 

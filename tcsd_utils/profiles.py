@@ -43,7 +43,7 @@ SOURCES = ("target", "draft", "data")
 
 
 # how a draft's steps compute: "auto" is bfloat16 autocast on a GPU and, on a CPU, whichever of
-# the two this CPU measures faster (`distill.train_precision`); the weights and AdamW's state
+# the two this CPU measures faster (`runners.train_precision`); the weights and AdamW's state
 # stay float32 either way
 PRECISIONS = ("auto", "float32", "bfloat16")
 

@@ -41,7 +41,7 @@ from .timing import Clock, cpu_info
 
 __all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "StaticLlamaRunner", "as_runner",
            "next_token_logits", "context_length", "SMALL", "linear", "choose_kernel", "choose_dtype",
-           "choose_train_dtype", "TRAIN_DTYPE_ENV", "kernel_choices",
+           "choose_train_dtype", "train_precision", "TRAIN_DTYPE_ENV", "kernel_choices",
            "KERNELS", "KERNEL_ENV"]
 
 
@@ -237,7 +237,7 @@ def _time_train(x, weight, bf16: bool) -> float:
 
 def choose_train_dtype() -> torch.dtype:
     """bfloat16 (autocast) or float32 for training a draft on this CPU, whichever runs a KD
-    step's products faster here (`tcsd_utils.distill.train_precision` asks it).
+    step's products faster here (`train_precision` asks it).
 
     Training multiplies wide batches, forward and backward, where bfloat16 instructions pay
     off where they exist and cost where they do not: a whole online KD step took 0.49x the
@@ -269,6 +269,19 @@ def choose_train_dtype() -> torch.dtype:
     _disk()[text] = str(best).replace("torch.", "")
     _save_disk()
     return best
+
+
+def train_precision(precision: str, device) -> str:
+    """``"bfloat16"`` (autocast) or ``"float32"``: how a draft's training steps compute on
+    ``device`` for a `profiles.KDConfig`'s ``precision``: itself where it names one; for
+    ``"auto"``, bfloat16 on a GPU, and on a CPU whichever `choose_train_dtype` measured faster
+    (`tcsd_utils.distill` trains so, `tcsd_utils.plan` times a step so)."""
+    if precision != "auto":
+        return precision
+    kind = torch.device(device).type
+    if kind == "cpu":
+        return str(choose_train_dtype()).replace("torch.", "")
+    return "bfloat16" if kind == "cuda" else "float32"
 
 
 def kernel_choices() -> dict:

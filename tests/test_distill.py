@@ -191,10 +191,13 @@ def test_auto_precision_is_the_one_measured_faster_recorded_and_part_of_the_iden
                                                                                    monkeypatch, faster):
     from dataclasses import replace
 
-    monkeypatch.setattr(D, "choose_train_dtype", lambda: getattr(torch, faster))  # what this CPU measured
+    from tcsd_utils import runners as K
+
+    monkeypatch.setattr(K, "choose_train_dtype", lambda: getattr(torch, faster))  # what this CPU measured
     data = teacher_data(teacher, tokenizer, PROMPTS, NAMES, 1.0, tmp_path / "t", max_new_tokens=6)
     cfg = KDConfig(mode="offline", tau_kd=1.0, steps=3, batch_size=4, warmup=1)
-    assert cfg.precision == "auto" and D.train_precision(cfg, "cpu") == faster
+    assert cfg.precision == "auto" and K.train_precision(cfg.precision, "cpu") == faster
+    assert K.train_precision("float32", "cpu") == "float32" and K.train_precision("auto", "meta") == "float32"
     under_autocast, real_loss = [], D._loss
 
     def loss(*args, **kwargs):
