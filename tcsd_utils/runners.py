@@ -244,7 +244,7 @@ def choose_train_dtype() -> torch.dtype:
     float32 step's time under bfloat16 autocast on a 2-core AMD EPYC (Zen 4, avx512_bf16),
     while on a 2-core Xeon with avx512_bf16 but no AMX exposed a 2048 x 576 x 1536 product,
     forward and backward, took 1.55x float32's (FINDINGS.md, 2026-12-02). So both are timed,
-    interleaved, at `TRAIN_SHAPE` (about two seconds, once per machine), and the choice is
+    interleaved, at `TRAIN_SHAPE` (about 3 s, once per machine), and the choice is
     kept in ``~/.cache/tcsd/kernels.json``; ``$TCSD_TRAIN_DTYPE`` forces one (a run on Ray
     gives its workers the driver's). bfloat16 must win by `BF16_MARGIN`, as for decoding: it
     changes the draft's weights, so a near tie keeps float32."""
