@@ -61,6 +61,21 @@ def draft_regime(table) -> list[str]:
 UNSEEN_TARGET = 0.50  # expected alpha at tau 0 on templates never seen in training (aligned KD)
 
 
+def precision_line(configs: list[Path]) -> list[str]:
+    """How the run's drafts were trained (each ``drafts/<name>/config.json``'s ``precision``,
+    `profiles.KDConfig`): float32, or bfloat16 autocast where this machine measured it faster
+    (`runners.train_precision`). A draft that records none was made in float32."""
+    by = {}
+    for path in configs:
+        kd = json.loads(path.read_text()).get("kd", {})
+        by.setdefault(kd.get("precision", "float32"), []).append(path.parent.name)
+    if not by:
+        return []
+    parts = [f"{p} ({len(names)} draft{'s' if len(names) > 1 else ''})" if len(by) > 1 else p
+             for p, names in sorted(by.items())]
+    return ["- the drafts trained in " + ", ".join(parts) + " (`KDConfig.precision`; weights and AdamW in float32)"]
+
+
 def held_out_lines(rows: list[dict]) -> list[str]:
     """One line per held-out split of the training set (`study.Study.held_out`'s cells):
     the aligned KD drafts' expected alpha (tau_kd = tau, the better paradigm) at each tau,
@@ -207,6 +222,7 @@ def write_report(study, table=None) -> "Path":  # noqa: F821
     if c:
         lines.append(f"- c = {c['c']:.3f} (target {c['target_ms']:.1f} ms, draft {c['draft_ms']:.1f} ms per token)")
     lines += timing_notes(table, machine)
+    lines += precision_line(artifacts(study.out / "drafts", "*/config.json"))
     regime = draft_regime(table)
     if regime:
         lines.append("- the draft: " + "; ".join(regime) + ". Below the targets the claims are measured on a "

@@ -8,6 +8,7 @@ the tests run fewer, with fixed seeds).
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -183,7 +184,11 @@ def test_write_report_states_every_claim_its_rule_and_the_paper_beside(tmp_path)
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "machine.json").write_text('{"cpu": "Test CPU", "cores": 2, "threads": 2, '
                                                     '"torch": "2.13.0", "flags": ["avx2"]}')
+    for name, kd in (("nokd", {"mode": "lm"}), ("offline_tau0", {"mode": "offline", "precision": "float32"})):
+        (tmp_path / "drafts" / name).mkdir(parents=True)
+        (tmp_path / "drafts" / name / "config.json").write_text(json.dumps({"kd": kd}))
     text = report.write_report(FakeStudy()).read_text()
+    assert "- the drafts trained in float32 (`KDConfig.precision`" in text  # one recorded none: float32
     for claim in CLAIMS:
         assert f"| {claim} |" in text and f"- {claim}: " in text
     assert text.count("**agree**") == len(CLAIMS)
@@ -191,6 +196,15 @@ def test_write_report_states_every_claim_its_rule_and_the_paper_beside(tmp_path)
     assert "2.23x / 1.72x / 1.35x" in text and "| 12-20% |" not in text.split("The paper beside")[0]
     table = report.claims_table(claims(FakeStudy().results(), S, n_boot=200))
     assert list(table.columns) == ["claim", "paper", "this run", "verdict"]
+
+
+def test_the_report_says_when_drafts_trained_in_two_precisions(tmp_path):
+    for name, precision in (("a", "bfloat16"), ("b", "float32"), ("c", "bfloat16")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"kd": {"precision": precision}}))
+    line, = report.precision_line(sorted(tmp_path.glob("*/config.json")))
+    assert line.startswith("- the drafts trained in bfloat16 (2 drafts), float32 (1 draft)")
+    assert report.precision_line([]) == []
 
 
 def test_report_embeds_each_claims_png_and_says_why_one_is_missing(tmp_path):
