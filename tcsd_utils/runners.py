@@ -197,21 +197,29 @@ def choose_dtype() -> torch.dtype:
     the choice is kept in ``~/.cache/tcsd/kernels.json`` beside the kernels'. bfloat16 must be
     `BF16_MARGIN` times faster: a near tie keeps float32, the exact one, so that a noisy
     measurement cannot change the study's numbers from one process to the next."""
-    text = "dtype|cpu"
+    def measure():
+        g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
+        weight = torch.randn(*DTYPE_SHAPE, generator=g)
+        xs = [torch.randn(1, n, DTYPE_SHAPE[1], generator=g) for n in (1, 32)]
+        total = {torch.bfloat16: 0.0, torch.float32: 0.0}
+        for x in xs:
+            for dtype in total:  # the same shapes, one after the other
+                total[dtype] += _time(KERNELS["linear"], x.to(dtype), weight.to(dtype), calls=20) / x.shape[1]
+        return total[torch.bfloat16], total[torch.float32]
+
+    return _kept_dtype("dtype|cpu", measure)
+
+
+def _kept_dtype(text: str, measure) -> torch.dtype:
+    """The dtype kept in the cache under ``text``; else ``measure()``'s (bfloat16 seconds,
+    float32 seconds) decide, bfloat16 only by `BF16_MARGIN`, and the choice is kept."""
     chosen = _disk().get(text)
-    if chosen in ("bfloat16", "float32"):
-        return getattr(torch, chosen)
-    g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
-    weight = torch.randn(*DTYPE_SHAPE, generator=g)
-    xs = [torch.randn(1, n, DTYPE_SHAPE[1], generator=g) for n in (1, 32)]
-    total = {torch.bfloat16: 0.0, torch.float32: 0.0}
-    for x in xs:
-        for dtype in total:  # the same shapes, one after the other
-            total[dtype] += _time(KERNELS["linear"], x.to(dtype), weight.to(dtype), calls=20) / x.shape[1]
-    best = torch.bfloat16 if total[torch.bfloat16] * BF16_MARGIN <= total[torch.float32] else torch.float32
-    _disk()[text] = str(best).replace("torch.", "")
-    _save_disk()
-    return best
+    if chosen not in ("bfloat16", "float32"):
+        bf16, fp32 = measure()
+        chosen = "bfloat16" if bf16 * BF16_MARGIN <= fp32 else "float32"
+        _disk()[text] = chosen
+        _save_disk()
+    return getattr(torch, chosen)
 
 
 TRAIN_DTYPE_ENV = "TCSD_TRAIN_DTYPE"  # bfloat16 | float32: forces `choose_train_dtype`'s answer
@@ -253,22 +261,18 @@ def choose_train_dtype() -> torch.dtype:
         if forced not in ("bfloat16", "float32"):
             raise ValueError(f"${TRAIN_DTYPE_ENV} must be bfloat16 or float32, got {forced!r}")
         return getattr(torch, forced)
-    text = "train_dtype|cpu"
-    chosen = _disk().get(text)
-    if chosen in ("bfloat16", "float32"):
-        return getattr(torch, chosen)
-    g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
-    n, d_in, d_out = TRAIN_SHAPE
-    x = torch.randn(n, d_in, generator=g)
-    weight = torch.randn(d_out, d_in, generator=g, requires_grad=True)
-    total = {True: 0.0, False: 0.0}
-    for _ in range(2):
-        for bf16 in total:  # interleaved
-            total[bf16] += _time_train(x, weight, bf16)
-    best = torch.bfloat16 if total[True] * BF16_MARGIN <= total[False] else torch.float32
-    _disk()[text] = str(best).replace("torch.", "")
-    _save_disk()
-    return best
+    def measure():
+        g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
+        n, d_in, d_out = TRAIN_SHAPE
+        x = torch.randn(n, d_in, generator=g)
+        weight = torch.randn(d_out, d_in, generator=g, requires_grad=True)
+        total = {True: 0.0, False: 0.0}
+        for _ in range(2):
+            for bf16 in total:  # interleaved
+                total[bf16] += _time_train(x, weight, bf16)
+        return total[True], total[False]
+
+    return _kept_dtype("train_dtype|cpu", measure)
 
 
 def train_precision(precision: str, device) -> str:

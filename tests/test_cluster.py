@@ -93,7 +93,6 @@ def test_a_worker_runs_in_the_dtype_the_run_chose(monkeypatch, tmp_path, tiny_pa
     import torch
 
     from tcsd_utils import cluster
-
     from tcsd_utils.runners import TRAIN_DTYPE_ENV, choose_train_dtype
 
     monkeypatch.setenv("TCSD_DTYPE", "fp32")  # restored after the test; the worker sets its own
