@@ -42,8 +42,8 @@ test: $(STAMP) $(RAY_STAMP)
 	$(PY) -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -p no:cacheprovider
 
 # The speed benchmark: our decoders against transformers' plain and assisted generation and
-# Leviathan's prediction, k picked per temperature; with no --draft it uses the cpu profile's
-# offline tau_kd = 0 draft, trained first if `make study` has not made it.
+# Leviathan's prediction, k picked per temperature; with no --draft each temperature uses the cpu
+# profile's aligned draft (distilled at that tau), trained first if `make study` has not made it.
 BENCH_ARGS ?= --k auto
 bench: $(STAMP)
 	$(VENV)/bin/tcsd bench $(BENCH_ARGS) --json outputs/bench.json

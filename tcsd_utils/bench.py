@@ -125,7 +125,9 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
     """Time the four decoders at each temperature.
 
     Args:
-        target, draft: the pair (same vocabulary, same device).
+        target, draft: the pair (same vocabulary, same device); ``draft`` may instead be a
+            dict {tau: draft}, the draft each temperature uses (the aligned drafts, each
+            distilled at its tau; they share one shape, so c is measured on the first).
         prompts: chat-formatted prompt ids; each repeat decodes all of them once per method.
         taus: decoding temperatures.
         k: draft tokens per step, for both speculative decoders; ``"auto"`` picks it per
@@ -149,17 +151,22 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
     if not prompts:
         raise ValueError("empty prompt set: the benchmark needs at least one prompt")
     taus = [check_tau(t) for t in taus]
+    drafts = draft if isinstance(draft, dict) else {tau: draft for tau in taus}
+    missing = [tau for tau in taus if tau not in drafts]
+    if missing:
+        raise ValueError(f"no draft for tau {', '.join(map(str, missing))}: drafts are given for {sorted(drafts)}")
     draft_tau = None if draft_tau is None else check_tau(draft_tau, "draft_tau")
     device, clock = target.device, Clock(target.device)
     if device.type == "cuda":  # the peak of decoding, not of loading the models
         torch.cuda.reset_peak_memory_stats(device)
     before = machine_info()
-    cost = cost_ratio(target, draft, fast=fast)
+    cost = cost_ratio(target, drafts[taus[0]], fast=fast)
     rows = []
     if k != "auto" and (not isinstance(k, int) or k < 1):
         raise ValueError(f"k must be an integer >= 1 or 'auto', got {k!r}")
     k_arg, verify = k, {}  # verify: k -> cost of a verification step in one-token forwards
     for tau in taus:
+        draft = drafts[tau]
         k = (_auto_k(target, draft, prompts, tau, max_new_tokens, seed, cost["c"], verify, fast, draft_tau)
              if k_arg == "auto" else k_arg)
         for method in methods:  # warm-up: one decode each
@@ -215,6 +222,8 @@ def format_table(result: dict) -> str:
             f"{result['peak_memory_gb']:.2f} GB, {result['device']}, our forward: {result.get('runner', 'fast')}, "
             f"our draft samples at "
             + ("the target's tau" if result.get("draft_tau") is None else f"tau_q = {result['draft_tau']:g}"))
+    if isinstance(result.get("draft"), dict):  # one draft per tau (tcsd bench --draft aligned)
+        head += "\ndrafts: " + ", ".join(f"tau {t}: {name}" for t, name in result["draft"].items())
     m = result.get("machine")
     if m:
         head = (f"machine: {m['cpu']} ({', '.join(m['flags']) or 'no avx512/amx'}), {m['cores']} cores, torch "

@@ -27,9 +27,9 @@ from .bench import format_table, regressions, run_bench
 from .data import encode_prompts, load_prompts
 from .files import atomic_path, output_dir, write_json
 from .graph import describe, stages
-from .models import load_pair
+from .models import check_same_tokenizer, load_model, load_pair, load_tokenizer
 from .profiles import PROFILES, SETTINGS, run_name, settings
-from .report import claims, compare_runs, markdown, write_report
+from .report import aligned, claims, compare_runs, markdown, write_report
 from .runs import CellError, report_is_current, run_notebooks
 
 __all__ = ["main", "compare"]
@@ -69,6 +69,28 @@ def _bench_draft(spec: str, profile: str = "cpu", root=None) -> str:
     return str(study.draft_dir(spec) / "model")
 
 
+def _aligned_drafts(profile: str, taus: list[float], root=None) -> dict[float, str]:
+    """``tcsd bench --draft aligned``: at each tau, the name of the profile's draft distilled
+    at that tau, of the paradigm (offline or online) with the higher expected alpha there in
+    the study's results (`report.aligned`); online KD where the study has not measured it yet
+    (the paper's F3). A tau the profile distils no draft at is refused before any work."""
+    kd_taus = SETTINGS[profile].kd_taus
+    missing = [t for t in taus if t not in kd_taus]
+    if missing:
+        raise SystemExit(f"--draft aligned: the {profile} profile distils no draft at tau "
+                         f"{', '.join(f'{t:g}' for t in missing)} (its KD temperatures: "
+                         f"{', '.join(f'{t:g}' for t in kd_taus)}); pass --taus among those, or --draft NAME")
+    results = output_dir(profile, root) / "results.parquet"
+    table = pd.read_parquet(results) if results.is_file() else None
+    if table is not None:
+        table = table[table["in_domain"] & (table["mix"] == "")]
+    names = {}
+    for tau in taus:
+        best = aligned(table, tau) if table is not None else None
+        names[tau] = str(best["draft"]) if best is not None else f"online_tau{tau:g}"
+    return names
+
+
 def _bench_device(requested: str) -> str | None:
     """The device ``tcsd bench --device`` runs on. ``cuda`` where there is none runs the
     same benchmark on the CPU and prints what was skipped and why, so the CUDA path's
@@ -87,14 +109,25 @@ def _bench_device(requested: str) -> str | None:
 def _bench(args) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     device = _bench_device(args.device)
-    draft = _bench_draft(args.draft, args.profile)
-    pair = load_pair(args.target, draft, device=device)
+    names = (_aligned_drafts(args.profile, args.taus) if args.draft == "aligned"
+             else {tau: args.draft for tau in args.taus})
+    folders = {tau: _bench_draft(name, args.profile) for tau, name in names.items()}
+    first = folders[args.taus[0]]
+    pair = load_pair(args.target, first, device=device)
+    models = {first: pair.draft}
+    for folder in folders.values():
+        if folder not in models:
+            models[folder] = load_model(folder, pair.target.device, pair.target.dtype)
+            check_same_tokenizer(pair.tokenizer, load_tokenizer(folder), args.target, folder, pair.target,
+                                 models[folder])
     # held-out prompts of the set the profile's drafts were distilled on (math for cpu and smoke)
     prompts = encode_prompts(pair.tokenizer, load_prompts(SETTINGS[args.profile].train_set, args.prompts, 0,
                                                           split="test"))
-    result = run_bench(pair.target, pair.draft, prompts, args.taus, args.k, args.max_new_tokens, args.repeats,
-                       pad=pad_id(pair.tokenizer), fast=args.runner == "fast", draft_tau=args.draft_tau)
-    result.update(target=args.target, draft=draft, date=time.strftime("%Y-%m-%d"))
+    result = run_bench(pair.target, {tau: models[f] for tau, f in folders.items()}, prompts, args.taus, args.k,
+                       args.max_new_tokens, args.repeats, pad=pad_id(pair.tokenizer), fast=args.runner == "fast",
+                       draft_tau=args.draft_tau)
+    result.update(target=args.target, draft=first if len(models) == 1 else {f"{t:g}": n for t, n in names.items()},
+                  date=time.strftime("%Y-%m-%d"))
     print(format_table(result))
     if args.json:
         write_json(result, args.json)
@@ -183,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     cmp.add_argument("--markdown", default=None, help="also write the table here")
     sub.add_parser("profiles", help="print the profiles and their parameters")
     b = sub.add_parser("bench", help="tokens/s of our decoders vs transformers (plain and assisted)")
-    b.add_argument("--draft", default="offline_tau0",
-                   help="a draft folder, or the name of one of the study's drafts (trained first if missing)")
+    b.add_argument("--draft", default="aligned",
+                   help="a draft folder; the name of one of the study's drafts (trained first if missing); or "
+                        "'aligned': at each tau, the draft distilled at that tau (the better paradigm in the "
+                        "study's results, else online KD)")
     b.add_argument("--profile", default="cpu", choices=sorted(PROFILES), help="whose drafts --draft names")
     b.add_argument("--target", default="smollm2")
     b.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.5, 1.0])

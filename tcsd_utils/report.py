@@ -18,7 +18,7 @@ import pandas as pd
 from .files import artifacts, atomic_path
 from .rules import CHECKS, INCONCLUSIVE, NOT_MEASURED, PAPER, claims, fmt
 
-__all__ = ["PAPER_NUMBERS", "DRAFT_TARGETS", "claims_table", "compare_runs", "draft_regime", "markdown", "write_report",
+__all__ = ["PAPER_NUMBERS", "DRAFT_TARGETS", "aligned", "claims_table", "compare_runs", "draft_regime", "markdown", "write_report",
            "figure_lines",
            "REPORT_FIGURES", "timing_notes", "paper_beside"]
 
@@ -34,6 +34,14 @@ PAPER_NUMBERS = {
 DRAFT_TARGETS = {0.0: 0.60, 1.0: 0.50}
 
 
+def aligned(cells: pd.DataFrame, tau: float):
+    """The aligned KD cell at ``tau`` among ``cells`` (rows with ``tau``, ``tau_kd``, ``mode``,
+    ``alpha_expected``): of the offline and online drafts distilled at tau_kd = tau, the one
+    with the higher expected alpha at tau; None when there is neither."""
+    kd = cells[(cells["tau"] == tau) & (cells["tau_kd"] == tau) & cells["mode"].isin(["offline", "online"])]
+    return None if kd.empty else kd.loc[kd["alpha_expected"].idxmax()]
+
+
 def draft_regime(table) -> list[str]:
     """One sentence per tau of `DRAFT_TARGETS`: the aligned KD draft's expected alpha (the
     better of offline and online, in domain) with its interval against its target, and the
@@ -41,11 +49,10 @@ def draft_regime(table) -> list[str]:
     t = table[table["in_domain"] & (table["mix"] == "")] if len(table) else table
     out = []
     for tau, goal in DRAFT_TARGETS.items():
-        cells = t[(t["tau"] == tau) & (t["tau_kd"] == tau) & t["mode"].isin(["offline", "online"])]
+        best = aligned(t, tau)
         nokd = t[(t["draft"] == "nokd") & (t["tau"] == tau)]["alpha_expected"]
-        if cells.empty:
+        if best is None:
             continue
-        best = cells.loc[cells["alpha_expected"].idxmax()]
         a = float(best["alpha_expected"])
         ci = (f" [{best['alpha_expected_lo']:.3f}, {best['alpha_expected_hi']:.3f}]"
               if "alpha_expected_lo" in best and np.isfinite(best["alpha_expected_lo"]) else "")
@@ -88,10 +95,9 @@ def held_out_lines(rows: list[dict]) -> list[str]:
     for split, g in t.groupby("split", sort=False):
         parts = []
         for tau, h in g.groupby("tau"):
-            kd = h[(h["tau_kd"] == tau) & h["mode"].isin(["offline", "online"])]
-            if kd.empty:
+            best = aligned(h, tau)
+            if best is None:
                 continue
-            best = kd.loc[kd["alpha_expected"].idxmax()]
             part = (f"tau {tau:g}: {best['draft']} {best['alpha_expected']:.3f} "
                     f"[{best['alpha_expected_lo']:.3f}, {best['alpha_expected_hi']:.3f}]")
             nokd = h[h["draft"] == "nokd"]

@@ -159,3 +159,49 @@ def test_draft_tau_reaches_our_speculative_decoder_and_the_command(tiny_pair_dir
     assert given["draft_tau"] == 1.5 and "our draft samples at tau_q = 1.5" in capsys.readouterr().out
     assert main(args) == 0
     assert given["draft_tau"] is None and "our draft samples at the target's tau" in capsys.readouterr().out
+
+
+def test_bench_takes_one_draft_per_temperature(tiny_target, tiny_draft, monkeypatch):
+    import copy
+
+    import pytest
+
+    other = copy.deepcopy(tiny_draft)
+    used = []
+    real = bench._run
+    monkeypatch.setattr(bench, "_run", lambda method, target, draft, *a, **kw: (
+        used.append((a[1], method, draft)), real(method, target, draft, *a, **kw))[1])
+    result = bench.run_bench(tiny_target, {0.0: tiny_draft, 1.0: other}, [[1, 4, 5]], taus=[0.0, 1.0], k=2,
+                             max_new_tokens=3, repeats=1, pad=3, progress=False)
+    assert {(r["tau"], r["method"]) for r in result["rows"]} == {(t, m) for t in (0.0, 1.0) for m in bench.METHODS}
+    for tau, draft in ((0.0, tiny_draft), (1.0, other)):
+        assert all(d is draft for t, m, d in used if t == tau)  # every method at tau got that tau's draft
+    with pytest.raises(ValueError, match="no draft for tau 1.0"):
+        bench.run_bench(tiny_target, {0.0: tiny_draft}, [[1, 4, 5]], taus=[0.0, 1.0], progress=False)
+    result.update(draft={"0": "offline_tau0", "1": "online_tau1"})
+    assert "drafts: tau 0: offline_tau0, tau 1: online_tau1" in bench.format_table(result)
+
+
+def test_aligned_drafts_are_distilled_at_each_tau_the_better_paradigm_by_the_study(tmp_path):
+    import pandas as pd
+    import pytest
+
+    from tcsd_utils.cli import _aligned_drafts
+    from tcsd_utils.files import output_dir
+
+    with pytest.raises(SystemExit, match="distils no draft at tau 0.7.*KD temperatures: 0, 0.5, 1"):
+        _aligned_drafts("cpu", [0.0, 0.7], tmp_path)
+    # before the study has measured them: online KD at each tau (tau 0's trains as offline_tau0)
+    assert _aligned_drafts("cpu", [0.0, 1.0], tmp_path) == {0.0: "online_tau0", 1.0: "online_tau1"}
+    rows = [("offline_tau1", "offline", 1.0, 1.0, 0.41, True, ""), ("online_tau1", "online", 1.0, 1.0, 0.44, True, ""),
+            ("offline_tau0", "offline", 0.0, 0.0, 0.64, True, ""), ("online_tau0", "online", 0.0, 0.0, 0.60, True, ""),
+            ("online_tau0.5", "online", 0.5, 0.5, 0.50, True, ""), ("offline_tau0.5", "offline", 0.5, 0.5, 0.54, True, ""),
+            ("offline_tau0.5", "offline", 0.5, 0.5, 0.90, False, ""),  # out of domain: not the study's choice
+            ("online_tau1_mix", "online", 1.0, 1.0, 0.95, True, "mix"),  # data-mixing: not aligned KD alone
+            ("offline_tau0", "offline", 0.0, 1.0, 0.99, True, "")]  # another tau_kd
+    table = pd.DataFrame(rows, columns=["draft", "mode", "tau_kd", "tau", "alpha_expected", "in_domain", "mix"])
+    out = output_dir("cpu", tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out / "results.parquet")
+    assert _aligned_drafts("cpu", [0.0, 0.5, 1.0], tmp_path) == {0.0: "offline_tau0", 0.5: "offline_tau0.5",
+                                                               1.0: "online_tau1"}
