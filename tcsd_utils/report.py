@@ -150,7 +150,8 @@ def timing_notes(table, machine: dict | None) -> list[str]:
     lines = []
     if machine:
         lines.append(f"- timed on: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('threads')} torch "
-                     f"threads, torch {machine.get('torch')}, flags {', '.join(machine.get('flags', [])) or 'none'}")
+                     f"threads, torch {machine.get('torch')}, flags {', '.join(machine.get('flags', [])) or 'none'}"
+                     + (f"; the models in {machine['dtype']} (`models.default_dtype`)" if machine.get("dtype") else ""))
     if "load_before" in table and table["load_before"].notna().any():
         loads = pd.concat([table["load_before"], table["load_after"]]).dropna()
         cores = (machine or {}).get("cores") or 0

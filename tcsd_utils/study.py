@@ -236,7 +236,8 @@ class Study:
         cost = self.cost() if speed else None
         if speed:  # what the timings were measured on (report.md states it)
             with timing_threads():
-                write_json(machine_info(), self.out / "eval" / "machine.json")
+                write_json({**machine_info(), "dtype": str(self.target.dtype).removeprefix("torch.")},
+                           self.out / "eval" / "machine.json")
         rows = []
         bar = progress(total=len(taus) * len(names), desc=f"evaluating on {prompt_set}", leave=False)
         for tau in taus:

@@ -183,7 +183,7 @@ def test_write_report_states_every_claim_its_rule_and_the_paper_beside(tmp_path)
 
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "machine.json").write_text('{"cpu": "Test CPU", "cores": 2, "threads": 2, '
-                                                    '"torch": "2.13.0", "flags": ["avx2"]}')
+                                                    '"torch": "2.13.0", "flags": ["avx2"], "dtype": "bfloat16"}')
     for name, kd in (("nokd", {"mode": "lm"}), ("offline_tau0", {"mode": "offline", "precision": "float32"})):
         (tmp_path / "drafts" / name).mkdir(parents=True)
         (tmp_path / "drafts" / name / "config.json").write_text(json.dumps({"kd": kd}))
@@ -193,6 +193,7 @@ def test_write_report_states_every_claim_its_rule_and_the_paper_beside(tmp_path)
         assert f"| {claim} |" in text and f"- {claim}: " in text
     assert text.count("**agree**") == len(CLAIMS)
     assert "Test CPU, 2 cores, 2 torch threads" in text and "The paper beside this run" in text
+    assert "flags avx2; the models in bfloat16 (`models.default_dtype`)" in text
     assert "2.23x / 1.72x / 1.35x" in text and "| 12-20% |" not in text.split("The paper beside")[0]
     table = report.claims_table(claims(FakeStudy().results(), S, n_boot=200))
     assert list(table.columns) == ["claim", "paper", "this run", "verdict"]

@@ -137,7 +137,8 @@ def test_evaluation_cells_are_cached_and_form_the_results_table(study, monkeypat
         assert list(interval(est.gamma(i))) == pytest.approx(want, rel=1e-9)
     cell = json.loads((study.out / "eval" / "instructions" / "tau1" / "online_tau1.json").read_text())
     assert cell["config"]["threads"] == timing_thread_count()  # timed with a core left free
-    assert (study.out / "eval" / "machine.json").is_file()
+    machine = json.loads((study.out / "eval" / "machine.json").read_text())
+    assert machine["dtype"] == str(study.target.dtype).removeprefix("torch.")  # report.md states it
     assert cells["alpha_expected"].between(0, 1).all() and (cells["gamma"] > 0).all()
     assert (study.out / "eval" / "instructions" / "tau1" / "online_tau1.json").is_file()
     # a second pass recomputes nothing; a changed setting recomputes its cells
