@@ -14,7 +14,8 @@ seed, temperature and lengths, after a warm-up and interleaved repeat by repeat,
                       transformers' assistant keeps the target's)
 
 and reports tokens/s (median, min, max over repeats), gamma (the wall-time speedup) over the faster of the two
-plain baselines (so a slow baseline never inflates it), our empirical alpha, the measured
+plain baselines (so a slow baseline never inflates it), taken within each repeat and reported as
+the median over repeats with its range (the machine's drift between repeats cancels), our empirical alpha, the measured
 c, Leviathan et al.'s predicted speedup (arXiv 2211.17192, Eq. 1 and Theorem 3.8) from the
 per-token alpha (``DecodeStats.alpha_tested``) and c, and our efficiency = measured /
 predicted. Leviathan's prediction assumes a verification step (the target's forward over
@@ -189,7 +190,10 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
             if progress:
                 print(f"tau={tau:g} repeat {rep + 1}/{repeats}: " + ", ".join(
                     f"{m} {times[m][-1]:.1f} tok/s" for m in methods), flush=True)
-        baseline = max(statistics.median(times[m]) for m in methods if m.endswith("plain"))
+        # each repeat runs every method back to back, so a method's speedup is taken within its
+        # repeat (over that repeat's faster plain run) and then the median over repeats: a drift
+        # of the machine between repeats cancels instead of landing on one side of a ratio
+        baseline = [max(times[m][rep] for m in methods if m.endswith("plain")) for rep in range(repeats)]
         alpha_drafted = accepted / drafted if drafted else float("nan")
         alpha_tok = accepted / (accepted + rejections) if accepted + rejections else float("nan")
         predicted = predicted_gamma(alpha_tok, cost["c"], k) if drafted else float("nan")
@@ -197,9 +201,11 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
             verify[k] = verify_cost(target, k, fast=fast)
         bound = predicted_gamma(alpha_tok, cost["c"], k, verify[k]) if drafted else float("nan")
         for method in methods:
-            tps = statistics.median(times[method])
-            row = {"tau": tau, "method": method, "k": k, "tokens_per_s": tps, "min": min(times[method]),
-                   "max": max(times[method]), "new_tokens": tokens[method], "gamma": tps / baseline}
+            paired = [t / b for t, b in zip(times[method], baseline)]
+            row = {"tau": tau, "method": method, "k": k, "tokens_per_s": statistics.median(times[method]),
+                   "min": min(times[method]), "max": max(times[method]), "runs": times[method],
+                   "new_tokens": tokens[method], "gamma": statistics.median(paired), "gamma_min": min(paired),
+                   "gamma_max": max(paired)}
             if method == "ours_speculative":
                 row.update(draft_tau=tau if draft_tau is None else draft_tau, alpha_drafted=alpha_drafted, alpha_tested=alpha_tok, predicted_gamma=predicted,
                            efficiency=row["gamma"] / predicted, verify_cost=verify[k], bound=bound,
@@ -212,6 +218,11 @@ def run_bench(target, draft, prompts: list[list[int]], taus=(0.0, 0.5, 1.0), k: 
             "max_new_tokens": max_new_tokens, "prompts": len(prompts), "repeats": repeats,
             "peak_memory_gb": peak, "device": str(device), "runner": "fast" if fast else "transformers",
             "draft_tau": draft_tau, "verify_costs": verify, "rows": rows}
+
+
+def _range(row: dict) -> str:
+    """gamma's range over the repeats, where the row has it (results before it do not)."""
+    return f"{row['gamma_min']:.2f}-{row['gamma_max']:.2f}" if "gamma_min" in row else ""
 
 
 def format_table(result: dict) -> str:
@@ -240,6 +251,7 @@ def format_table(result: dict) -> str:
         head += "\nverification cost by k (one-token forwards): " + ", ".join(
             f"{k}: {v:.2f}" for k, v in sorted(result["verify_costs"].items(), key=lambda kv: int(kv[0])))
     lines = [head, f"{'tau':>5} {'k':>2} {'method':<17} {'tok/s':>7} {'min':>7} {'max':>7} {'gamma':>8} "
+                   f"{'range':>11} "
                    f"{'a/draft':>7} {'a/test':>6} {'predicted':>9} {'efficiency':>10} {'verify':>6} {'bound':>5} "
                    f"{'of bound':>8}"]
     for r in result["rows"]:
@@ -247,5 +259,5 @@ def format_table(result: dict) -> str:
                  f"{r['efficiency']:>10.2f} {r['verify_cost']:>6.2f} {r['bound']:>5.2f} {r['of_bound']:>8.2f}"
                  if "alpha_drafted" in r else "")
         lines.append(f"{r['tau']:>5g} {r['k']:>2} {r['method']:<17} {r['tokens_per_s']:>7.1f} {r['min']:>7.1f} "
-                     f"{r['max']:>7.1f} {r['gamma']:>7.2f}x {extra}")
+                     f"{r['max']:>7.1f} {r['gamma']:>7.2f}x {_range(r):>11} {extra}")
     return "\n".join(lines)
