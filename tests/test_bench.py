@@ -98,6 +98,22 @@ def test_regression_is_more_than_five_percent_behind_generate():
     assert "tau=0: our plain decoder 94.0 tok/s is 6% slower than transformers generate() 100.0" in msg
 
 
+def test_regression_compares_the_plain_decoders_within_each_repeat():
+    """The machine's speed drifts between repeats (FINDINGS.md, 2026-12-02 fifth session): the
+    medians of 3 repeats can come from different repeats; the ratios of each repeat cannot."""
+    from tcsd_utils.bench import regressions
+
+    def result(ours, hf):
+        return {"rows": [{"tau": 1.0, "method": "ours_plain", "tokens_per_s": sorted(ours)[1], "runs": ours},
+                         {"tau": 1.0, "method": "hf_plain", "tokens_per_s": sorted(hf)[1], "runs": hf}]}
+
+    # medians 30 against 33 (9% slower), but ours was ahead in two of the three repeats: no regression
+    assert regressions(result([20.0, 30.0, 40.0], [19.0, 33.0, 39.0])) == []
+    # medians equal (30 and 30), but ours was 10% behind in two of three repeats: a regression
+    (msg,) = regressions(result([27.0, 30.0, 36.0], [30.0, 28.0, 40.0]))
+    assert "tau=1: our plain decoder 30.0 tok/s is 10% slower" in msg and "the median of the repeats' ratios" in msg
+
+
 def test_bench_auto_k_picks_the_predicted_best_per_temperature(tiny_target, tiny_draft, monkeypatch):
     import copy
 
