@@ -41,12 +41,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tcsd_utils.profiles import SETTINGS, KDConfig
+from tcsd_utils.batching import left_pad  # noqa: E402
+from tcsd_utils.profiles import SETTINGS, KDConfig  # noqa: E402
 from tcsd_utils.distill import train_draft  # noqa: E402
 from tcsd_utils.evaluate import compare_draft, target_distributions  # noqa: E402
 from tcsd_utils.runners import LlamaRunner, StaticLlamaRunner  # noqa: E402
 from tcsd_utils.speculative import autoregressive_generate, speculative_generate  # noqa: E402
-from tcsd_utils.teacher import left_pad  # noqa: E402
 from tcsd_utils.temperature import generation_config  # noqa: E402
 
 SIZES = {  # tiny: seconds on a CPU; full: minutes on one H200

@@ -29,7 +29,8 @@ from .files import atomic_path, output_dir, write_json
 from .graph import describe, stages
 from .models import check_same_tokenizer, load_model, load_pair, load_tokenizer
 from .profiles import PROFILES, SETTINGS, run_name, settings
-from .report import aligned, claims, compare_runs, markdown, write_report
+from .report import aligned, compare_runs, markdown, write_report
+from .rules import claims, grid_cells
 from .runs import CellError, report_is_current, run_notebooks
 
 __all__ = ["main", "compare"]
@@ -81,9 +82,7 @@ def _aligned_drafts(profile: str, taus: list[float], root=None) -> dict[float, s
                          f"{', '.join(f'{t:g}' for t in missing)} (its KD temperatures: "
                          f"{', '.join(f'{t:g}' for t in kd_taus)}); pass --taus among those, or --draft NAME")
     results = output_dir(profile, root) / "results.parquet"
-    table = pd.read_parquet(results) if results.is_file() else None
-    if table is not None:
-        table = table[table["in_domain"] & (table["mix"] == "")]
+    table = grid_cells(pd.read_parquet(results)) if results.is_file() else None
     names = {}
     for tau in taus:
         best = aligned(table, tau) if table is not None else None

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .files import artifacts, atomic_path
-from .rules import CHECKS, INCONCLUSIVE, NOT_MEASURED, PAPER, claims, fmt
+from .rules import CHECKS, INCONCLUSIVE, NOT_MEASURED, PAPER, claims, fmt, grid_cells
 
 __all__ = ["PAPER_NUMBERS", "DRAFT_TARGETS", "aligned", "claims_table", "compare_runs", "draft_regime", "markdown", "write_report",
            "figure_lines",
@@ -46,7 +46,7 @@ def draft_regime(table) -> list[str]:
     """One sentence per tau of `DRAFT_TARGETS`: the aligned KD draft's expected alpha (the
     better of offline and online, in domain) with its interval against its target, and the
     no-KD draft's, which should stay at most half of it so that what KD does stays visible."""
-    t = table[table["in_domain"] & (table["mix"] == "")] if len(table) else table
+    t = grid_cells(table)
     out = []
     for tau, goal in DRAFT_TARGETS.items():
         best = aligned(t, tau)
@@ -123,7 +123,7 @@ def claims_table(results: dict) -> pd.DataFrame:
 def paper_beside(table) -> list[tuple[str, str, str]]:
     """(figure, the paper's, this run's) for each figure of `PAPER_NUMBERS` this run has."""
     rows = []
-    t = table[table["in_domain"] & (table["mix"] == "")] if len(table) else table
+    t = grid_cells(table)
     if "gamma" in t and len(t):
         def cell(g):
             if not len(g):

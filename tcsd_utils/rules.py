@@ -32,7 +32,8 @@ from .stats import LEVEL, N_BOOT, indices, interaction_sd, interval, normal_repl
 
 __all__ = ["PAPER", "AGREE", "PARTLY", "DISAGREE", "INCONCLUSIVE", "NOT_MEASURED", "VERDICTS", "MIX_GAIN", "Estimates",
            "CHECKS", "claims", "check_f1_alpha", "check_f1_gamma", "check_f2", "check_f3", "check_f4", "check_f5",
-           "quadratic", "u_shape", "fmt", "steady_gamma", "with_gamma_intervals", "pool_clock", "verdict_line"]
+           "quadratic", "u_shape", "fmt", "steady_gamma", "with_gamma_intervals", "pool_clock", "verdict_line",
+           "grid_cells"]
 
 # What each rule tests. The paper's own sentences where this project has them (the F2 quote
 # and the abstract); otherwise the claim as DESIGN.md states it from the paper.
@@ -202,10 +203,16 @@ def _slope(x, y) -> np.ndarray:
     return (xc[:, None] * (y - y.mean(0))).sum(0) / (xc ** 2).sum()
 
 
+def grid_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """The cells of the alpha-gamma grid: in domain, of drafts distilled at one temperature (no
+    data mixing). F1-F3 judge these; `report` and `tcsd bench --draft aligned` read them too."""
+    return table[table["in_domain"] & (table["mix"] == "")] if len(table) else table
+
+
 def _grid(table, settings, mode):
     """Rows of one mode's KD grid in domain (single-temperature drafts): {(tau_kd, tau): index}."""
-    t = table[(table["mode"] == mode) & (table["mix"] == "") & table["in_domain"]
-              & table["tau_kd"].isin(settings.kd_taus) & table["tau"].isin(settings.kd_taus)]
+    t = grid_cells(table)
+    t = t[(t["mode"] == mode) & t["tau_kd"].isin(settings.kd_taus) & t["tau"].isin(settings.kd_taus)]
     return {(float(r.tau_kd), float(r.tau)): i for i, r in t.iterrows()}
 
 
@@ -226,7 +233,8 @@ def _result(measured: str, verdict: str, effect=None, settle: str | None = None,
 
 # -- the rules ------------------------------------------------------------------------------
 def _f1(table, settings, metric, est) -> dict:
-    t = table[table["in_domain"] & (table["mix"] == "") & (table["tau"] <= max(settings.kd_taus))]
+    t = grid_cells(table)
+    t = t[t["tau"] <= max(settings.kd_taus)] if len(t) else t
     if t.empty or not _has(t, metric):
         return _result("no in-domain cells", NOT_MEASURED)
     slopes = {}

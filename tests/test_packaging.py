@@ -144,3 +144,56 @@ def test_the_readme_is_short_and_its_figures_are_in_findings():
     assert len(stated) >= 5  # the timings table and the alpha it quotes
     missing = [f for f in stated if f not in findings]
     assert not missing, f"figures in README.md that FINDINGS.md does not record: {missing}"
+
+
+def _defined(tree) -> set[str]:
+    """The names a module's top level defines: functions, classes and assignments (not imports)."""
+    import ast
+
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
+
+def _imports_not_from_home(sources: dict[str, str]) -> list[str]:
+    """Each ``from tcsd_utils.X import name`` (or ``from .X import name`` inside the package)
+    whose name module X does not define: it is taken from a module that imported it."""
+    import ast
+
+    package = ROOT / "tcsd_utils"
+    homes = {p.stem: _defined(ast.parse(p.read_text())) for p in package.glob("*.py")}
+    bad = []
+    for where, text in sources.items():
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            inside = node.level == 1 and where.startswith("tcsd_utils/")
+            if not (inside or node.module.startswith("tcsd_utils.")):
+                continue
+            module = node.module.removeprefix("tcsd_utils.")
+            for alias in node.names:
+                if module in homes and alias.name not in homes[module]:
+                    bad.append(f"{where}: {alias.name} from {module}")
+    return bad
+
+
+def test_every_name_is_imported_from_the_module_that_defines_it():
+    """One home per name: the package, the notebooks, benchmarks, scripts and tests import each
+    name from the module that defines it, never through a module that imported it."""
+    import json
+
+    sources = {str(p.relative_to(ROOT)): p.read_text()
+               for folder in ("tcsd_utils", "benchmarks", "scripts", "tests") for p in (ROOT / folder).rglob("*.py")}
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        sources[str(nb.relative_to(ROOT))] = "\n".join(line for line in code.splitlines()
+                                                       if not line.lstrip().startswith(("%", "!")))
+    assert _imports_not_from_home(sources) == []
+    # and the check sees a re-export: `claims` is defined in rules, and report imports it
+    assert _imports_not_from_home({"x.py": "from tcsd_utils.report import claims\n"}) == ["x.py: claims from report"]
