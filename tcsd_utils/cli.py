@@ -53,11 +53,18 @@ def compare(dirs: list[str]) -> "pd.DataFrame":  # noqa: F821
 
 
 def _bench_draft(spec: str, profile: str = "cpu", root=None) -> str:
-    """The draft folder for ``tcsd bench --draft SPEC``: SPEC itself when it is a folder, else
-    the study's draft of that name (``offline_tau0``, ``online_tau1``, ...) in the profile's
-    outputs, trained now if the study has not made it yet (and cached for the study)."""
+    """The draft folder for ``tcsd bench --draft SPEC``: its ``model/`` when SPEC is a study's
+    draft folder (``outputs/cpu/drafts/online_tau1``), SPEC itself when it is a model folder
+    (its ``config.json``); else the study's draft of that name
+    (``offline_tau0``, ``online_tau1``, ...) in the profile's outputs, trained now if the study
+    has not made it yet (and cached for the study)."""
     if Path(spec).is_dir():
-        return spec
+        if (Path(spec) / "model").is_dir():  # a study's draft folder: its KD config.json beside model/
+            return str(Path(spec) / "model")
+        if (Path(spec) / "config.json").is_file():
+            return spec
+        raise SystemExit(f"--draft {spec}: a folder, but neither a model (no config.json) nor a study's draft "
+                         "(no model/; a draft still training has none yet)")
     if "/" in spec or "\\" in spec:
         raise SystemExit(f"no draft folder at {spec}")
     from .study import Study  # deferred: it imports transformers, which reads HF_HUB_OFFLINE (set in main) once

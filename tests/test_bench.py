@@ -141,10 +141,21 @@ def test_bench_auto_k_picks_the_predicted_best_per_temperature(tiny_target, tiny
 
 
 def test_bench_draft_is_a_folder_or_a_study_draft_name(tiny_pair_dir, tmp_path):
+    import shutil
+
     import pytest
 
 
     assert _bench_draft(str(tiny_pair_dir / "draft")) == str(tiny_pair_dir / "draft")
+    # a study's draft folder (outputs/cpu/drafts/online_tau1: its KD config.json beside model/)
+    made = tmp_path / "drafts" / "online_tau1"
+    made.mkdir(parents=True)
+    (made / "config.json").write_text("{}")
+    shutil.copytree(tiny_pair_dir / "draft", made / "model")
+    assert _bench_draft(str(made)) == str(made / "model")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="neither a model .no config.json. nor a study's draft"):
+        _bench_draft(str(tmp_path / "empty"))
     with pytest.raises(SystemExit, match="no draft folder at"):
         _bench_draft(str(tmp_path / "missing" / "draft"))
     with pytest.raises(SystemExit, match="unknown draft 'offline_tau7'.*offline_tau0"):
