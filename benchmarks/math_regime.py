@@ -9,7 +9,7 @@ tau 0 and >= 0.50 at tau 1 on ``test``, >= 0.50 at tau 0 on ``unseen``; no KD at
 
     .venv/bin/python benchmarks/math_regime.py [--taus 0 1] [--threads N] [--json out.json]
         [--steps N --root DIR] [--skip online_tau0] [--divergence tvd --root DIR]
-        [--precision bfloat16 --root DIR]
+        [--precision bfloat16 --root DIR] [--lr X --root DIR] [--samples-per-prompt N --root DIR]
 
 The drafts and cells it makes are the study's own (same folder, same configs), so a later
 `make study` reuses them. ``--steps`` trains the KD drafts for N steps instead of the
@@ -56,11 +56,15 @@ def main() -> None:
                              "needs its own --root")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="the KD drafts' precision (default: the profile's); needs its own --root")
+    parser.add_argument("--samples-per-prompt", type=int, default=None,
+                        help="teacher answers per train prompt at tau > 0 (default: the profile's); needs its own "
+                             "--root, where those teacher samples are made (not linked)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     changed = {"--steps": args.steps, "--divergence": args.divergence, "--lr": args.lr,
-               "--online-samples-tau": args.online_samples_tau, "--precision": args.precision}
+               "--online-samples-tau": args.online_samples_tau, "--precision": args.precision,
+               "--samples-per-prompt": args.samples_per_prompt}
     if any(v is not None for v in changed.values()) and not args.root:
         parser.error(f"{', '.join(k for k, v in changed.items() if v is not None)} need their own --root, "
                      "or they would replace the study's drafts")
@@ -72,10 +76,14 @@ def main() -> None:
         overrides["online"] = replace(overrides["online"], divergence=args.divergence)
     if args.online_samples_tau is not None:
         overrides["online_samples_tau"] = args.online_samples_tau
+    if args.samples_per_prompt is not None:
+        overrides["samples_per_prompt"] = args.samples_per_prompt
     study = Study("cpu", root=args.root, **overrides)
     if args.root:  # reuse the study's teacher samples and scores (each folder linked) and no-KD draft
         home = output_dir("cpu")
         parts = [p.relative_to(home) for p in sorted((home / "teacher").glob("*")) if p.is_dir()] + [Path("drafts/nokd")]
+        if args.samples_per_prompt is not None:  # the study's training samples are one per prompt: made anew
+            parts = [p for p in parts if "_train_" not in p.name and not p.name.startswith("scores_")]
         for part in parts:
             link = study.out / part
             if not link.exists() and (home / part).exists():
@@ -99,7 +107,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"machine": machine_info(), "steps": args.steps, "divergence": args.divergence, "lr": args.lr,
-                       "precision": args.precision, "online_samples_tau": args.online_samples_tau, "seconds": seconds, "rows": table.to_dict("records")}, fh, indent=2)
+                       "precision": args.precision, "online_samples_tau": args.online_samples_tau,
+                       "samples_per_prompt": args.samples_per_prompt, "seconds": seconds, "rows": table.to_dict("records")}, fh, indent=2)
 
 
 if __name__ == "__main__":
