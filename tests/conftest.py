@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 import torch
@@ -10,6 +13,13 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# The kernel and dtype choices are measured once per machine and kept in ~/.cache/tcsd
+# (`runners`). A test run measures tiny shapes, on a CPU busy with the tests, so it keeps its
+# own cache (the notebooks nbval runs and the Ray workers inherit it) and leaves the user's
+# choices, which decide a study's dtype, alone.
+_CACHE = tempfile.mkdtemp(prefix="tcsd-test-cache-")
+os.environ["TCSD_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 # Tiny models are all overhead: one thread avoids OpenMP spin-waiting, which made the
 # sampling tests 20x slower when another process shared the two cores.
 torch.set_num_threads(1)
