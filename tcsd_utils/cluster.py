@@ -29,7 +29,7 @@ from .files import output_dir, progress
 from .graph import Stage, stages
 from .models import default_dtype
 from .profiles import settings
-from .runners import TRAIN_DTYPE_ENV, choose_train_dtype
+from .runners import SAMPLE_DTYPE_ENV, TRAIN_DTYPE_ENV, choose_sample_dtype, choose_train_dtype
 from .study import Study
 
 __all__ = ["run_stage", "done", "run_serial", "run_on_ray", "Worker", "MAKE_KINDS", "TIME_KINDS", "RETRIES"]
@@ -75,7 +75,7 @@ class Worker:
     """One Ray actor: a `Study` of the run, with the target loaded once for all its stages."""
 
     def __init__(self, run: str, root: str, overrides: dict, threads: int | None, dtype: str | None = None,
-                 train_dtype: str | None = None):
+                 train_dtype: str | None = None, sample_dtype: str | None = None):
         if threads:
             import torch  # deferred: imported by Study anyway; here only to set the threads
 
@@ -84,6 +84,8 @@ class Worker:
             os.environ["TCSD_DTYPE"] = dtype
         if train_dtype:  # and its one training dtype (`runners.choose_train_dtype`)
             os.environ[TRAIN_DTYPE_ENV] = train_dtype
+        if sample_dtype:  # and its one dtype for teacher samples (`runners.choose_sample_dtype`)
+            os.environ[SAMPLE_DTYPE_ENV] = sample_dtype
         self.study = Study(run, root, **overrides)
 
     def run(self, stage: Stage) -> tuple[str, str, float]:
@@ -170,11 +172,12 @@ def run_on_ray(run: str, address: str | None = None, root=None, cpus_per_worker:
         # would differ from the others' (and from a serial run's). GPU workers use bfloat16.
         dtype = None if gpus else os.environ.get("TCSD_DTYPE") or str(default_dtype(device="cpu")).replace("torch.", "")
         train_dtype = None if gpus else str(choose_train_dtype()).replace("torch.", "")  # the same for training
+        sample_dtype = None if gpus else str(choose_sample_dtype()).replace("torch.", "")  # and for teacher samples
 
         def start(threads=None, **resources):
             """One worker of the run; it is restarted, and its stage sent again, if it dies."""
             return worker.options(max_restarts=RETRIES, max_task_retries=RETRIES, **resources).remote(
-                run, base, overrides, threads, dtype, train_dtype)
+                run, base, overrides, threads, dtype, train_dtype, sample_dtype)
 
         # teacher samples and drafts: a worker per GPU, or per cpus_per_worker cores
         made = [st for st in todo if st.kind in MAKE_KINDS]

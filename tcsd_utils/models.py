@@ -20,6 +20,7 @@ faster, measured) and can be overridden by argument or by the environment variab
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import re
@@ -28,12 +29,13 @@ from pathlib import Path
 
 import torch
 
-from .runners import choose_dtype, context_length
+from .runners import choose_dtype, choose_sample_dtype, context_length
 
 __all__ = [
     "EMBEDDED_TARGET",
     "default_device",
     "default_dtype",
+    "sampling_model",
     "smollm2_gguf",
     "load_model",
     "load_tokenizer",
@@ -70,6 +72,16 @@ def default_dtype(dtype: str | torch.dtype | None = None, device: str | torch.de
             raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
         dtype = _DTYPES[dtype]
     return dtype
+
+
+def sampling_model(target):
+    """The target as it draws teacher samples: itself, or on a CPU a bfloat16 copy where this CPU
+    samples faster in bfloat16 than in the target's float32 (`runners.choose_sample_dtype`: a
+    batch of sequences at a time, where bfloat16 pays on CPUs whose one-token decoding does not).
+    A float32 target on a CPU is the only one copied; the copy shares nothing with it."""
+    if target.device.type != "cpu" or target.dtype != torch.float32 or choose_sample_dtype() == torch.float32:
+        return target
+    return copy.deepcopy(target).to(torch.bfloat16)
 
 
 def smollm2_gguf() -> tuple[str, str]:

@@ -29,7 +29,7 @@ import torch
 from .data import from_hub, load_prompts
 from .files import repo_root
 from .graph import stages as stage_graph, teacher_taus
-from .models import EMBEDDED_TARGET, load_model, make_draft, smollm2_gguf
+from .models import EMBEDDED_TARGET, load_model, make_draft, sampling_model, smollm2_gguf
 from .profiles import MODES, Settings, draft_specs, settings, trained_as
 from .runners import train_precision
 
@@ -221,8 +221,11 @@ def _memory_gb(s: Settings, device: str) -> float:
     train = trained * 16 + s.offline.batch_size * (s.new_tokens + 64) * hidden * 40 * 4  # AdamW + activations
     seq = s.new_tokens + 64
     target_p = 2 * s.n_eval_prompts * s.new_tokens * vocab * 4  # two (set, tau) tables of fp32 p
-    scoring = s.teacher_batch * seq * vocab * 4 * 2
-    return (weights + train + target_p + scoring) / GB + 1.0  # + about 1 GB of Python, torch and data
+    scoring = 16 * seq * vocab * 4 * 2  # a forward's logits, 16 sequences at a time (`evaluate.target_distributions`)
+    # sampling: a bfloat16 copy of the target on a CPU (`models.sampling_model`), and the cache
+    # of a teacher batch, keys and values over at most the whole width
+    sampling = (params * 2 if device == "cpu" else 0) + s.teacher_batch * seq * layers * 2 * hidden * width
+    return (weights + train + target_p + scoring + sampling) / GB + 1.0  # + about 1 GB of Python, torch and data
 
 
 def _n_train(s: Settings) -> int:
@@ -342,19 +345,20 @@ def measure_costs(s: Settings, device: str | None = None) -> dict:
             times.append(time.perf_counter() - t1)
         return min(times)
 
-    def step_cost(batch):  # generate's time per sampled token: (5 tokens - 1 token) / 4, a short prefill left out
+    def step_cost(batch, model):  # generate's time per sampled token: (5 tokens - 1 token) / 4, a short prefill left out
         ids = torch.randint(0, vocab, (batch, 16), device=dev)
         eos = target.config.eos_token_id
         pad = (eos[0] if isinstance(eos, (list, tuple)) else eos) or 0
 
         def gen(n):
-            return lambda: target.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+            return lambda: model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
                                            temperature=1.0, top_k=0, top_p=1.0, min_new_tokens=n,
                                            max_new_tokens=n, pad_token_id=pad)
         with torch.inference_mode():
             return max(best(gen(5), n=1) - best(gen(1), n=1), 0.0) / 4
 
-    costs.update(step_b=step_cost(s.teacher_batch), step_1=step_cost(1))
+    # teacher samples as the study draws them (`models.sampling_model`); held-out ones by the target
+    costs.update(step_b=step_cost(s.teacher_batch, sampling_model(target)), step_1=step_cost(1, target))
     rows = 4 if small else s.teacher_batch
     with torch.inference_mode():
         ids = torch.randint(0, vocab, (rows, seq), device=dev)

@@ -41,7 +41,8 @@ from .timing import Clock, cpu_info
 
 __all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "StaticLlamaRunner", "as_runner",
            "next_token_logits", "context_length", "SMALL", "linear", "choose_kernel", "choose_dtype",
-           "choose_train_dtype", "train_precision", "TRAIN_DTYPE_ENV", "kernel_choices",
+           "choose_train_dtype", "train_precision", "TRAIN_DTYPE_ENV", "choose_sample_dtype", "SAMPLE_DTYPE_ENV",
+           "kernel_choices",
            "KERNELS", "KERNEL_ENV"]
 
 
@@ -55,7 +56,9 @@ __all__ = ["Runner", "CausalLMRunner", "Seq2SeqRunner", "LlamaRunner", "StaticLl
 # machine and kept under the user's cache folder; ``$TCSD_KERNEL`` forces one), and
 # `choose_dtype` picks bfloat16 or float32 on a CPU, whichever multiplies faster here
 # (`tcsd_utils.models.default_dtype` asks it); `choose_train_dtype` the same for training a
-# draft, where the products are wide and a backward follows (`tcsd_utils.distill`).
+# draft, where the products are wide and a backward follows (`tcsd_utils.distill`), and
+# `choose_sample_dtype` for drawing teacher samples, a batch of sequences at a time
+# (`tcsd_utils.models.sampling_model`).
 
 SMALL = 8  # up to this many new tokens count as a verification step (small-batch kernels)
 
@@ -210,6 +213,16 @@ def choose_dtype() -> torch.dtype:
     return _kept_dtype("dtype|cpu", measure)
 
 
+def _forced(env: str) -> torch.dtype | None:
+    """The dtype the environment variable ``env`` forces (bfloat16 or float32), else None."""
+    forced = os.environ.get(env)
+    if not forced:
+        return None
+    if forced not in ("bfloat16", "float32"):
+        raise ValueError(f"${env} must be bfloat16 or float32, got {forced!r}")
+    return getattr(torch, forced)
+
+
 def _kept_dtype(text: str, measure) -> torch.dtype:
     """The dtype kept in the cache under ``text``; else ``measure()``'s (bfloat16 seconds,
     float32 seconds) decide, bfloat16 only by `BF16_MARGIN`, and the choice is kept."""
@@ -256,11 +269,10 @@ def choose_train_dtype() -> torch.dtype:
     kept in ``~/.cache/tcsd/kernels.json``; ``$TCSD_TRAIN_DTYPE`` forces one (a run on Ray
     gives its workers the driver's). bfloat16 must win by `BF16_MARGIN`, as for decoding: it
     changes the draft's weights, so a near tie keeps float32."""
-    forced = os.environ.get(TRAIN_DTYPE_ENV)
+    forced = _forced(TRAIN_DTYPE_ENV)
     if forced:
-        if forced not in ("bfloat16", "float32"):
-            raise ValueError(f"${TRAIN_DTYPE_ENV} must be bfloat16 or float32, got {forced!r}")
-        return getattr(torch, forced)
+        return forced
+
     def measure():
         g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
         n, d_in, d_out = TRAIN_SHAPE
@@ -273,6 +285,39 @@ def choose_train_dtype() -> torch.dtype:
         return total[True], total[False]
 
     return _kept_dtype("train_dtype|cpu", measure)
+
+
+SAMPLE_DTYPE_ENV = "TCSD_SAMPLE_DTYPE"  # bfloat16 | float32: forces `choose_sample_dtype`'s answer
+SAMPLE_ROWS = 64  # the sequences of one teacher batch (the cpu profile's `Settings.teacher_batch`)
+
+
+@torch.inference_mode()
+def choose_sample_dtype() -> torch.dtype:
+    """bfloat16 or float32 for drawing teacher samples on this CPU, whichever runs the target's
+    products for a batch of sequences faster (`models.sampling_model` asks it).
+
+    Sampling multiplies `SAMPLE_ROWS` rows at a time, where bfloat16 instructions pay even on a
+    CPU whose one-token decoding (`choose_dtype`) is as fast in float32: on a 2-core AMD EPYC
+    (Zen 4, avx512_bf16) that decodes in float32, 128 teacher samples of 64 tokens took 33 s in
+    bfloat16 against 53 s in float32 (FINDINGS.md, 2026-12-08). Both are timed, interleaved, on
+    a SmolLM2 MLP weight (`DTYPE_SHAPE`, under a second, once per machine) and the choice is kept
+    in ``~/.cache/tcsd/kernels.json``; ``$TCSD_SAMPLE_DTYPE`` forces one (a run on Ray gives its
+    workers the driver's). bfloat16 must win by `BF16_MARGIN`: it changes the samples."""
+    forced = _forced(SAMPLE_DTYPE_ENV)
+    if forced:
+        return forced
+
+    def measure():
+        g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
+        weight = torch.randn(*DTYPE_SHAPE, generator=g)
+        x = torch.randn(1, SAMPLE_ROWS, DTYPE_SHAPE[1], generator=g)
+        total = {torch.bfloat16: 0.0, torch.float32: 0.0}
+        for _ in range(2):
+            for dtype in total:  # interleaved
+                total[dtype] += _time(KERNELS["linear"], x.to(dtype), weight.to(dtype), calls=20)
+        return total[torch.bfloat16], total[torch.float32]
+
+    return _kept_dtype("sample_dtype|cpu", measure)
 
 
 def train_precision(precision: str, device) -> str:

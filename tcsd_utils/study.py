@@ -33,7 +33,7 @@ from .distill import is_finished, load_draft, train_draft
 from .evaluate import compare_draft, cost_ratio, measure_gamma, target_distributions, warm_up
 from .files import artifacts, atomic_path, cached, canonical, output_dir, progress, write_json
 from .leviathan import predicted_gamma
-from .models import load_model, load_tokenizer, make_draft, share_embedding
+from .models import load_model, load_tokenizer, make_draft, sampling_model, share_embedding
 from .profiles import MODES, draft_specs, kd_name, sample_taus, settings, split_run_name, tau_tag, teacher_folder, trained_as
 from .rules import pool_clock, with_gamma_intervals
 from .teacher import general_corpus, load_scores, mix, target_scores, teacher_data
@@ -73,7 +73,7 @@ class Study:
         self.settings = settings(profile, **overrides)
         self.out = output_dir(profile, root)
         self.paper_draft = paper_draft or self.settings.paper_draft
-        self._target = self._tokenizer = None
+        self._target = self._tokenizer = self._sampler = None
         self._drafts: dict = {}
 
     # -- models ------------------------------------------------------------------------
@@ -83,6 +83,15 @@ class Study:
             self._tokenizer = load_tokenizer(self.settings.target)
             self._target = load_model(self.settings.target)
         return self._target
+
+    @property
+    def sampler(self):
+        """The target as it draws the teacher samples (train split): the target, or its copy in
+        the dtype this CPU samples faster in (`models.sampling_model`). Held-out samples are
+        drawn by the target itself, the model whose distributions and speed the study measures."""
+        if self._sampler is None:
+            self._sampler = sampling_model(self.target)
+        return self._sampler
 
     @property
     def tokenizer(self):
@@ -106,7 +115,8 @@ class Study:
         records, ids = self.prompts(split, name, n)
         copies = s.samples_per_prompt if split == "train" else 1
         top_k = s.online_top_k if split == "train" and s.online.source == "data" else None
-        return teacher_data(self.target, self.tokenizer, ids, [r["id"] for r in records], tau,
+        model = self.sampler if split == "train" else self.target
+        return teacher_data(model, self.tokenizer, ids, [r["id"] for r in records], tau,
                             self.sample_path(tau, split, name), s.new_tokens, s.teacher_batch, s.seed, copies, top_k)
 
     def sample_path(self, tau: float, split: str = "train", prompt_set: str | None = None) -> Path:
@@ -163,8 +173,8 @@ class Study:
             # recorded while sampling; stored again only for a mix or a pool of several sets
             scored = (f"pool_tau{'-'.join(map(tau_tag, taus))}" if self.settings.online_samples_tau is not None
                       else out.name)
-            recorded = [load_scores(self.sample_path(t)) for t in taus]  # while sampling (`samples`)
-            data = target_scores(self.target, data, self.out / "teacher" / f"scores_{scored}_top{k}", k,
+            recorded = [load_scores(self.sample_path(t)) for t in taus]  # while sampling (`samples`), by `sampler`
+            data = target_scores(self.sampler, data, self.out / "teacher" / f"scores_{scored}_top{k}", k,
                                  pad=self.pad_id(), recorded=recorded)
             extra["target_scores"] = f"top {k} logits per position, stored"
         return train_draft(out, cfg, start, self.tokenizer, target=self.target, data=data, extra_config=extra)

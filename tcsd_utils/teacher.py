@@ -136,7 +136,9 @@ def teacher_data(target, tokenizer, prompt_ids: list[list[int]], prompt_names: l
         raise ValueError(f"samples_per_prompt must be a whole number, 1 or more, got {samples_per_prompt!r}")
     copies = samples_per_prompt if tau > 0 else 1
     config = {"kind": "teacher_data", "tau": tau, "seed": seed, "max_new_tokens": max_new_tokens,
-              "prompt_ids": list(prompt_names), "teacher": str(target.config._name_or_path)}
+              "prompt_ids": list(prompt_names), "teacher": str(target.config._name_or_path),
+              # the batches draw the random numbers, the dtype rounds the logits: both decide the samples
+              "batch_size": batch_size, "dtype": str(target.dtype).replace("torch.", "")}
     if copies > 1:  # recorded only when used, so that earlier sets stay valid
         config["samples_per_prompt"] = copies
         prompt_ids, prompt_names = list(prompt_ids) * copies, list(prompt_names) * copies

@@ -93,14 +93,16 @@ def test_a_worker_runs_in_the_dtype_the_run_chose(monkeypatch, tmp_path, tiny_pa
     import torch
 
     from tcsd_utils import cluster
-    from tcsd_utils.runners import TRAIN_DTYPE_ENV, choose_train_dtype
+    from tcsd_utils.runners import SAMPLE_DTYPE_ENV, TRAIN_DTYPE_ENV, choose_sample_dtype, choose_train_dtype
 
     monkeypatch.setenv("TCSD_DTYPE", "fp32")  # restored after the test; the worker sets its own
     monkeypatch.setenv(TRAIN_DTYPE_ENV, "float32")
+    monkeypatch.setenv(SAMPLE_DTYPE_ENV, "float32")
     worker = cluster.Worker(RUN, str(tmp_path), {"target": str(tiny_pair_dir / "target")}, None, "bfloat16",
-                            "bfloat16")
+                            "bfloat16", "bfloat16")
     assert worker.study.target.dtype == torch.bfloat16
     assert choose_train_dtype() == torch.bfloat16  # its drafts train in the run's precision too
+    assert choose_sample_dtype() == torch.bfloat16  # and its teacher samples are drawn in the run's dtype
     monkeypatch.setenv(TRAIN_DTYPE_ENV, "fp16")
     with pytest.raises(ValueError, match="TCSD_TRAIN_DTYPE must be bfloat16 or float32"):
         choose_train_dtype()

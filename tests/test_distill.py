@@ -49,9 +49,15 @@ def test_teacher_data_is_stored_with_config_and_reused(teacher, tokenizer, tmp_p
     assert all(0 < len(a) <= 6 for a in data["answer_ids"])
     cfg = json.loads((tmp_path / "t" / "config.json").read_text())
     assert cfg["tau"] == 0.7 and cfg["seed"] == 1 and cfg["prompt_ids"] == NAMES
+    assert cfg["batch_size"] == 8 and cfg["dtype"] == str(teacher.dtype).removeprefix("torch.")
     (tmp_path / "t" / "marker").write_text("x")
-    again = teacher_data(teacher, tokenizer, PROMPTS, NAMES, 0.7, tmp_path / "t", max_new_tokens=6, seed=1)
+    again = teacher_data(teacher, tokenizer, PROMPTS, NAMES, 0.7, tmp_path / "t", max_new_tokens=6, batch_size=8,
+                         seed=1)
     assert again["answer_ids"] == data["answer_ids"] and (tmp_path / "t" / "marker").exists()  # reused
+    # other batches draw other random numbers: those samples are made again, not mistaken for these
+    other = teacher_data(teacher, tokenizer, PROMPTS, NAMES, 0.7, tmp_path / "t", max_new_tokens=6, batch_size=32,
+                         seed=1)
+    assert other["answer_ids"] != data["answer_ids"] and not (tmp_path / "t" / "marker").exists()
     with pytest.raises(ValueError, match="empty prompt set"):
         teacher_data(teacher, tokenizer, [], [], 0.7, tmp_path / "e")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -129,6 +130,54 @@ def test_the_training_dtype_is_measured_forward_and_backward_and_kept(tmp_path, 
     monkeypatch.setattr(K, "_DISK", None)  # a new process: read back from the cache, not timed again
     assert K.choose_train_dtype() == getattr(torch, chosen) and len(timed) == 4
     assert json.loads((tmp_path / "kernels.json").read_text())[K._machine_key()]["train_dtype|cpu"] == chosen
+
+
+@pytest.mark.parametrize("bf16_time, chosen", [(0.85, "float32"), (0.6, "bfloat16")])
+def test_the_sampling_dtype_is_measured_on_a_teacher_batch_and_kept(tmp_path, monkeypatch, bf16_time, chosen):
+    """Teacher samples are drawn in bfloat16 only where it wins a teacher batch's products by the
+    margin; the choice is kept, and ``$TCSD_SAMPLE_DTYPE`` forces one."""
+    from tcsd_utils import runners as K
+
+    monkeypatch.setenv("TCSD_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(K.SAMPLE_DTYPE_ENV, raising=False)
+    monkeypatch.setattr(K, "_DISK", None)
+    timed = []
+
+    def fake_time(kernel, x, weight, calls=8):
+        timed.append(weight.dtype)
+        assert x.shape[-2] == K.SAMPLE_ROWS  # a batch of sequences, one token each
+        return bf16_time if weight.dtype == torch.bfloat16 else 1.0
+
+    monkeypatch.setattr(K, "_time", fake_time)
+    assert K.choose_sample_dtype() == getattr(torch, chosen) and sorted(map(str, timed)).count("torch.bfloat16") == 2
+    monkeypatch.setattr(K, "_DISK", None)  # a new process: read back from the cache, not timed again
+    assert K.choose_sample_dtype() == getattr(torch, chosen) and len(timed) == 4
+    assert json.loads((tmp_path / "kernels.json").read_text())[K._machine_key()]["sample_dtype|cpu"] == chosen
+    monkeypatch.setenv(K.SAMPLE_DTYPE_ENV, "float32" if chosen == "bfloat16" else "bfloat16")
+    assert K.choose_sample_dtype() != getattr(torch, chosen) and len(timed) == 4
+    monkeypatch.setenv(K.SAMPLE_DTYPE_ENV, "fp16")
+    with pytest.raises(ValueError, match="TCSD_SAMPLE_DTYPE must be bfloat16 or float32"):
+        K.choose_sample_dtype()
+
+
+@pytest.mark.parametrize("sample_dtype", ["bfloat16", "float32"])
+def test_the_sampling_model_is_a_copy_only_where_it_samples_in_another_dtype(tiny_target, monkeypatch, sample_dtype):
+    """A float32 target on a CPU that samples faster in bfloat16 gets a bfloat16 copy; the target
+    itself is left as it was, and a bfloat16 target is never copied."""
+    from tcsd_utils.runners import SAMPLE_DTYPE_ENV
+
+    monkeypatch.setenv(SAMPLE_DTYPE_ENV, sample_dtype)
+    target = copy.deepcopy(tiny_target).float()  # the fixture is shared: changed only in a copy
+    sampler = M.sampling_model(target)
+    assert sampler.dtype == getattr(torch, sample_dtype) and target.dtype == torch.float32
+    assert (sampler is target) == (sample_dtype == "float32")
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.inference_mode():
+        exact = target(ids).logits
+        gap = (sampler(ids).logits.float() - exact).abs().max().item()
+    assert gap <= 0.05 * exact.abs().max().item()  # the same model, rounded
+    bf16 = target.to(torch.bfloat16)
+    assert M.sampling_model(bf16) is bf16
 
 
 def test_training_time_is_measured_on_real_products():

@@ -56,6 +56,25 @@ def test_stages_write_artifacts_beside_their_configs_and_are_reused(study, monke
     assert again.samples(0.5, "train")["answer_ids"] == train["answer_ids"]
 
 
+@pytest.mark.parametrize("sample_dtype", ["bfloat16", "float32"])
+def test_teacher_samples_are_drawn_in_the_sampling_dtype_and_held_out_ones_by_the_target(study, monkeypatch,
+                                                                                          sample_dtype):
+    """Where this CPU samples faster in bfloat16, the teacher samples (and the top logits online
+    KD reads) come from a bfloat16 copy of the float32 target; held-out samples, whose
+    distributions the study measures, from the target itself. Each set records its dtype."""
+    from tcsd_utils.runners import SAMPLE_DTYPE_ENV
+
+    monkeypatch.setenv(SAMPLE_DTYPE_ENV, sample_dtype)
+    monkeypatch.setenv("TCSD_DTYPE", "float32")
+    study.samples(1.0, "train"), study.samples(1.0, "test")
+
+    def dtype(split):
+        return json.loads((study.sample_path(1.0, split) / "config.json").read_text())["dtype"]
+
+    assert study.target.dtype == torch.float32 and study.sampler.dtype == getattr(torch, sample_dtype)
+    assert dtype("train") == sample_dtype and dtype("test") == "float32"
+
+
 def test_a_joined_train_set_samples_its_union_and_holds_out_the_first_sets_test_split(study):
     """The gpu profile's train set: the composed instructions join the train prompts only."""
     study.settings.train_set, study.settings.n_train_prompts = "instructions+composed", 40
