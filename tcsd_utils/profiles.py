@@ -115,8 +115,9 @@ class Settings:
     # 400 steps of 16 at a peak lr of 3e-3: about eight passes over the 780 problems, in both
     # paradigms (F3 compares them). Aligned KD on new problems of the training templates: 200
     # steps at 1e-3 reached expected alpha 0.643 at tau 0, 0.438 at tau 1 and 0.475 on unseen
-    # templates; 400 steps at 3e-3 0.681, 0.503 and 0.509, the three targets, for about
-    # 3 min more per draft on a 2-core CPU (FINDINGS.md, 2026-12-07)
+    # templates; 400 steps at 3e-3 0.681, 0.503 and 0.509 (FINDINGS.md, 2026-12-07), and in the
+    # cpu study 0.703, 0.483 and 0.505, for about 3 min more per draft on a 2-core CPU
+    # (FINDINGS.md, 2026-12-08)
     offline: KDConfig = field(default_factory=lambda: _cut(mode="offline", steps=400, batch_size=16,
                                                           lr=3e-3))
     online: KDConfig = field(default_factory=lambda: _cut(mode="online", source="data", steps=400,
