@@ -200,17 +200,22 @@ def choose_dtype() -> torch.dtype:
     the choice is kept in ``~/.cache/tcsd/kernels.json`` beside the kernels'. bfloat16 must be
     `BF16_MARGIN` times faster: a near tie keeps float32, the exact one, so that a noisy
     measurement cannot change the study's numbers from one process to the next."""
-    def measure():
-        g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
-        weight = torch.randn(*DTYPE_SHAPE, generator=g)
-        xs = [torch.randn(1, n, DTYPE_SHAPE[1], generator=g) for n in (1, 32)]
-        total = {torch.bfloat16: 0.0, torch.float32: 0.0}
-        for x in xs:
-            for dtype in total:  # the same shapes, one after the other
-                total[dtype] += _time(KERNELS["linear"], x.to(dtype), weight.to(dtype), calls=20) / x.shape[1]
-        return total[torch.bfloat16], total[torch.float32]
+    return _kept_dtype("dtype|cpu", lambda: _product_times((1, 32)))
 
-    return _kept_dtype("dtype|cpu", measure)
+
+def _product_times(widths, rounds: int = 1) -> tuple[float, float]:
+    """(bfloat16 seconds, float32 seconds) per row of a product by a `DTYPE_SHAPE` weight, summed
+    over ``widths`` (rows at a time) and ``rounds``, the two dtypes timed one after the other on
+    the same shapes."""
+    g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
+    weight = torch.randn(*DTYPE_SHAPE, generator=g)
+    xs = [torch.randn(1, n, DTYPE_SHAPE[1], generator=g) for n in widths]
+    total = {torch.bfloat16: 0.0, torch.float32: 0.0}
+    for _ in range(rounds):
+        for x in xs:
+            for dtype in total:  # interleaved
+                total[dtype] += _time(KERNELS["linear"], x.to(dtype), weight.to(dtype), calls=20) / x.shape[1]
+    return total[torch.bfloat16], total[torch.float32]
 
 
 def _forced(env: str) -> torch.dtype | None:
@@ -306,18 +311,7 @@ def choose_sample_dtype() -> torch.dtype:
     forced = _forced(SAMPLE_DTYPE_ENV)
     if forced:
         return forced
-
-    def measure():
-        g = torch.Generator().manual_seed(0)  # timing input only: leave the global RNG alone
-        weight = torch.randn(*DTYPE_SHAPE, generator=g)
-        x = torch.randn(1, SAMPLE_ROWS, DTYPE_SHAPE[1], generator=g)
-        total = {torch.bfloat16: 0.0, torch.float32: 0.0}
-        for _ in range(2):
-            for dtype in total:  # interleaved
-                total[dtype] += _time(KERNELS["linear"], x.to(dtype), weight.to(dtype), calls=20)
-        return total[torch.bfloat16], total[torch.float32]
-
-    return _kept_dtype("sample_dtype|cpu", measure)
+    return _kept_dtype("sample_dtype|cpu", lambda: _product_times((SAMPLE_ROWS,), rounds=2))
 
 
 def train_precision(precision: str, device) -> str:
